@@ -1,0 +1,56 @@
+// Entry point: `npm start` (production build) and `npm run dev` (--dev, hot
+// reload). Reads the configuration once, serves everything on one port and
+// shuts down gracefully on SIGINT/SIGTERM.
+import next from "next";
+import { startServer } from "./src/server/app";
+import { parseConfig } from "./src/server/env";
+import { createLogger } from "./src/server/log";
+
+const dev = process.argv.includes("--dev");
+process.env.NEXT_TELEMETRY_DISABLED ??= "1";
+// Next reads NODE_ENV itself; production unless --dev.
+Object.assign(process.env, { NODE_ENV: dev ? "development" : "production" });
+
+function readConfig() {
+  try {
+    return parseConfig(process.env);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(2);
+  }
+}
+const config = readConfig();
+const log = createLogger(config.LOG_LEVEL);
+
+const server = await startServer({
+  config,
+  log,
+  async createNext({ port }) {
+    const app = next({ dev, dir: import.meta.dirname, hostname: config.HOST, port, turbopack: true });
+    await app.prepare();
+    const handle = app.getRequestHandler();
+    return { handle: (req, res) => handle(req, res), ownsUpgrades: dev, close: () => app.close() };
+  },
+}).catch((error: unknown) => {
+  log.fatal({ err: error }, "could not start");
+  process.exit(1);
+});
+
+log.info({ url: server.url, dev }, "Parley is listening");
+console.log(`\n  Parley ${dev ? "(dev) " : ""}is running at ${server.url}\n`);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping");
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  });
+}

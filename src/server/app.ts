@@ -1,0 +1,170 @@
+// The Parley server: one HTTP server on one port serving /api/health,
+// /api/trpc (queries, mutations, SSE subscriptions), the WebSocket endpoint
+// /api/trpc-ws (every procedure type) and, when enabled, the Next.js app.
+import http from "node:http";
+import type { Duplex } from "node:stream";
+import { createHTTPHandler } from "@trpc/server/adapters/standalone";
+import { applyWSSHandler } from "@trpc/server/adapters/ws";
+import { WebSocketServer } from "ws";
+import type { Logger } from "pino";
+import { MemoryBus } from "./bus/memory";
+import { createContextFactory, type ServerDeps } from "./context";
+import { createDb } from "./db";
+import type { Config } from "./env";
+import { createLogger } from "./log";
+import { appRouter } from "./routers/_app";
+import { healthReport } from "./services/health";
+import { PARLEY_VERSION } from "./version";
+
+export const TRPC_HTTP_PATH = "/api/trpc";
+export const TRPC_WS_PATH = "/api/trpc-ws";
+export const HEALTH_PATH = "/api/health";
+
+/** The part of Next.js the server needs: a request handler, prepared. */
+export interface NextApp {
+  handle: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+  /** Next owns upgrades on its own paths (dev HMR at /_next/hmr). */
+  ownsUpgrades: boolean;
+  close: () => Promise<void>;
+}
+
+export interface ParleyServer {
+  /** `http://host:port`, with the real port when PORT=0. */
+  url: string;
+  port: number;
+  deps: ServerDeps;
+  /** Graceful stop: reconnect notice to WS clients, stop accepting, finish within SHUTDOWN_TIMEOUT_MS. */
+  close: () => Promise<void>;
+}
+
+export interface StartOptions {
+  config: Config;
+  /** Build the Next.js app once the port is known; omit for an API-only server (tests). */
+  createNext?: (opts: { port: number; log: Logger }) => Promise<NextApp>;
+  log?: Logger;
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  res.end(text);
+}
+
+function rejectUpgrade(socket: Duplex, status: number, reason: string) {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+export async function startServer(options: StartOptions): Promise<ParleyServer> {
+  const { config } = options;
+  const log = options.log ?? createLogger(config.LOG_LEVEL);
+  const db = await createDb(config.DATABASE_URL);
+  const bus = new MemoryBus(log.child({ component: "bus" }));
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
+  const deps: ServerDeps = {
+    config,
+    db,
+    bus,
+    log,
+    runtime: { version: PARLEY_VERSION, startedAt: new Date(), connectionCount: () => wss.clients.size },
+  };
+  const createContext = createContextFactory(deps);
+
+  const trpcHttp = createHTTPHandler({
+    router: appRouter,
+    basePath: `${TRPC_HTTP_PATH}/`,
+    createContext: ({ req }) => createContext("http", req),
+  });
+  const wssHandler = applyWSSHandler({
+    wss,
+    router: appRouter,
+    createContext: ({ req }) => createContext("ws", req),
+    keepAlive: { enabled: true, pingMs: config.WS_PING_INTERVAL_MS, pongWaitMs: config.WS_PONG_TIMEOUT_MS },
+  });
+  wss.on("connection", (socket) => {
+    // A frame over maxPayload or a protocol error closes only this socket.
+    socket.on("error", (err) => log.warn({ err: err.message }, "websocket closed on error"));
+  });
+
+  let nextApp: NextApp | undefined;
+  const server = http.createServer((req, res) => {
+    const pathname = (req.url ?? "/").split("?", 1)[0] ?? "/";
+    if (pathname === HEALTH_PATH) {
+      healthReport(deps).then(
+        (report) => sendJson(res, report.status === "ok" ? 200 : 503, report),
+        (err: unknown) => {
+          log.error({ err }, "health check failed");
+          sendJson(res, 500, { status: "error" });
+        },
+      );
+      return;
+    }
+    if (pathname === TRPC_HTTP_PATH || pathname.startsWith(`${TRPC_HTTP_PATH}/`)) {
+      trpcHttp(req, res);
+      return;
+    }
+    if (nextApp) {
+      nextApp.handle(req, res).catch((err: unknown) => {
+        log.error({ err, url: req.url }, "next request failed");
+        if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
+      });
+      return;
+    }
+    sendJson(res, 404, { error: `no route for ${pathname}` });
+  });
+
+  server.on("upgrade", (req, socket, head) => {
+    const pathname = (req.url ?? "/").split("?", 1)[0];
+    if (pathname === TRPC_WS_PATH) {
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+      return;
+    }
+    // Next answers its own upgrades (dev HMR) with its own listener.
+    if (!nextApp?.ownsUpgrades) rejectUpgrade(socket, 404, "Not Found");
+  });
+
+  // Tracked so shutdown can destroy what is still open at the deadline.
+  const sockets = new Set<Duplex>();
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.PORT, config.HOST, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.PORT;
+  const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
+  const url = `http://${host}:${port}`;
+  if (options.createNext) nextApp = await options.createNext({ port, log });
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
+      log.info("shutting down: asking clients to reconnect");
+      wssHandler.broadcastReconnectNotification();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Give clients a moment to leave on their own, then end what remains.
+      const drainMs = Math.min(1_000, config.SHUTDOWN_TIMEOUT_MS / 4);
+      await Promise.race([closed, new Promise((r) => setTimeout(r, drainMs))]);
+      for (const client of wss.clients) client.terminate();
+      for (const socket of sockets) socket.destroy();
+      await Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - 500)))]);
+      wss.close();
+      await nextApp?.close().catch(() => undefined);
+      await bus.close();
+      await db.$disconnect();
+      log.info("shut down");
+    })();
+    return closing;
+  };
+
+  return { url, port, deps, close };
+}

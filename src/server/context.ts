@@ -1,0 +1,50 @@
+// One request context for HTTP and WebSocket calls. The WS context is made
+// once per connection from the upgrade request (headers) and the client's
+// connectionParams; it never throws (a throw here makes clients reconnect in
+// a loop), so principals are resolved here and enforced in middleware.
+import type { IncomingMessage } from "node:http";
+import type { Logger } from "pino";
+import type { Bus } from "./bus/bus";
+import type { Db } from "./db";
+import type { Config } from "./env";
+
+/** Live figures of the running server, read by health and (later) metrics. */
+export interface ServerRuntime {
+  version: string;
+  startedAt: Date;
+  /** Open WebSocket connections. */
+  connectionCount(): number;
+}
+
+/** What a running server shares with every call. */
+export interface ServerDeps {
+  config: Config;
+  db: Db;
+  bus: Bus;
+  log: Logger;
+  runtime: ServerRuntime;
+}
+
+export type Transport = "http" | "ws";
+
+export interface Context extends ServerDeps {
+  transport: Transport;
+  /** Per WebSocket connection, or per HTTP request. */
+  connectionId: string;
+  clientAddress: string | undefined;
+}
+
+let nextConnection = 0;
+
+export function createContextFactory(deps: ServerDeps) {
+  return function createContext(transport: Transport, req: IncomingMessage): Context {
+    const connectionId = `${transport}-${(++nextConnection).toString(36)}`;
+    return {
+      ...deps,
+      transport,
+      connectionId,
+      clientAddress: req.socket.remoteAddress,
+      log: deps.log.child({ connectionId }),
+    };
+  };
+}

@@ -1,0 +1,51 @@
+// Parley's configuration: every environment variable, its default and its
+// limits, parsed once with zod. Nothing else in the server reads process.env.
+import { z } from "zod";
+
+const int = (fallback: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+export const configSchema = z.object({
+  /** Production unless `--dev` / NODE_ENV=development. */
+  NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
+  /** Interface to bind. Loopback by default so nothing is exposed by accident. */
+  HOST: z.string().min(1).default("127.0.0.1"),
+  /** The one port for HTTP, Next.js and the WebSocket endpoint. 0 picks a free port. */
+  PORT: int(3000, 0, 65535),
+  /** SQLite file (`file:./data/parley.db`, relative to the working directory). */
+  DATABASE_URL: z
+    .string()
+    .regex(/^file:/, "DATABASE_URL must be a SQLite URL starting with file:")
+    .default("file:./data/parley.db"),
+  /** pino level. */
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Server ping interval for WebSocket keep-alive. */
+  WS_PING_INTERVAL_MS: int(30_000, 100, 600_000),
+  /** A connection that does not answer a ping within this time is closed. */
+  WS_PONG_TIMEOUT_MS: int(5_000, 100, 600_000),
+  /** Largest WebSocket frame accepted; a bigger one closes that connection with 1009. */
+  WS_MAX_PAYLOAD_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  /** Largest message content accepted by `message.post` (UTF-8 bytes). */
+  MESSAGE_MAX_BYTES: int(64 * 1024, 1, 16 * 1024 * 1024),
+  /** Events a subscriber may have queued before it is re-synchronised from the database. */
+  SUBSCRIBER_QUEUE_LIMIT: int(1_000, 10, 1_000_000),
+  /** Graceful shutdown deadline; remaining sockets are destroyed after it. */
+  SHUTDOWN_TIMEOUT_MS: int(5_000, 100, 60_000),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Parse a configuration from an environment record; throws a readable error naming each bad variable. */
+export function parseConfig(source: Record<string, string | undefined>): Config {
+  const result = configSchema.safeParse(source);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `  ${issue.path.join(".")}: ${issue.message}`);
+    throw new Error(`Invalid configuration:\n${problems.join("\n")}`);
+  }
+  return result.data;
+}
+
+/** The SQLite file path a `file:` URL names. */
+export function sqlitePath(databaseUrl: string): string {
+  return databaseUrl.replace(/^file:/, "");
+}

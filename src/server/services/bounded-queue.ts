@@ -1,0 +1,74 @@
+// A single-consumer queue with a hard bound. Past the bound it drops what it
+// holds and reports one `overflow`, so the consumer re-reads from the source
+// of truth instead of the producer growing memory without limit.
+
+export type QueueItem<T> = { kind: "value"; value: T } | { kind: "overflow" } | { kind: "closed" };
+
+export class BoundedQueue<T> {
+  private items: T[] = [];
+  private head = 0;
+  private overflowed = false;
+  private closed = false;
+  private waiter: ((item: QueueItem<T>) => void) | null = null;
+
+  constructor(private readonly limit: number) {}
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(value: T): void {
+    if (this.closed) return;
+    if (this.waiter) {
+      const resolve = this.waiter;
+      this.waiter = null;
+      resolve({ kind: "value", value });
+      return;
+    }
+    if (this.overflowed) return;
+    if (this.size >= this.limit) {
+      this.items = [];
+      this.head = 0;
+      this.overflowed = true;
+      return;
+    }
+    this.items.push(value);
+  }
+
+  /** The next item; resolves `closed` when the queue is closed or `signal` aborts. */
+  take(signal?: AbortSignal): Promise<QueueItem<T>> {
+    if (this.overflowed) {
+      this.overflowed = false;
+      return Promise.resolve({ kind: "overflow" });
+    }
+    if (this.size > 0) {
+      const value = this.items[this.head++] as T;
+      if (this.head > 1024 && this.head * 2 > this.items.length) {
+        this.items = this.items.slice(this.head);
+        this.head = 0;
+      }
+      return Promise.resolve({ kind: "value", value });
+    }
+    if (this.closed || signal?.aborted) return Promise.resolve({ kind: "closed" });
+    return new Promise((resolve) => {
+      const onAbort = () => {
+        this.waiter = null;
+        resolve({ kind: "closed" });
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.waiter = (item) => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(item);
+      };
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.items = [];
+    this.head = 0;
+    const resolve = this.waiter;
+    this.waiter = null;
+    resolve?.({ kind: "closed" });
+  }
+}

@@ -1,0 +1,23 @@
+// Mapping storage failures to errors a caller can act on.
+import { TRPCError } from "@trpc/server";
+
+/** Prisma's "record to update/find not found" code. */
+const RECORD_NOT_FOUND = "P2025";
+
+export function isRecordNotFound(error: unknown): boolean {
+  return typeof error === "object" && error !== null && "code" in error && error.code === RECORD_NOT_FOUND;
+}
+
+export function sessionNotFound(id: string): TRPCError {
+  return new TRPCError({ code: "NOT_FOUND", message: `session ${id} does not exist` });
+}
+
+/** Run `write`, turning Prisma's not-found into NOT_FOUND for `sessionId`. */
+export async function inSession<T>(sessionId: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isRecordNotFound(error)) throw sessionNotFound(sessionId);
+    throw error;
+  }
+}

@@ -1,0 +1,59 @@
+// Sessions: create, update (title, metadata, archive), read and list.
+// Every change is appended to the session's event log and published.
+import type { z } from "zod";
+import type { Prisma } from "../../generated/prisma/client";
+import type { sessionCreateInput, sessionListInput, sessionUpdateInput } from "../../shared/schemas";
+import type { Bus } from "../bus/bus";
+import type { Db } from "../db";
+import { inSession, sessionNotFound } from "./errors";
+import { sessionChannel, writeSessionEvent } from "./session-events";
+
+export interface ServiceDeps {
+  db: Db;
+  bus: Bus;
+}
+
+export async function createSession({ db }: ServiceDeps, input: z.output<typeof sessionCreateInput>) {
+  return db.session.create({ data: { title: input.title, metadata: input.metadata ?? {} } });
+}
+
+/** A session with its message count; `lastSeq` is the seq of its last message. */
+export async function getSession({ db }: ServiceDeps, id: string) {
+  const session = await db.session.findUnique({ where: { id }, include: { _count: { select: { messages: true } } } });
+  if (!session) throw sessionNotFound(id);
+  const { _count, ...rest } = session;
+  return { ...rest, messageCount: _count.messages };
+}
+
+export async function updateSession({ db, bus }: ServiceDeps, input: z.output<typeof sessionUpdateInput>) {
+  const data: Prisma.SessionUpdateInput = { lastEventSeq: { increment: 1 } };
+  if (input.title !== undefined) data.title = input.title;
+  if (input.metadata !== undefined) data.metadata = input.metadata;
+  if (input.archived !== undefined) data.archivedAt = input.archived ? new Date() : null;
+  const { session, envelope } = await inSession(input.id, () =>
+    db.$transaction(async (tx) => {
+      const session = await tx.session.update({ where: { id: input.id }, data });
+      const envelope = await writeSessionEvent(tx, session.id, session.lastEventSeq, { type: "session.updated", session });
+      return { session, envelope };
+    }),
+  );
+  bus.publish(sessionChannel(session.id), envelope);
+  return session;
+}
+
+/** Most recently active first; `nextCursor` continues the listing. */
+export async function listSessions({ db }: ServiceDeps, input: z.output<typeof sessionListInput>) {
+  const where: Prisma.SessionWhereInput = {};
+  if (!input.includeArchived) where.archivedAt = null;
+  if (input.search) where.title = { contains: input.search };
+  const rows = await db.session.findMany({
+    where,
+    orderBy: [{ updatedAt: "desc" }, { id: "desc" }],
+    take: input.limit + 1,
+    ...(input.cursor ? { cursor: { id: input.cursor } } : {}),
+  });
+  return {
+    items: rows.slice(0, input.limit),
+    nextCursor: rows.length > input.limit ? (rows[input.limit]?.id ?? null) : null,
+  };
+}

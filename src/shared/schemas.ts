@@ -1,0 +1,80 @@
+// Input schemas shared by the server (validation) and clients (forms, types).
+// Limits that depend on configuration (message size) are checked in services;
+// the fixed structural limits live here.
+import { z } from "zod";
+
+/** Largest metadata object accepted anywhere, as JSON text. */
+export const METADATA_MAX_BYTES = 16 * 1024;
+/** Largest page `*.list` procedures return. */
+export const PAGE_LIMIT_MAX = 500;
+
+export const messageRoles = ["user", "assistant", "system", "agent", "tool"] as const;
+export const visibilities = ["public", "private", "agent_only"] as const;
+export const messageStatuses = ["complete", "streaming", "stopped", "error"] as const;
+
+export const idSchema = z.string().min(1, "must not be empty").max(64, "must be at most 64 characters");
+
+const jsonByteLength = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).length;
+
+export const metadataSchema = z
+  .record(z.string().max(200), z.json())
+  .refine((value) => jsonByteLength(value) <= METADATA_MAX_BYTES, {
+    message: `must be at most ${METADATA_MAX_BYTES} bytes as JSON`,
+  });
+
+export const sessionCreateInput = z.object({
+  title: z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters"),
+  metadata: metadataSchema.optional(),
+});
+
+export const sessionUpdateInput = z.object({
+  id: idSchema,
+  title: sessionCreateInput.shape.title.optional(),
+  metadata: metadataSchema.optional(),
+  /** true archives the session, false restores it. */
+  archived: z.boolean().optional(),
+});
+
+export const sessionGetInput = z.object({ id: idSchema });
+
+export const sessionListInput = z.object({
+  /** The `nextCursor` of the previous page. */
+  cursor: idSchema.nullish(),
+  limit: z.number().int().min(1).max(100).default(20),
+  /** Case-insensitive substring of the title. */
+  search: z.string().trim().max(200).optional(),
+  includeArchived: z.boolean().default(false),
+});
+
+export const messagePostInput = z.object({
+  sessionId: idSchema,
+  /** Size-limited by MESSAGE_MAX_BYTES (checked by the server, answered with PAYLOAD_TOO_LARGE). */
+  content: z.string().min(1, "must not be empty"),
+  role: z.enum(messageRoles).default("user"),
+  author: z.string().trim().min(1).max(100).default("anonymous"),
+  visibility: z.enum(visibilities).default("public"),
+  metadata: metadataSchema.optional(),
+});
+
+export const messageListInput = z
+  .object({
+    sessionId: idSchema,
+    /** Only messages with seq greater than this (oldest first). */
+    afterSeq: z.number().int().min(0).optional(),
+    /** Only messages with seq less than this (the newest page before it, returned oldest first). */
+    beforeSeq: z.number().int().min(1).optional(),
+    limit: z.number().int().min(1).max(PAGE_LIMIT_MAX).default(100),
+  })
+  .refine((input) => input.afterSeq === undefined || input.beforeSeq === undefined, {
+    message: "give afterSeq or beforeSeq, not both",
+    path: ["beforeSeq"],
+  });
+
+export const sessionEventsInput = z.object({
+  sessionId: idSchema,
+  /** The id of the last event received; the stream resumes right after it. Set by the client on reconnect. */
+  lastEventId: z.string().max(32).nullish(),
+});
+
+export type SessionCreateInput = z.input<typeof sessionCreateInput>;
+export type MessagePostInput = z.input<typeof messagePostInput>;
