@@ -50,6 +50,8 @@ export function createParleyClient(options: ParleyClientOptions) {
           WebSocket: globalThis.WebSocket ?? (NodeWebSocket as unknown as typeof WebSocket),
           connectionParams: token ? { token } : undefined,
           retryDelayMs: options.retryDelayMs ?? defaultRetryDelayMs,
+          // Open the socket with the first subscription, close it 5 s after the last one ends.
+          lazy: { enabled: true, closeMs: 5_000 },
           keepAlive: { enabled: true, intervalMs: 15_000, pongTimeoutMs: 5_000 },
         });
 

@@ -33,6 +33,8 @@ export interface ParleyServer {
   url: string;
   port: number;
   deps: ServerDeps;
+  /** The WebSocket server (its `clients` are the open connections). */
+  wsServer: WebSocketServer;
   /** Graceful stop: reconnect notice to WS clients, stop accepting, finish within SHUTDOWN_TIMEOUT_MS. */
   close: () => Promise<void>;
 }
@@ -166,5 +168,5 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     return closing;
   };
 
-  return { url, port, deps, close };
+  return { url, port, deps, wsServer: wss, close };
 }

@@ -1,0 +1,27 @@
+// Runs once per `npm test`: applies the committed migrations to a template
+// SQLite file with the real `prisma migrate deploy`; each test server copies it.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { TestProject } from "vitest/node";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    templateDb: string;
+  }
+}
+
+export default function setup(project: TestProject) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-template-"));
+  const file = path.join(dir, "template.db");
+  const root = path.resolve(import.meta.dirname, "..");
+  const result = spawnSync(path.join(root, "node_modules", ".bin", "prisma"), ["migrate", "deploy"], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: `file:${file}` },
+    encoding: "utf8",
+  });
+  if (result.status !== 0) throw new Error(`prisma migrate deploy failed:\n${result.stdout}\n${result.stderr}`);
+  project.provide("templateDb", file);
+  return () => fs.rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,98 @@
+// Real servers for tests: an in-process Parley on port 0 with its own SQLite
+// file (a copy of the migrated template), or the real entry point as a child
+// process (for shutdown, crash and browser tests).
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { inject } from "vitest";
+import { createParleyClient, type ParleyClientOptions } from "../../src/client";
+import { startServer, type ParleyServer } from "../../src/server/app";
+import { parseConfig } from "../../src/server/env";
+
+export const repoRoot = path.resolve(import.meta.dirname, "..", "..");
+
+/** A fresh database file in a temp dir, already migrated. */
+export function freshDatabase(): { url: string; dir: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-test-"));
+  const file = path.join(dir, "parley.db");
+  fs.copyFileSync(inject("templateDb"), file);
+  return { url: `file:${file}`, dir };
+}
+
+export interface TestServer {
+  server: ParleyServer;
+  url: string;
+  /** A typed client; closed automatically by `close()`. */
+  client: (options?: Partial<ParleyClientOptions>) => ReturnType<typeof createParleyClient>;
+  close: () => Promise<void>;
+}
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const db = freshDatabase();
+  const config = parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", ...env, PORT: "0", DATABASE_URL: db.url });
+  const server = await startServer({ config });
+  const clients: ReturnType<typeof createParleyClient>[] = [];
+  return {
+    server,
+    url: server.url,
+    client(options = {}) {
+      const client = createParleyClient({ url: server.url, retryDelayMs: () => 50, ...options });
+      clients.push(client);
+      return client;
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.close()));
+      await server.close();
+      fs.rmSync(db.dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+}
+
+/** Run `server.ts` as `npm start` does (after prepare), on a free port. */
+export async function spawnServer(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
+  const child = spawn(path.join(repoRoot, "node_modules", ".bin", "tsx"), ["server.ts", ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, LOG_LEVEL: "info", PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
+    const check = () => {
+      const match = /Parley (?:\(dev\) )?is running at (http:\/\/\S+)/.exec(output);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout?.on("data", check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before starting:\n${output}`));
+    });
+  });
+  return { child, url, output: () => output, exited };
+}
+
+/** Wait until `predicate` holds, polling; throws with `what` after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
