@@ -27,11 +27,23 @@ export interface ServerDeps {
 
 export type Transport = "http" | "ws";
 
+/**
+ * Who is calling. Until authentication lands (issue 6) every caller is an
+ * anonymous principal, one per connection; code that needs an identity
+ * (presence, addressed events, authorship) reads it from here.
+ */
+export interface Principal {
+  id: string;
+  kind: "anonymous" | "user" | "agent" | "app" | "admin";
+  name: string;
+}
+
 export interface Context extends ServerDeps {
   transport: Transport;
   /** Per WebSocket connection, or per HTTP request. */
   connectionId: string;
   clientAddress: string | undefined;
+  principal: Principal;
 }
 
 let nextConnection = 0;
@@ -44,6 +56,7 @@ export function createContextFactory(deps: ServerDeps) {
       transport,
       connectionId,
       clientAddress: req.socket.remoteAddress,
+      principal: { id: `anonymous:${connectionId}`, kind: "anonymous", name: "anonymous" },
       log: deps.log.child({ connectionId }),
     };
   };
