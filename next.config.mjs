@@ -5,7 +5,9 @@ const nextConfig = {
   reactStrictMode: true,
   poweredByHeader: false,
   serverExternalPackages: ["@prisma/client", "better-sqlite3", "@prisma/adapter-better-sqlite3", "ws", "pino"],
-  typescript: { ignoreBuildErrors: false },
+  // `npm run typecheck` checks the whole project (server, tests, UI) in CI;
+  // skipping Next's second pass halves the build time of `npm start`.
+  typescript: { ignoreBuildErrors: true },
 };
 
 export default nextConfig;

@@ -5,10 +5,10 @@
 //   3. with --build, the Next.js app is built unless a build of the current sources exists
 //      (--force rebuilds). A failed build exits non-zero: never start on a broken .next.
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { parseConfig, sqlitePath } from "../src/server/env";
+import { ensureWebBuild } from "./web-build";
 
 const root = path.resolve(import.meta.dirname, "..");
 const args = new Set(process.argv.slice(2));
@@ -26,29 +26,6 @@ function run(label: string, command: string, commandArgs: string[], env: NodeJS.
   console.log(`✓ ${label} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
-/** A digest of everything a Next build depends on. */
-function sourceDigest(): string {
-  const hash = createHash("sha256");
-  const files: string[] = [];
-  const walk = (dir: string) => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) {
-        if (entry.name !== "generated") walk(full);
-      } else files.push(full);
-    }
-  };
-  walk(path.join(root, "src"));
-  for (const file of ["next.config.mjs", "package-lock.json", "tsconfig.json", "postcss.config.mjs"]) {
-    if (fs.existsSync(path.join(root, file))) files.push(path.join(root, file));
-  }
-  for (const file of files.sort()) {
-    hash.update(path.relative(root, file));
-    hash.update(fs.readFileSync(file));
-  }
-  return hash.digest("hex");
-}
-
 const config = parseConfig(process.env);
 
 if (!fs.existsSync(path.join(root, "src", "generated", "prisma", "client.ts"))) {
@@ -62,15 +39,13 @@ run(`database ready at ${config.DATABASE_URL}`, bin("prisma"), ["migrate", "depl
 });
 
 if (args.has("--build")) {
-  const stamp = path.join(root, ".next", "parley-build.sha256");
-  const digest = sourceDigest();
-  const current =
-    fs.existsSync(path.join(root, ".next", "BUILD_ID")) && fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === digest;
-  if (current && !args.has("--force")) {
-    console.log("✓ web build is current");
-  } else {
-    console.log("… building the web app (next build)");
-    run("web app built", bin("next"), ["build"], { ...process.env, NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: "production" });
-    fs.writeFileSync(stamp, digest);
+  console.log("… checking the web build");
+  try {
+    const result = ensureWebBuild({ force: args.has("--force") });
+    console.log(result.built ? `✓ web app built (${result.seconds.toFixed(1)} s)` : "✓ web build is current");
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    console.error("\n✗ the web build failed. Nothing was started.");
+    process.exit(1);
   }
 }

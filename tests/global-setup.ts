@@ -5,6 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
+import { ensureWebBuild } from "../scripts/web-build";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -23,5 +24,8 @@ export default function setup(project: TestProject) {
   });
   if (result.status !== 0) throw new Error(`prisma migrate deploy failed:\n${result.stdout}\n${result.stderr}`);
   project.provide("templateDb", file);
+  // The browser and process tests run the production server: build the web
+  // app once here (skipped when a build of the current sources exists).
+  ensureWebBuild();
   return () => fs.rmSync(dir, { recursive: true, force: true });
 }
