@@ -8,6 +8,7 @@ import { applyWSSHandler } from "@trpc/server/adapters/ws";
 import { WebSocketServer } from "ws";
 import type { Logger } from "pino";
 import { MemoryBus } from "./bus/memory";
+import { createChat } from "./chat";
 import { createContextFactory, type ServerDeps } from "./context";
 import { createDb } from "./db";
 import type { Config } from "./env";
@@ -61,6 +62,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const log = options.log ?? createLogger(config.LOG_LEVEL);
   const db = await createDb(config.DATABASE_URL);
   const bus = new MemoryBus(log.child({ component: "bus" }));
+  const chat = await createChat({ db, bus, log, config });
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
   const deps: ServerDeps = {
@@ -69,6 +71,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     bus,
     log,
     runtime: { version: PARLEY_VERSION, startedAt: new Date(), connectionCount: () => wss.clients.size },
+    chat,
   };
   const createContext = createContextFactory(deps);
 
@@ -161,6 +164,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       await Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - 500)))]);
       wss.close();
       await nextApp?.close().catch(() => undefined);
+      await chat.close(); // running answers end as "interrupted", saved before the database closes
       await bus.close();
       await db.$disconnect();
       log.info("shut down");

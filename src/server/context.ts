@@ -5,6 +5,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import type { Bus } from "./bus/bus";
+import type { ChatRunRegistry } from "./chat/runs";
 import type { Db } from "./db";
 import type { Config } from "./env";
 
@@ -23,6 +24,8 @@ export interface ServerDeps {
   bus: Bus;
   log: Logger;
   runtime: ServerRuntime;
+  /** Chat runs (issue 3): server-owned answer streams, their limits and providers. */
+  chat: ChatRunRegistry;
 }
 
 export type Transport = "http" | "ws";

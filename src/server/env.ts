@@ -31,6 +31,33 @@ export const configSchema = z.object({
   SUBSCRIBER_QUEUE_LIMIT: int(1_000, 10, 1_000_000),
   /** Graceful shutdown deadline; remaining sockets are destroyed after it. */
   SHUTDOWN_TIMEOUT_MS: int(5_000, 100, 60_000),
+
+  // --- Chat (issue 3): providers, defaults and run limits. ---------------
+  // With no provider configured, the built-in retrieval assistant answers.
+  // API keys are read here only; they are never logged or returned to clients.
+  /** OpenAI-compatible server (OpenAI, vLLM, llama.cpp, LM Studio, Ollama's /v1); `/v1/chat/completions` is appended. Setting it (or OPENAI_API_KEY) enables provider "openai". */
+  OPENAI_BASE_URL: z.url().optional(),
+  /** Bearer key for the OpenAI-compatible server (default base URL https://api.openai.com when only the key is set). */
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  /** Model of the seeded OpenAI-compatible agent. */
+  OPENAI_DEFAULT_MODEL: z.string().min(1).default("gpt-4o-mini"),
+  /** Ollama host for its native NDJSON API (`/api/chat`); setting it enables provider "ollama". */
+  OLLAMA_HOST: z.url().optional(),
+  /** Model of the seeded Ollama agent. */
+  OLLAMA_DEFAULT_MODEL: z.string().min(1).default("llama3.2"),
+  /** Pause between chunks of the built-in assistant's answer, so it streams visibly (0 = as fast as possible). */
+  CHAT_BUILTIN_CHUNK_DELAY_MS: int(15, 0, 1_000),
+  /** Runs streaming at once on this server; one more is refused with TOO_MANY_REQUESTS. */
+  CHAT_MAX_CONCURRENT_RUNS: int(16, 1, 10_000),
+  /** Runs streaming at once in one session; one more is refused with CONFLICT. */
+  CHAT_MAX_RUNS_PER_SESSION: int(1, 1, 100),
+  /** A run still streaming after this long is aborted and ends with status error. */
+  CHAT_RUN_TIMEOUT_MS: int(120_000, 100, 3_600_000),
+  /** A provider stream that sends nothing for this long is aborted (status error, "stalled"). */
+  CHAT_STALL_TIMEOUT_MS: int(30_000, 50, 600_000),
+  /** Earlier messages of the session sent to a provider as context. */
+  CHAT_HISTORY_MESSAGES: int(40, 1, 1_000),
+  // --- end of chat configuration ------------------------------------------
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -12,7 +12,22 @@ export type SessionEvent =
    * the id came from another server). Discard local state: the whole stream
    * follows from the start. Sent with tracked id "0".
    */
-  | { type: "stream.reset"; reason: string; lastEventSeq: number };
+  | { type: "stream.reset"; reason: string; lastEventSeq: number }
+  | ChatStreamEvent;
+
+/**
+ * Chat text of a running answer. Not persisted: each is sent tracked with the
+ * id of the last persisted event the subscriber has seen, so resuming never
+ * skips a persisted event. `offset` is the position of `text` in the
+ * message's full text. After (re)connecting, a subscriber receives one
+ * `chat.snapshot` per active run (the text so far, offset 0), then deltas that
+ * continue exactly where it ends: replace the message text on a snapshot,
+ * append on a delta (`offset` always equals the text length you hold). The
+ * run's final text and status arrive as a persisted `message.updated`.
+ */
+export type ChatStreamEvent =
+  | { type: "chat.snapshot"; runId: string; messageId: string; offset: 0; text: string }
+  | { type: "chat.delta"; runId: string; messageId: string; offset: number; text: string };
 
 /** A persisted event and its position in the session's stream. */
 export interface SessionEventEnvelope {

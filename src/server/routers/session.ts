@@ -28,6 +28,7 @@ export const sessionRouter = router({
       lastEventId: input.lastEventId,
       signal,
       queueLimit: ctx.config.SUBSCRIBER_QUEUE_LIMIT,
+      chatRuns: ctx.chat,
     });
   }),
 });

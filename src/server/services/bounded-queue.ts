@@ -11,7 +11,15 @@ export class BoundedQueue<T> {
   private closed = false;
   private waiter: ((item: QueueItem<T>) => void) | null = null;
 
-  constructor(private readonly limit: number) {}
+  /**
+   * `merge(last, next)` may fold `next` into the last queued item (returning
+   * the merged item) instead of queueing it, so a slow consumer gets fewer,
+   * larger items (chat deltas); null means "queue it separately".
+   */
+  constructor(
+    private readonly limit: number,
+    private readonly merge?: (last: T, next: T) => T | null,
+  ) {}
 
   get size(): number {
     return this.items.length - this.head;
@@ -26,6 +34,13 @@ export class BoundedQueue<T> {
       return;
     }
     if (this.overflowed) return;
+    if (this.merge && this.size > 0) {
+      const merged = this.merge(this.items[this.items.length - 1] as T, value);
+      if (merged !== null) {
+        this.items[this.items.length - 1] = merged;
+        return;
+      }
+    }
     if (this.size >= this.limit) {
       this.items = [];
       this.head = 0;

@@ -3,13 +3,36 @@
 import { tracked, type TrackedEnvelope } from "@trpc/server";
 import superjson, { type SuperJSONResult } from "superjson";
 import type { Prisma } from "../../generated/prisma/client";
-import type { SessionEvent, SessionEventEnvelope } from "../../shared/events";
+import { runIdOf } from "../../shared/chat";
+import type { ChatStreamEvent, SessionEvent, SessionEventEnvelope } from "../../shared/events";
 import { channel, type Bus, type Channel } from "../bus/bus";
 import type { Db } from "../db";
 import { BoundedQueue } from "./bounded-queue";
 
-export const sessionChannel = (sessionId: string): Channel<SessionEventEnvelope> =>
-  channel<SessionEventEnvelope>(`session:${sessionId}`);
+/**
+ * What the session channel carries: persisted envelopes, and the ephemeral
+ * chat text of running answers (`seq: null`: never persisted, never resumed
+ * from; a subscriber re-synchronises it with a snapshot).
+ */
+export type SessionChannelMessage = SessionEventEnvelope | { seq: null; event: ChatStreamEvent };
+
+export const sessionChannel = (sessionId: string): Channel<SessionChannelMessage> =>
+  channel<SessionChannelMessage>(`session:${sessionId}`);
+
+/** What a late subscriber needs to show a running answer. */
+export interface ActiveRunSnapshot {
+  runId: string;
+  messageId: string;
+  /** The session event seq of the assistant message's `message.created`. */
+  createdEventSeq: number;
+  /** The text so far. */
+  text: string;
+}
+
+/** Where the stream reads running answers from (the chat run registry). */
+export interface ActiveRunSource {
+  activeRuns(sessionId: string): ActiveRunSnapshot[];
+}
 
 type Tx = Prisma.TransactionClient;
 
@@ -59,7 +82,24 @@ export interface SessionStreamOptions {
   signal: AbortSignal | undefined;
   /** Live events a slow subscriber may have queued before it is re-synchronised from the database. */
   queueLimit: number;
+  /** Running chat answers, for snapshots on (re)connect; without it, chat deltas are still streamed. */
+  chatRuns?: ActiveRunSource;
 }
+
+/** One queued item: a persisted envelope, or an ephemeral chat delta. */
+type StreamItem = { kind: "persisted"; envelope: SessionEventEnvelope } | { kind: "chat"; event: ChatStreamEvent };
+
+/** A slow subscriber gets one larger delta instead of many queued ones. */
+function mergeChatDeltas(last: StreamItem, next: StreamItem): StreamItem | null {
+  if (last.kind !== "chat" || next.kind !== "chat") return null;
+  const a = last.event;
+  const b = next.event;
+  if (a.type !== "chat.delta" || b.type !== "chat.delta" || a.runId !== b.runId || a.offset + a.text.length !== b.offset) return null;
+  return { kind: "chat", event: { ...a, text: a.text + b.text } };
+}
+
+/** Finished runs a stream remembers (to ignore their late deltas). */
+const FINISHED_RUNS_REMEMBERED = 256;
 
 /** Parse a resume id: a non-negative integer, or null when it cannot be one. */
 function parseEventId(id: string): number | null {
@@ -79,8 +119,10 @@ export async function* sessionEventStream(
   opts: SessionStreamOptions,
 ): AsyncGenerator<TrackedEnvelope<SessionEvent>, void, unknown> {
   const { db, bus, sessionId, signal } = opts;
-  const queue = new BoundedQueue<SessionEventEnvelope>(opts.queueLimit);
-  const unsubscribe = bus.subscribe(sessionChannel(sessionId), (envelope) => queue.push(envelope));
+  const queue = new BoundedQueue<StreamItem>(opts.queueLimit, mergeChatDeltas);
+  const unsubscribe = bus.subscribe(sessionChannel(sessionId), (message) =>
+    queue.push(message.seq === null ? { kind: "chat", event: message.event } : { kind: "persisted", envelope: message }),
+  );
   try {
     const session = await db.session.findUnique({ where: { id: sessionId }, select: { lastEventSeq: true } });
     if (!session) return;
@@ -100,11 +142,59 @@ export async function* sessionEventStream(
     }
 
     // Back-fill (also used to close gaps): read pages until caught up.
+    // Chat: how much of each running answer's text this subscriber holds.
+    // Chat events are tracked with the current cursor (the last persisted
+    // event sent), so a resume re-reads persisted events and gets a snapshot.
+    const covered = new Map<string, number>();
+    const finishedRuns = new Set<string>();
+    const observe = (event: SessionEvent) => {
+      if (event.type !== "message.updated" || event.message.status === "streaming") return;
+      const runId = runIdOf(event.message);
+      if (!runId) return;
+      covered.delete(runId);
+      finishedRuns.add(runId);
+      if (finishedRuns.size > FINISHED_RUNS_REMEMBERED) {
+        const oldest = finishedRuns.values().next().value;
+        if (oldest !== undefined) finishedRuns.delete(oldest);
+      }
+    };
+    /** One snapshot per active run whose message.created this subscriber has seen (optionally one run only). */
+    function* snapshots(onlyRunId?: string): Generator<TrackedEnvelope<SessionEvent>> {
+      for (const run of opts.chatRuns?.activeRuns(sessionId) ?? []) {
+        if (onlyRunId !== undefined && run.runId !== onlyRunId) continue;
+        // Not seen yet: its message.created and every delta are still queued.
+        if (run.createdEventSeq > cursor || finishedRuns.has(run.runId)) continue;
+        covered.set(run.runId, run.text.length);
+        yield tracked(String(cursor), {
+          type: "chat.snapshot",
+          runId: run.runId,
+          messageId: run.messageId,
+          offset: 0,
+          text: run.text,
+        } satisfies SessionEvent);
+      }
+    }
+    /** A live delta, trimmed to what the subscriber lacks; a gap is closed with a snapshot. */
+    function* chatDelta(event: ChatStreamEvent): Generator<TrackedEnvelope<SessionEvent>> {
+      if (event.type !== "chat.delta" || finishedRuns.has(event.runId)) return;
+      const have = covered.get(event.runId) ?? 0;
+      const end = event.offset + event.text.length;
+      if (end <= have) return;
+      if (event.offset > have) {
+        yield* snapshots(event.runId);
+        return;
+      }
+      covered.set(event.runId, end);
+      const text = event.text.slice(have - event.offset);
+      yield tracked(String(cursor), { ...event, offset: have, text } satisfies SessionEvent);
+    }
+
     async function* catchUp(): AsyncGenerator<TrackedEnvelope<SessionEvent>> {
       for (;;) {
         const page = await readSessionEvents(db, sessionId, cursor);
         for (const envelope of page) {
           cursor = envelope.seq;
+          observe(envelope.event);
           yield tracked(String(envelope.seq), envelope.event);
         }
         if (page.length < BACKFILL_PAGE || signal?.aborted) return;
@@ -112,14 +202,21 @@ export async function* sessionEventStream(
     }
 
     yield* catchUp();
+    yield* snapshots();
     while (!signal?.aborted) {
       const next = await queue.take(signal);
       if (next.kind === "closed") return;
       if (next.kind === "overflow") {
+        // Chat deltas were dropped with the queue: snapshots re-synchronise the text.
         yield* catchUp();
+        yield* snapshots();
         continue;
       }
-      const envelope = next.value;
+      if (next.value.kind === "chat") {
+        yield* chatDelta(next.value.event);
+        continue;
+      }
+      const envelope = next.value.envelope;
       if (envelope.seq <= cursor) continue;
       if (envelope.seq > cursor + 1) {
         // Published out of order or missed: the database has everything up to it.
@@ -127,6 +224,7 @@ export async function* sessionEventStream(
         continue;
       }
       cursor = envelope.seq;
+      observe(envelope.event);
       yield tracked(String(envelope.seq), envelope.event);
     }
   } finally {

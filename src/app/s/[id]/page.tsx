@@ -27,7 +27,15 @@ export default function SessionPage({ params }: { params: Promise<{ id: string }
         onData: ({ data: event }) => {
           if (event.type === "stream.reset") setMessages([]);
           else if (event.type === "session.updated") setSession((s) => (s ? { ...s, ...event.session } : s));
-          else {
+          else if (event.type === "chat.snapshot" || event.type === "chat.delta") {
+            // A running answer: a snapshot replaces its text, a delta continues it at `offset`.
+            const chat = event;
+            setMessages((list) =>
+              list.map((m) =>
+                m.id === chat.messageId ? { ...m, content: m.content.slice(0, chat.offset) + chat.text } : m,
+              ),
+            );
+          } else {
             const message = event.message;
             setMessages((list) => {
               const index = list.findIndex((m) => m.id === message.id);

@@ -1,0 +1,583 @@
+// Chat runs: server-owned jobs that stream one assistant answer from a
+// provider. A run has its own AbortController and outlives every subscriber;
+// it publishes deltas on the session's chat channel, keeps its text so far for
+// late subscribers (snapshots), and persists the final message with metadata.
+// Limits: CHAT_MAX_RUNS_PER_SESSION (CONFLICT), CHAT_MAX_CONCURRENT_RUNS
+// (TOO_MANY_REQUESTS), CHAT_RUN_TIMEOUT_MS (the run ends with status error).
+import { randomUUID } from "node:crypto";
+import { tracked, TRPCError, type TrackedEnvelope } from "@trpc/server";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { Message, MessageStatus, Prisma } from "../../generated/prisma/client";
+import type { ChatRunEvent, FinishReason, RunMetadata, chatRegenerateInput, chatSendInput } from "../../shared/chat";
+import type { Bus } from "../bus/bus";
+import type { Db } from "../db";
+import type { Config } from "../env";
+import { BoundedQueue } from "../services/bounded-queue";
+import { inSession, sessionNotFound } from "../services/errors";
+import {
+  sessionChannel,
+  writeSessionEvent,
+  type ActiveRunSnapshot,
+  type ActiveRunSource,
+} from "../services/session-events";
+import { resolveAgent, type AgentConfig } from "./agents";
+import type { ProviderRegistry } from "./providers";
+import { ProviderError, type ChatTurn, type CompletionChunk } from "./providers/provider";
+
+export interface ChatRunDeps {
+  db: Db;
+  bus: Bus;
+  log: Logger;
+  config: Config;
+  providers: ProviderRegistry;
+}
+
+type AbortCause = "stopped" | "timeout" | "shutdown";
+
+/** What one run's listeners receive. */
+type RunSignal = { type: "delta"; offset: number; text: string } | { type: "done"; message: Message | null };
+
+/** Folds `next` into `last` when both are deltas and `next` continues `last` exactly. */
+function mergeRunSignals(last: RunSignal, next: RunSignal): RunSignal | null {
+  if (last.type !== "delta" || next.type !== "delta") return null;
+  if (last.offset + last.text.length !== next.offset) return null;
+  return { type: "delta", offset: last.offset, text: last.text + next.text };
+}
+
+class ChatRun {
+  readonly controller = new AbortController();
+  text = "";
+  abortCause: AbortCause | null = null;
+  readonly listeners = new Set<(signal: RunSignal) => void>();
+  finished!: Promise<Message | null>;
+
+  constructor(
+    readonly id: string,
+    readonly sessionId: string,
+    readonly messageId: string,
+    readonly createdEventSeq: number,
+    readonly agent: AgentConfig,
+  ) {}
+
+  abort(cause: AbortCause) {
+    if (this.controller.signal.aborted) return;
+    this.abortCause = cause;
+    this.controller.abort(new Error(`run ${cause}`));
+  }
+
+  emit(signal: RunSignal) {
+    for (const listener of [...this.listeners]) listener(signal);
+  }
+}
+
+/** Finished runs remembered in memory for `chat.run` (older ones are found in the database). */
+const RECENT_RUNS = 1_000;
+
+export class ChatRunRegistry implements ActiveRunSource {
+  private readonly runs = new Map<string, ChatRun>();
+  private readonly recent = new Map<string, string>();
+  /** Slots taken by sends that are still persisting, per session, so limits hold under concurrency. */
+  private readonly reserved = new Map<string, number>();
+  private reservedTotal = 0;
+  private closing = false;
+
+  constructor(private readonly deps: ChatRunDeps) {}
+
+  /** The providers this server can use (agents name one of them). */
+  get providers(): ProviderRegistry {
+    return this.deps.providers;
+  }
+
+  /** Runs streaming now. */
+  get activeCount(): number {
+    return this.runs.size;
+  }
+
+  activeRuns(sessionId: string): ActiveRunSnapshot[] {
+    const out: ActiveRunSnapshot[] = [];
+    for (const run of this.runs.values()) {
+      if (run.sessionId === sessionId) {
+        out.push({ runId: run.id, messageId: run.messageId, createdEventSeq: run.createdEventSeq, text: run.text });
+      }
+    }
+    return out;
+  }
+
+  /** Persist the user message and a `streaming` answer, start the run. */
+  async send(input: z.output<typeof chatSendInput>) {
+    const { db, config } = this.deps;
+    const bytes = Buffer.byteLength(input.content, "utf8");
+    if (bytes > config.MESSAGE_MAX_BYTES) {
+      throw new TRPCError({
+        code: "PAYLOAD_TOO_LARGE",
+        message: `content is ${bytes} bytes; the limit is ${config.MESSAGE_MAX_BYTES} bytes (MESSAGE_MAX_BYTES)`,
+      });
+    }
+    const session = await db.session.findUnique({ where: { id: input.sessionId }, select: { defaultAgentId: true } });
+    if (!session) throw sessionNotFound(input.sessionId);
+    const agent = await this.agentFor(input.agentId, session.defaultAgentId);
+    const release = this.reserve(input.sessionId);
+    try {
+      const runId = `run_${randomUUID()}`;
+      const { userMessage, assistant, envelopes } = await inSession(input.sessionId, () =>
+        db.$transaction(async (tx) => {
+          const counters = await tx.session.update({
+            where: { id: input.sessionId },
+            data: { lastSeq: { increment: 2 }, lastEventSeq: { increment: 2 } },
+            select: { lastSeq: true, lastEventSeq: true },
+          });
+          const userMessage = await tx.message.create({
+            data: {
+              sessionId: input.sessionId,
+              seq: counters.lastSeq - 1,
+              role: "user",
+              author: input.author,
+              content: input.content,
+              metadata: {},
+            },
+          });
+          const assistant = await tx.message.create({
+            data: this.assistantData(input.sessionId, counters.lastSeq, userMessage.id, runId, agent),
+          });
+          const envelopes = [
+            await writeSessionEvent(tx, input.sessionId, counters.lastEventSeq - 1, { type: "message.created", message: userMessage }),
+            await writeSessionEvent(tx, input.sessionId, counters.lastEventSeq, { type: "message.created", message: assistant }),
+          ];
+          return { userMessage, assistant, envelopes };
+        }),
+      );
+      this.launch(runId, assistant, envelopes.at(-1)?.seq ?? 0, agent, envelopes);
+      return { userMessage, assistantMessageId: assistant.id, runId };
+    } finally {
+      release();
+    }
+  }
+
+  /** Answer the same question again: a new assistant message, sibling of the old one (same parentId). */
+  async regenerate(input: z.output<typeof chatRegenerateInput>) {
+    const { db } = this.deps;
+    const target = await db.message.findUnique({ where: { id: input.messageId } });
+    if (!target) throw new TRPCError({ code: "NOT_FOUND", message: `message ${input.messageId} does not exist` });
+    let parent: Message | null = target;
+    if (target.role !== "user") {
+      if (!target.parentId) {
+        throw new TRPCError({
+          code: "BAD_REQUEST",
+          message: `message ${target.id} is not an answer to a question (no parentId); regenerate takes an assistant answer or a user message`,
+        });
+      }
+      parent = await db.message.findUnique({ where: { id: target.parentId } });
+      if (!parent) throw new TRPCError({ code: "NOT_FOUND", message: `the question ${target.parentId} this answer replied to no longer exists` });
+    }
+    const session = await db.session.findUnique({ where: { id: parent.sessionId }, select: { defaultAgentId: true } });
+    if (!session) throw sessionNotFound(parent.sessionId);
+    const previousAgentId = target.role === "user" ? undefined : agentIdOf(target);
+    const agent = await this.agentFor(input.agentId ?? previousAgentId ?? undefined, session.defaultAgentId, input.agentId === undefined);
+    const question = parent;
+    const release = this.reserve(question.sessionId);
+    try {
+      const runId = `run_${randomUUID()}`;
+      const { assistant, envelope } = await inSession(question.sessionId, () =>
+        db.$transaction(async (tx) => {
+          const counters = await tx.session.update({
+            where: { id: question.sessionId },
+            data: { lastSeq: { increment: 1 }, lastEventSeq: { increment: 1 } },
+            select: { lastSeq: true, lastEventSeq: true },
+          });
+          const assistant = await tx.message.create({
+            data: this.assistantData(question.sessionId, counters.lastSeq, question.id, runId, agent),
+          });
+          const envelope = await writeSessionEvent(tx, question.sessionId, counters.lastEventSeq, {
+            type: "message.created",
+            message: assistant,
+          });
+          return { assistant, envelope };
+        }),
+      );
+      this.launch(runId, assistant, envelope.seq, agent, [envelope]);
+      return { parentId: question.id, assistantMessageId: assistant.id, runId };
+    } finally {
+      release();
+    }
+  }
+
+  /** Abort the run's upstream request and persist its partial text as `stopped`; resolves with the final message. */
+  async stop(runId: string): Promise<Message> {
+    const run = this.runs.get(runId);
+    if (!run) {
+      const message = await this.findRunMessage(runId);
+      if (!message) throw new TRPCError({ code: "NOT_FOUND", message: `run ${runId} does not exist` });
+      return message; // already finished: stopping is a no-op
+    }
+    run.abort("stopped");
+    const message = await run.finished;
+    if (!message) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: `run ${runId} stopped but its message could not be saved` });
+    return message;
+  }
+
+  /**
+   * `chat.run`: the run's text after `lastEventId` (a text offset) in one
+   * delta, then live deltas (merged for a slow consumer), then `done` with the
+   * final message. Tracked ids are text offsets.
+   */
+  async *runStream(
+    runId: string,
+    lastEventId: string | null | undefined,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<TrackedEnvelope<ChatRunEvent>, void, unknown> {
+    let covered = lastEventId && /^\d{1,15}$/.test(lastEventId) ? Number(lastEventId) : 0;
+    const run = this.runs.get(runId);
+    if (!run) {
+      const message = await this.findRunMessage(runId);
+      if (!message) throw new TRPCError({ code: "NOT_FOUND", message: `run ${runId} does not exist` });
+      const text = message.content;
+      if (covered > text.length) covered = 0;
+      if (covered < text.length) {
+        yield tracked(String(text.length), { type: "delta", runId, messageId: message.id, offset: covered, text: text.slice(covered) });
+      }
+      yield tracked(String(text.length), { type: "done", runId, message });
+      return;
+    }
+    const queue = new BoundedQueue<RunSignal>(this.deps.config.SUBSCRIBER_QUEUE_LIMIT, mergeRunSignals);
+    const listener = (s: RunSignal) => queue.push(s);
+    run.listeners.add(listener);
+    try {
+      // A cursor ahead of the text cannot be ours: send everything (offset 0 tells the client to reset).
+      if (covered > run.text.length) covered = 0;
+      const head = run.text;
+      if (covered < head.length) {
+        yield tracked(String(head.length), { type: "delta", runId, messageId: run.messageId, offset: covered, text: head.slice(covered) });
+        covered = head.length;
+      }
+      while (!signal?.aborted) {
+        const next = await queue.take(signal);
+        if (next.kind === "closed") return;
+        if (next.kind === "overflow") {
+          // Only a long run of non-mergeable items overflows; re-read the text.
+          const text = run.text;
+          if (covered < text.length) {
+            yield tracked(String(text.length), { type: "delta", runId, messageId: run.messageId, offset: covered, text: text.slice(covered) });
+            covered = text.length;
+          }
+          continue;
+        }
+        const item = next.value;
+        if (item.type === "done") {
+          if (item.message) yield tracked(String(item.message.content.length), { type: "done", runId, message: item.message });
+          return;
+        }
+        const end = item.offset + item.text.length;
+        if (end <= covered) continue;
+        const text = item.text.slice(Math.max(0, covered - item.offset));
+        yield tracked(String(end), { type: "delta", runId, messageId: run.messageId, offset: end - text.length, text });
+        covered = end;
+      }
+    } finally {
+      run.listeners.delete(listener);
+      queue.close();
+    }
+  }
+
+  /** Start-up: answers left `streaming` by a crash end as `error` ("interrupted"), with a message.updated event. */
+  async recoverInterrupted(): Promise<number> {
+    const { db, bus, log } = this.deps;
+    const stuck = await db.message.findMany({ where: { status: "streaming" }, select: { id: true, sessionId: true, metadata: true } });
+    for (const message of stuck) {
+      const metadata = { ...objectOf(message.metadata), finishReason: "error", error: "interrupted" };
+      const { envelope } = await db.$transaction(async (tx) => {
+        const counters = await tx.session.update({
+          where: { id: message.sessionId },
+          data: { lastEventSeq: { increment: 1 } },
+          select: { lastEventSeq: true },
+        });
+        const updated = await tx.message.update({ where: { id: message.id }, data: { status: "error", metadata } });
+        const envelope = await writeSessionEvent(tx, message.sessionId, counters.lastEventSeq, { type: "message.updated", message: updated });
+        return { envelope };
+      });
+      bus.publish(sessionChannel(message.sessionId), envelope);
+    }
+    if (stuck.length > 0) log.warn({ count: stuck.length }, "marked answers left streaming by a previous run as interrupted");
+    return stuck.length;
+  }
+
+  /** Shutdown: abort every run (each persists as error "interrupted") and wait for them, up to `timeoutMs`. */
+  async close(timeoutMs = 2_000): Promise<void> {
+    this.closing = true;
+    const runs = [...this.runs.values()];
+    for (const run of runs) run.abort("shutdown");
+    await Promise.race([
+      Promise.allSettled(runs.map((r) => r.finished)),
+      new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
+    ]);
+  }
+
+  // --- internals ----------------------------------------------------------
+
+  private async agentFor(agentId: string | undefined, sessionDefault: string | null, lenient = false): Promise<AgentConfig> {
+    let agent: AgentConfig;
+    try {
+      agent = await resolveAgent(this.deps.db, agentId, sessionDefault);
+    } catch (error) {
+      // Regenerating with an agent that has since been deleted: use the default one.
+      if (!lenient || !(error instanceof TRPCError) || error.code !== "NOT_FOUND") throw error;
+      agent = await resolveAgent(this.deps.db, undefined, sessionDefault);
+    }
+    if (!this.deps.providers.has(agent.provider)) {
+      throw new TRPCError({
+        code: "PRECONDITION_FAILED",
+        message: `agent "${agent.name}" uses provider "${agent.provider}", which is not configured on this server; choose another agent (agent.list)`,
+      });
+    }
+    return agent;
+  }
+
+  private reserve(sessionId: string): () => void {
+    const { config } = this.deps;
+    if (this.closing) throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "the server is shutting down; retry on the next server" });
+    let inSessionCount = this.reserved.get(sessionId) ?? 0;
+    for (const run of this.runs.values()) if (run.sessionId === sessionId) inSessionCount++;
+    if (inSessionCount >= config.CHAT_MAX_RUNS_PER_SESSION) {
+      const active = [...this.runs.values()].find((r) => r.sessionId === sessionId);
+      throw new TRPCError({
+        code: "CONFLICT",
+        message: `session ${sessionId} already has ${inSessionCount} active run(s)${active ? ` (${active.id})` : ""}; the limit is ${config.CHAT_MAX_RUNS_PER_SESSION} (CHAT_MAX_RUNS_PER_SESSION). Wait for it to finish or call chat.stop`,
+      });
+    }
+    if (this.runs.size + this.reservedTotal >= config.CHAT_MAX_CONCURRENT_RUNS) {
+      throw new TRPCError({
+        code: "TOO_MANY_REQUESTS",
+        message: `${this.runs.size + this.reservedTotal} runs are active on this server; the limit is ${config.CHAT_MAX_CONCURRENT_RUNS} (CHAT_MAX_CONCURRENT_RUNS). Retry when one finishes`,
+      });
+    }
+    this.reserved.set(sessionId, (this.reserved.get(sessionId) ?? 0) + 1);
+    this.reservedTotal++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.reservedTotal--;
+      const left = (this.reserved.get(sessionId) ?? 1) - 1;
+      if (left > 0) this.reserved.set(sessionId, left);
+      else this.reserved.delete(sessionId);
+    };
+  }
+
+  private assistantData(sessionId: string, seq: number, parentId: string, runId: string, agent: AgentConfig): Prisma.MessageUncheckedCreateInput {
+    const metadata: RunMetadata = { runId, agentId: agent.id, agentName: agent.name, provider: agent.provider, model: agent.model };
+    return {
+      sessionId,
+      seq,
+      role: "assistant",
+      author: agent.name,
+      content: "",
+      status: "streaming",
+      parentId,
+      metadata,
+    };
+  }
+
+  /** Register the run (synchronously, before publishing), publish its created events, start streaming. */
+  private launch(
+    runId: string,
+    assistant: Message,
+    createdEventSeq: number,
+    agent: AgentConfig,
+    envelopes: Array<Awaited<ReturnType<typeof writeSessionEvent>>>,
+  ) {
+    const run = new ChatRun(runId, assistant.sessionId, assistant.id, createdEventSeq, agent);
+    this.runs.set(runId, run);
+    for (const envelope of envelopes) this.deps.bus.publish(sessionChannel(assistant.sessionId), envelope);
+    run.finished = this.execute(run, assistant);
+  }
+
+  private async history(assistant: Message, agent: AgentConfig): Promise<ChatTurn[]> {
+    const { db, config } = this.deps;
+    const parent = assistant.parentId ? await db.message.findUnique({ where: { id: assistant.parentId }, select: { seq: true } }) : null;
+    const rows = await db.message.findMany({
+      where: {
+        sessionId: assistant.sessionId,
+        seq: { lte: parent?.seq ?? assistant.seq - 1 },
+        status: "complete",
+        role: { in: ["user", "assistant", "system"] },
+      },
+      orderBy: { seq: "desc" },
+      take: config.CHAT_HISTORY_MESSAGES,
+      select: { id: true, role: true, content: true, parentId: true },
+    });
+    // Of regenerated siblings, only the newest answer stays in the context.
+    const answered = new Set<string>();
+    const turns: ChatTurn[] = [];
+    for (const row of rows) {
+      if (row.role === "assistant" && row.parentId) {
+        if (answered.has(row.parentId)) continue;
+        answered.add(row.parentId);
+      }
+      turns.push({ role: row.role as ChatTurn["role"], content: row.content });
+    }
+    turns.reverse();
+    if (agent.systemPrompt) turns.unshift({ role: "system", content: agent.systemPrompt });
+    return turns;
+  }
+
+  private appendText(run: ChatRun, text: string) {
+    const offset = run.text.length;
+    run.text += text;
+    this.deps.bus.publish(sessionChannel(run.sessionId), {
+      seq: null,
+      event: { type: "chat.delta", runId: run.id, messageId: run.messageId, offset, text },
+    });
+    run.emit({ type: "delta", offset, text });
+  }
+
+  private async execute(run: ChatRun, assistant: Message): Promise<Message | null> {
+    const { config, providers } = this.deps;
+    const log = this.deps.log.child({ runId: run.id, sessionId: run.sessionId, provider: run.agent.provider, model: run.agent.model });
+    const started = performance.now();
+    let ttftMs: number | null = null;
+    let chunks = 0;
+    let end: Extract<CompletionChunk, { type: "end" }> | null = null;
+    let failure: string | null = null;
+    const timeout = setTimeout(() => run.abort("timeout"), config.CHAT_RUN_TIMEOUT_MS);
+    try {
+      const provider = providers.get(run.agent.provider);
+      if (!provider) throw new ProviderError(`provider "${run.agent.provider}" is not configured`);
+      const messages = await this.history(assistant, run.agent);
+      const stream = provider.stream({
+        model: run.agent.model,
+        messages,
+        temperature: run.agent.temperature,
+        sessionId: run.sessionId,
+        questionMessageId: assistant.parentId ?? "",
+        signal: run.controller.signal,
+      });
+      for await (const chunk of stream) {
+        if (run.controller.signal.aborted) break;
+        if (chunk.type === "end") {
+          end = chunk;
+          continue;
+        }
+        if (!chunk.text) continue;
+        ttftMs ??= performance.now() - started;
+        chunks++;
+        this.appendText(run, chunk.text);
+      }
+    } catch (error) {
+      if (!run.controller.signal.aborted) {
+        if (error instanceof ProviderError) {
+          failure = error.message;
+          log.warn({ reason: error.message }, "chat run failed at the provider");
+        } else {
+          failure = `internal error: ${error instanceof Error ? error.message : String(error)}`;
+          log.error({ err: error }, "chat run failed");
+        }
+      }
+    } finally {
+      clearTimeout(timeout);
+    }
+
+    const durationMs = performance.now() - started;
+    let status: MessageStatus;
+    let finishReason: FinishReason;
+    if (run.abortCause === "stopped") {
+      status = "stopped";
+      finishReason = "stopped";
+    } else if (run.abortCause === "timeout") {
+      status = "error";
+      finishReason = "error";
+      failure = `timed out after ${config.CHAT_RUN_TIMEOUT_MS} ms (CHAT_RUN_TIMEOUT_MS)`;
+    } else if (run.abortCause === "shutdown") {
+      status = "error";
+      finishReason = "error";
+      failure = "interrupted: the server shut down";
+    } else if (failure !== null || end === null) {
+      status = "error";
+      finishReason = "error";
+      failure ??= "the provider ended the stream without finishing";
+    } else {
+      status = "complete";
+      finishReason = end.finishReason;
+    }
+    const usage = end?.usage ?? null;
+    const completionTokens = usage?.completionTokens ?? chunks;
+    const streamingSeconds = ttftMs === null ? 0 : (durationMs - ttftMs) / 1000;
+    const metadata: RunMetadata = {
+      ...objectOf(assistant.metadata),
+      runId: run.id,
+      agentId: run.agent.id,
+      agentName: run.agent.name,
+      provider: run.agent.provider,
+      model: run.agent.model,
+      ttftMs: ttftMs === null ? null : round(ttftMs),
+      durationMs: round(durationMs),
+      promptTokens: usage?.promptTokens ?? null,
+      completionTokens,
+      tokensPerSecond:
+        usage?.tokensPerSecond != null
+          ? round(usage.tokensPerSecond)
+          : streamingSeconds > 0
+            ? round(completionTokens / streamingSeconds)
+            : null,
+      finishReason,
+      providerFinishReason: end?.providerFinishReason ?? null,
+      usageSource: usage?.completionTokens != null ? "provider" : "estimated",
+      ...(failure !== null ? { error: failure } : {}),
+    };
+    const message = await this.persistFinal(run, status, metadata).catch((error: unknown) => {
+      log.error({ err: error }, "could not save the finished answer; it stays streaming until the next start marks it interrupted");
+      return null;
+    });
+    this.runs.delete(run.id);
+    this.remember(run.id, run.messageId);
+    run.emit({ type: "done", message });
+    run.listeners.clear();
+    log.info({ status, finishReason, durationMs: metadata.durationMs, chars: run.text.length }, "chat run finished");
+    return message;
+  }
+
+  private async persistFinal(run: ChatRun, status: MessageStatus, metadata: RunMetadata): Promise<Message> {
+    const { db, bus } = this.deps;
+    const { message, envelope } = await db.$transaction(async (tx) => {
+      const counters = await tx.session.update({
+        where: { id: run.sessionId },
+        data: { lastEventSeq: { increment: 1 } },
+        select: { lastEventSeq: true },
+      });
+      const message = await tx.message.update({ where: { id: run.messageId }, data: { content: run.text, status, metadata } });
+      const envelope = await writeSessionEvent(tx, run.sessionId, counters.lastEventSeq, { type: "message.updated", message });
+      return { message, envelope };
+    });
+    // Leave the registry before publishing: a subscriber that sees message.updated gets no later snapshot.
+    this.runs.delete(run.id);
+    bus.publish(sessionChannel(run.sessionId), envelope);
+    return message;
+  }
+
+  private remember(runId: string, messageId: string) {
+    this.recent.set(runId, messageId);
+    if (this.recent.size > RECENT_RUNS) {
+      const oldest = this.recent.keys().next().value;
+      if (oldest !== undefined) this.recent.delete(oldest);
+    }
+  }
+
+  private async findRunMessage(runId: string): Promise<Message | null> {
+    const { db } = this.deps;
+    const known = this.recent.get(runId);
+    if (known) return db.message.findUnique({ where: { id: known } });
+    const rows = await db.$queryRaw<Array<{ id: string }>>`SELECT id FROM "Message" WHERE json_extract(metadata, '$.runId') = ${runId} LIMIT 1`;
+    const id = rows[0]?.id;
+    return id ? db.message.findUnique({ where: { id } }) : null;
+  }
+}
+
+function objectOf(value: Prisma.JsonValue): Record<string, Prisma.JsonValue> {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, Prisma.JsonValue>) : {};
+}
+
+function agentIdOf(message: Message): string | null {
+  const parsed = z.object({ agentId: z.string().nullable() }).safeParse(message.metadata);
+  return parsed.success ? parsed.data.agentId : null;
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
