@@ -7,10 +7,13 @@ import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { applyWSSHandler } from "@trpc/server/adapters/ws";
 import { WebSocketServer } from "ws";
 import type { Logger } from "pino";
+import type { Bus } from "./bus/bus";
 import { MemoryBus } from "./bus/memory";
+import { RedisBus } from "./bus/redis";
 import { createChat } from "./chat";
 import { createContextFactory, type ServerDeps } from "./context";
 import { createDb } from "./db";
+import { createLiveHub, METRICS_PATH } from "./metrics";
 import type { Config } from "./env";
 import { createLogger } from "./log";
 import { appRouter } from "./routers/_app";
@@ -61,16 +64,26 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const { config } = options;
   const log = options.log ?? createLogger(config.LOG_LEVEL);
   const db = await createDb(config.DATABASE_URL);
-  const bus = new MemoryBus(log.child({ component: "bus" }));
+  const busLog = log.child({ component: "bus" });
+  // REDIS_URL selects the Redis bus (scale-out); the in-process bus otherwise.
+  const bus: Bus = config.REDIS_URL
+    ? await RedisBus.connect({ url: config.REDIS_URL, log: busLog })
+    : new MemoryBus(busLog);
+
   const chat = await createChat({ db, bus, log, config });
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
+  // Metrics, typed events, presence, connection registry (issue 4). Instruments `bus` in place;
+  // its connection listener must run before tRPC's, hence prepend.
+  const live = createLiveHub({ config, db, bus, log });
+  wss.prependListener("connection", live.onConnection);
   const deps: ServerDeps = {
     config,
     db,
     bus,
     log,
     runtime: { version: PARLEY_VERSION, startedAt: new Date(), connectionCount: () => wss.clients.size },
+    ...live.deps,
     chat,
   };
   const createContext = createContextFactory(deps);
@@ -83,7 +96,11 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const wssHandler = applyWSSHandler({
     wss,
     router: appRouter,
-    createContext: ({ req }) => createContext("ws", req),
+    createContext: ({ req, res, info }) => {
+      const ctx = createContext("ws", req, info.connectionParams);
+      live.bindConnection(res, ctx.connectionId, ctx.principal);
+      return ctx;
+    },
     keepAlive: { enabled: true, pingMs: config.WS_PING_INTERVAL_MS, pongWaitMs: config.WS_PONG_TIMEOUT_MS },
   });
   wss.on("connection", (socket) => {
@@ -102,6 +119,10 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
           sendJson(res, 500, { status: "error" });
         },
       );
+      return;
+    }
+    if (pathname === METRICS_PATH) {
+      live.serveMetrics(req, res);
       return;
     }
     if (pathname === TRPC_HTTP_PATH || pathname.startsWith(`${TRPC_HTTP_PATH}/`)) {
@@ -146,6 +167,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const port = typeof address === "object" && address ? address.port : config.PORT;
   const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host}:${port}`;
+  live.start(port, PARLEY_VERSION);
   if (options.createNext) nextApp = await options.createNext({ port, log });
 
   let closing: Promise<void> | undefined;
@@ -164,6 +186,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       await Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - 500)))]);
       wss.close();
       await nextApp?.close().catch(() => undefined);
+      await live.close();
       await chat.close(); // running answers end as "interrupted", saved before the database closes
       await bus.close();
       await db.$disconnect();

@@ -32,6 +32,16 @@ export const configSchema = z.object({
   /** Graceful shutdown deadline; remaining sockets are destroyed after it. */
   SHUTDOWN_TIMEOUT_MS: int(5_000, 100, 60_000),
 
+  // --- Scale-out (issue 7): the Redis bus. --------------------------------
+  // Unset: the in-process bus (one instance). Set it on every instance that
+  // shares one database, so events posted on any of them reach all.
+  /** `redis://[user:password@]host:port[/db]` or `rediss://...`; selects the Redis bus. */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, "REDIS_URL must start with redis:// or rediss://")
+    .optional(),
+  // --- end of scale-out configuration -------------------------------------
+
   // --- Chat (issue 3): providers, defaults and run limits. ---------------
   // With no provider configured, the built-in retrieval assistant answers.
   // API keys are read here only; they are never logged or returned to clients.
@@ -58,6 +68,24 @@ export const configSchema = z.object({
   /** Earlier messages of the session sent to a provider as context. */
   CHAT_HISTORY_MESSAGES: int(40, 1, 1_000),
   // --- end of chat configuration ------------------------------------------
+  // --- Metrics, typed events and presence (issue 4). ---------------------
+  /** How often the metrics collector samples. */
+  METRICS_SAMPLE_MS: int(1_000, 50, 60_000),
+  /** Metrics history kept in memory and replayed by metrics.live (default 10 minutes). */
+  METRICS_HISTORY_MS: int(600_000, 1_000, 86_400_000),
+  /** The `instance` label on every /api/metrics series; default `<hostname>:<port>`. */
+  PARLEY_INSTANCE: z.string().min(1).max(200).optional(),
+  /** The nvidia-smi command for GPU metrics; when it cannot run, GPU metrics are absent (no error). */
+  METRICS_NVIDIA_SMI: z.string().min(1).default("nvidia-smi"),
+  /** Typed events kept: the newest this many; older ones are deleted and never served. */
+  EVENTS_MAX_COUNT: int(100_000, 1, 100_000_000),
+  /** Typed events older than this are deleted and never served (default 7 days). */
+  EVENTS_MAX_AGE_MS: int(7 * 86_400_000, 1_000, 3_650 * 86_400_000),
+  /** Largest event `data` as JSON (custom.* included); more is refused with PAYLOAD_TOO_LARGE. */
+  EVENTS_PAYLOAD_MAX_BYTES: int(16_384, 256, 1_048_576),
+  /** A typing mark disappears this long after its last presence.typing call. */
+  PRESENCE_TYPING_TTL_MS: int(3_000, 100, 60_000),
+  // --- end of metrics, events and presence configuration -----------------
 });
 
 export type Config = z.infer<typeof configSchema>;

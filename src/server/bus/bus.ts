@@ -1,5 +1,5 @@
 // The Bus carries live events between the process that wrote them and every
-// subscriber, on this instance (memory) or on all instances (Redis, later).
+// subscriber, on this instance (memory.ts) or on all instances (redis.ts).
 // It is a fast path only: the database is the source of truth, and every
 // subscriber that can resume closes gaps from it.
 
@@ -15,6 +15,19 @@ export function channel<T>(name: string): Channel<T> {
 }
 
 export type Unsubscribe = () => void;
+
+/** Per-subscription options. */
+export interface SubscribeOptions {
+  /**
+   * Called (with no message) when the bus cannot vouch that this listener saw
+   * every message published on the channel since it subscribed: after the
+   * transport first confirms a subscription that was not live at once, and
+   * after a reconnect has re-established it. The listener is live again when
+   * this runs; a listener of a persisted stream should re-read from the
+   * database what it may have missed. The in-process bus never calls it.
+   */
+  onResync?: () => void;
+}
 
 export interface BusHealth {
   kind: "memory" | "redis";
@@ -32,12 +45,25 @@ export interface BusHealth {
  *   delivery to other listeners or breaks the publisher.
  * - Listeners are called synchronously or soon after publish and must not
  *   block: they should only enqueue.
+ * - Gaps are announced: whenever a listener may have missed messages because
+ *   the transport was down or its subscription was not yet confirmed, its
+ *   `onResync` runs once the subscription is live again (see SubscribeOptions).
  */
 export interface Bus {
-  /** Deliver `message` to every current listener of `channel`. */
+  /**
+   * Deliver `message` to every current listener of `channel`. Fire and
+   * forget: it never throws and never waits; a transport failure is logged.
+   * The message must survive a superjson round trip (Dates are fine).
+   */
   publish<T>(channel: Channel<T>, message: T): void;
   /** Start listening; the returned function stops it and is idempotent. */
-  subscribe<T>(channel: Channel<T>, listener: (message: T) => void): Unsubscribe;
+  subscribe<T>(channel: Channel<T>, listener: (message: T) => void, options?: SubscribeOptions): Unsubscribe;
+  /**
+   * Resolves once every subscribe and unsubscribe issued so far has taken
+   * effect on the transport, or failed because it is down (memory: at once).
+   * After it, a message published anywhere reaches the listeners.
+   */
+  ready(): Promise<void>;
   /** Number of listeners on this instance (for health and metrics). */
   listenerCount(): number;
   health(): BusHealth;

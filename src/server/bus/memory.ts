@@ -1,7 +1,7 @@
 // The in-process Bus: the embedded default. Delivery is synchronous, in
 // publish order, to the listeners registered at the time of publishing.
 import type { Logger } from "pino";
-import type { Bus, BusHealth, Channel, Unsubscribe } from "./bus";
+import type { Bus, BusHealth, Channel, SubscribeOptions, Unsubscribe } from "./bus";
 
 type Listener = (message: unknown) => void;
 
@@ -24,7 +24,8 @@ export class MemoryBus implements Bus {
     }
   }
 
-  subscribe<T>(channel: Channel<T>, listener: (message: T) => void): Unsubscribe {
+  // Always live from the moment it returns, so `onResync` is never called.
+  subscribe<T>(channel: Channel<T>, listener: (message: T) => void, _options?: SubscribeOptions): Unsubscribe {
     let set = this.listeners.get(channel.name);
     if (!set) {
       set = new Set();
@@ -42,6 +43,10 @@ export class MemoryBus implements Bus {
       current?.delete(entry);
       if (current?.size === 0) this.listeners.delete(channel.name);
     };
+  }
+
+  ready(): Promise<void> {
+    return Promise.resolve();
   }
 
   listenerCount(): number {

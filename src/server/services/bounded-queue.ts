@@ -78,6 +78,24 @@ export class BoundedQueue<T> {
     });
   }
 
+  /**
+   * Drop what is queued and make the consumer's next `take` report
+   * `overflow`, as if the bound had been passed: the producer says it may have
+   * lost items, so the consumer re-reads from the source of truth.
+   */
+  invalidate(): void {
+    if (this.closed) return;
+    this.items = [];
+    this.head = 0;
+    if (this.waiter) {
+      const resolve = this.waiter;
+      this.waiter = null;
+      resolve({ kind: "overflow" });
+      return;
+    }
+    this.overflowed = true;
+  }
+
   close(): void {
     this.closed = true;
     this.items = [];

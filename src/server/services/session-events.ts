@@ -120,8 +120,13 @@ export async function* sessionEventStream(
 ): AsyncGenerator<TrackedEnvelope<SessionEvent>, void, unknown> {
   const { db, bus, sessionId, signal } = opts;
   const queue = new BoundedQueue<StreamItem>(opts.queueLimit, mergeChatDeltas);
-  const unsubscribe = bus.subscribe(sessionChannel(sessionId), (message) =>
-    queue.push(message.seq === null ? { kind: "chat", event: message.event } : { kind: "persisted", envelope: message }),
+  const unsubscribe = bus.subscribe(
+    sessionChannel(sessionId),
+    (message) =>
+      queue.push(message.seq === null ? { kind: "chat", event: message.event } : { kind: "persisted", envelope: message }),
+    // The bus may have lost messages (Redis was down, or not yet subscribed):
+    // handled like an overflow, so the stream re-reads the gap from the database.
+    { onResync: () => queue.invalidate() },
   );
   try {
     const session = await db.session.findUnique({ where: { id: sessionId }, select: { lastEventSeq: true } });
