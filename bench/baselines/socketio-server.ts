@@ -1,0 +1,23 @@
+// Baseline: Socket.IO 4 with rooms, what most Node projects use.
+//   emit("join", room)          join a room (acknowledged)
+//   emit("pub", room, text)     io.to(room).emit("msg", text)
+import http from "node:http";
+import { Server } from "socket.io";
+
+const server = http.createServer();
+const io = new Server(server, { transports: ["websocket"], perMessageDeflate: false });
+
+io.on("connection", (socket) => {
+  socket.on("join", (room: string, ack?: () => void) => {
+    void socket.join(room);
+    ack?.();
+  });
+  socket.on("pub", (room: string, text: string) => {
+    io.to(room).emit("msg", text);
+  });
+});
+
+server.listen(0, "127.0.0.1", () => {
+  const address = server.address();
+  if (address && typeof address === "object") console.log(`LISTENING ${address.port}`);
+});

@@ -1,0 +1,270 @@
+// `npm run bench [-- <scenario>...] [--smoke] [--rounds N]`
+// Runs Parley's production server and two baselines (plain `ws`, Socket.IO 4)
+// in turn, alternating their order each round, with load from worker threads
+// on loopback; prints a markdown table of medians, writes JSON to
+// bench/results/ and a PNG chart (throughput and p99 against N).
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { createParleyClient } from "../src/client";
+import { ensureWebBuild } from "../scripts/web-build";
+import { renderChart } from "./chart";
+import { SubscriberPool } from "./load/pool";
+import { createParleySession, openPublisher } from "./publisher";
+import { latencySummary, median } from "./stats";
+import { nowMs, payload, processUsage, root, startTarget, TARGETS, type RunningTarget, type TargetName } from "./targets";
+
+const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume"] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const argv = process.argv.slice(2);
+const smoke = argv.includes("--smoke");
+const roundsArg = argv.indexOf("--rounds");
+const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : smoke ? 1 : 3;
+const chosen = argv.filter((a): a is Scenario => (SCENARIOS as readonly string[]).includes(a));
+const scenarios: Scenario[] = chosen.length > 0 ? chosen : [...SCENARIOS];
+const unknown = argv.filter((a, i) => !a.startsWith("--") && argv[i - 1] !== "--rounds" && !(SCENARIOS as readonly string[]).includes(a));
+if (unknown.length > 0) {
+  console.error(`unknown scenario(s): ${unknown.join(", ")}; choose from ${SCENARIOS.join(", ")}`);
+  process.exit(2);
+}
+
+const sizes = smoke
+  ? { fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: 5, latencyRate: 20, latencySeconds: 0.5, connections: 20, writes: 60, writers: 4, workers: 1 }
+  : { fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: 1000, latencyRate: 50, latencySeconds: 5, connections: 10_000, writes: 10_000, writers: 20, workers: 4 };
+const PAYLOAD_BYTES = 200;
+
+export interface ResultRow {
+  scenario: string;
+  metric: string;
+  unit: string;
+  better: "higher" | "lower";
+  values: Partial<Record<TargetName, number>>;
+}
+const rows: ResultRow[] = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function templateDb(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-bench-template-"));
+  const file = path.join(dir, "template.db");
+  const result = spawnSync(path.join(root, "node_modules", ".bin", "prisma"), ["migrate", "deploy"], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: `file:${file}` },
+    encoding: "utf8",
+  });
+  if (result.status !== 0) throw new Error(`migrate deploy failed: ${result.stderr}`);
+  return file;
+}
+const env = { PARLEY_BENCH_TEMPLATE_DB: templateDb() };
+// Parley runs as `npm start` does: the production build of the current sources.
+ensureWebBuild();
+
+/** Rounds × targets, the order rotated each round; returns each target's samples. */
+async function alternate<T>(targets: readonly TargetName[], run: (target: RunningTarget) => Promise<T>) {
+  const samples = new Map<TargetName, T[]>();
+  for (let round = 0; round < rounds; round++) {
+    const order = targets.map((_, i) => targets[(i + round) % targets.length] as TargetName);
+    for (const name of order) {
+      const target = await startTarget(name, env);
+      try {
+        const sample = await run(target);
+        samples.set(name, [...(samples.get(name) ?? []), sample]);
+      } finally {
+        await target.stop();
+      }
+    }
+  }
+  return samples;
+}
+
+async function channelFor(target: RunningTarget, title: string) {
+  return target.name === "parley" ? createParleySession(target.port, title) : title;
+}
+
+// 1. Fan-out throughput: publish as fast as every subscriber keeps up (bounded in-flight window).
+async function fanout() {
+  for (const n of sizes.fanoutN) {
+    const samples = await alternate(TARGETS, async (target) => {
+      const channel = await channelFor(target, `fanout-${n}`);
+      const pool = await SubscriberPool.open({ target: target.name, port: target.port, channel, subscribers: n, workers: Math.min(sizes.workers, n), recordLatency: false });
+      const publisher = await openPublisher(target.name, target.port, channel);
+      const before = processUsage(target.pid);
+      const started = nowMs();
+      const WINDOW = 20;
+      let published = 0;
+      let received = 0;
+      while (nowMs() - started < sizes.fanoutSeconds * 1000) {
+        const report = await pool.report();
+        received = report.received;
+        while (published - report.caughtUp < WINDOW) {
+          publisher.publish(payload(PAYLOAD_BYTES));
+          published++;
+        }
+        await sleep(2);
+      }
+      const elapsedS = (nowMs() - started) / 1000;
+      const after = processUsage(target.pid);
+      publisher.close();
+      await pool.close();
+      return { perSecond: received / elapsedS, cpuPercent: ((after.cpuMs - before.cpuMs) / (elapsedS * 1000)) * 100, rssMiB: after.rssBytes / 2 ** 20, cpuUsPerDelivery: ((after.cpuMs - before.cpuMs) * 1000) / Math.max(1, received) };
+    });
+    const pick = (key: "perSecond" | "cpuPercent" | "rssMiB" | "cpuUsPerDelivery") =>
+      Object.fromEntries([...samples].map(([name, s]) => [name, median(s.map((x) => x[key]))]));
+    rows.push({ scenario: `fan-out, N=${n}`, metric: "deliveries/s", unit: "msg/s", better: "higher", values: pick("perSecond") });
+    rows.push({ scenario: `fan-out, N=${n}`, metric: "server CPU per delivery", unit: "µs", better: "lower", values: pick("cpuUsPerDelivery") });
+    rows.push({ scenario: `fan-out, N=${n}`, metric: "server RSS", unit: "MiB", better: "lower", values: pick("rssMiB") });
+  }
+}
+
+// 2. Fan-out latency at a fixed rate.
+async function latency() {
+  const n = sizes.latencyN;
+  const samples = await alternate(TARGETS, async (target) => {
+    const channel = await channelFor(target, `latency-${n}`);
+    const pool = await SubscriberPool.open({ target: target.name, port: target.port, channel, subscribers: n, workers: Math.min(sizes.workers, n), recordLatency: true });
+    const publisher = await openPublisher(target.name, target.port, channel);
+    const total = Math.round(sizes.latencyRate * sizes.latencySeconds);
+    const interval = 1000 / sizes.latencyRate;
+    const started = nowMs();
+    for (let i = 0; i < total; i++) {
+      const due = started + i * interval;
+      const wait = due - nowMs();
+      if (wait > 0) await sleep(wait);
+      publisher.publish(payload(PAYLOAD_BYTES));
+    }
+    // Drain: wait until every delivery arrived (or 10 s).
+    const latencies: number[] = [];
+    const deadline = nowMs() + 10_000;
+    for (;;) {
+      const report = await pool.report();
+      latencies.push(...report.latencies);
+      if (report.caughtUp >= total || nowMs() > deadline) break;
+      await sleep(20);
+    }
+    publisher.close();
+    await pool.close();
+    return latencySummary(latencies);
+  });
+  for (const key of ["p50", "p95", "p99", "max"] as const) {
+    rows.push({
+      scenario: `latency, N=${n} × ${sizes.latencyRate} msg/s`,
+      metric: `${key} publish→receive`,
+      unit: "ms",
+      better: "lower",
+      values: Object.fromEntries([...samples].map(([name, s]) => [name, median(s.map((x) => x[key]))])),
+    });
+  }
+}
+
+// 3. Idle connections with one subscription each.
+async function connections() {
+  const n = sizes.connections;
+  const samples = await alternate(TARGETS, async (target) => {
+    const channel = await channelFor(target, "idle");
+    await sleep(200);
+    const before = processUsage(target.pid).rssBytes;
+    const pool = await SubscriberPool.open({ target: target.name, port: target.port, channel, subscribers: n, workers: sizes.workers, recordLatency: false });
+    await sleep(500);
+    const after = processUsage(target.pid).rssBytes;
+    await pool.close();
+    return { kibPerConnection: (after - before) / n / 1024, connectS: pool.connectMs / 1000 };
+  });
+  rows.push({ scenario: `${n} idle subscribed connections`, metric: "server RSS per connection", unit: "KiB", better: "lower", values: Object.fromEntries([...samples].map(([k, s]) => [k, median(s.map((x) => x.kibPerConnection))])) });
+  rows.push({ scenario: `${n} idle subscribed connections`, metric: "time to connect all", unit: "s", better: "lower", values: Object.fromEntries([...samples].map(([k, s]) => [k, median(s.map((x) => x.connectS))])) });
+}
+
+// 4 + 5. Persisted writes by concurrent clients (delivered to a subscriber), then a resume of all of them.
+async function writesAndResume(doWrites: boolean, doResume: boolean) {
+  const samples = await alternate(["parley"], async (target) => {
+    const url = `http://127.0.0.1:${target.port}`;
+    const sessionId = await createParleySession(target.port, "writes");
+    const pool = await SubscriberPool.open({ target: "parley", port: target.port, channel: sessionId, subscribers: 1, workers: 1, recordLatency: false });
+    const writers = Array.from({ length: sizes.writers }, () => createParleyClient({ url }));
+    const perWriter = Math.ceil(sizes.writes / sizes.writers);
+    const started = nowMs();
+    await Promise.all(
+      writers.map(async (w, i) => {
+        for (let k = 0; k < perWriter && i * perWriter + k < sizes.writes; k++) {
+          await w.api.message.post.mutate({ sessionId, content: payload(PAYLOAD_BYTES) });
+        }
+      }),
+    );
+    for (;;) {
+      const report = await pool.report();
+      if (report.received >= sizes.writes) break;
+      await sleep(5);
+    }
+    const writesPerSecond = sizes.writes / ((nowMs() - started) / 1000);
+    await pool.close();
+    await Promise.all(writers.map((w) => w.close()));
+
+    // Resume: a client that has seen nothing of the stream reconnects with lastEventId "0".
+    const reader = createParleyClient({ url });
+    const resumeStarted = nowMs();
+    await new Promise<void>((resolve, reject) => {
+      let count = 0;
+      const sub = reader.api.session.events.subscribe(
+        { sessionId, lastEventId: "0" },
+        {
+          onData: () => {
+            if (++count === sizes.writes) {
+              sub.unsubscribe();
+              resolve();
+            }
+          },
+          onError: reject,
+        },
+      );
+    });
+    const resumeMs = nowMs() - resumeStarted;
+    await reader.close();
+    return { writesPerSecond, resumeMs };
+  });
+  const parley = samples.get("parley") ?? [];
+  if (doWrites) rows.push({ scenario: `persisted writes, ${sizes.writers} clients (SQLite)`, metric: "persisted and delivered", unit: "msg/s", better: "higher", values: { parley: median(parley.map((x) => x.writesPerSecond)) } });
+  if (doResume) rows.push({ scenario: `resume ${sizes.writes} missed messages`, metric: "time to receive all", unit: "ms", better: "lower", values: { parley: median(parley.map((x) => x.resumeMs)) } });
+}
+
+function format(value: number | undefined): string {
+  if (value === undefined || Number.isNaN(value)) return "–";
+  if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString("en-US");
+  if (Math.abs(value) >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+function ratio(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || !b) return "–";
+  return `${(a / b).toFixed(2)}×`;
+}
+
+export function markdownTable(result: ResultRow[]): string {
+  const lines = [
+    "| scenario | metric | Parley | ws | Socket.IO | Parley/ws | Parley/Socket.IO |",
+    "|---|---|--:|--:|--:|--:|--:|",
+  ];
+  for (const r of result) {
+    const v = r.values;
+    lines.push(`| ${r.scenario} | ${r.metric} (${r.unit}, ${r.better} is better) | ${format(v.parley)} | ${format(v.ws)} | ${format(v.socketio)} | ${ratio(v.parley, v.ws)} | ${ratio(v.parley, v.socketio)} |`);
+  }
+  return lines.join("\n");
+}
+
+const startedAt = new Date();
+if (scenarios.includes("fanout")) await fanout();
+if (scenarios.includes("latency")) await latency();
+if (scenarios.includes("connections")) await connections();
+if (scenarios.includes("writes") || scenarios.includes("resume")) await writesAndResume(scenarios.includes("writes"), scenarios.includes("resume"));
+
+const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
+const table = markdownTable(rows);
+console.log(`\nParley benchmark ${smoke ? "(smoke sizes) " : ""}— ${startedAt.toISOString()}, ${rounds} round(s), medians\nMachine: ${machine}\n\n${table}\n`);
+
+const resultsDir = path.join(root, "bench", "results");
+fs.mkdirSync(resultsDir, { recursive: true });
+const name = smoke ? "smoke" : "latest";
+fs.writeFileSync(path.join(resultsDir, `${name}.json`), JSON.stringify({ startedAt, machine, rounds, smoke, scenarios, rows }, null, 2));
+fs.writeFileSync(path.join(resultsDir, `${name}.md`), `${table}\n`);
+const chart = await renderChart(rows, path.join(resultsDir, `${name}.png`));
+console.log(chart ? `chart: ${path.relative(root, chart)}` : "chart: skipped (Chromium not found)");
+process.exit(0);

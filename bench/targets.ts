@@ -1,0 +1,105 @@
+// The three servers a benchmark compares, and how a load client speaks to
+// each: subscribe to a channel, publish a payload, recognise a delivery.
+// Load clients speak the wire protocols directly (no client libraries on the
+// hot path except socket.io-client, which is the protocol).
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+export const TARGETS = ["parley", "ws", "socketio"] as const;
+export type TargetName = (typeof TARGETS)[number];
+
+export const root = path.resolve(import.meta.dirname, "..");
+
+export interface RunningTarget {
+  name: TargetName;
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  /** Parley only: the database directory. */
+  dataDir?: string;
+  stop: () => Promise<void>;
+}
+
+/** Start one server as its own Node process (no tsx wrapper process, so pid is the server). */
+export async function startTarget(name: TargetName, env: Record<string, string> = {}): Promise<RunningTarget> {
+  let args: string[];
+  let dataDir: string | undefined;
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, NODE_ENV: "production" };
+  if (name === "parley") {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-bench-"));
+    const template = env.PARLEY_BENCH_TEMPLATE_DB;
+    if (!template) throw new Error("PARLEY_BENCH_TEMPLATE_DB is required to start parley");
+    fs.copyFileSync(template, path.join(dataDir, "parley.db"));
+    Object.assign(childEnv, { PORT: "0", DATABASE_URL: `file:${path.join(dataDir, "parley.db")}`, LOG_LEVEL: "warn" });
+    args = ["--import", "tsx", "server.ts"];
+  } else {
+    args = ["--import", "tsx", `bench/baselines/${name === "ws" ? "ws-server" : "socketio-server"}.ts`];
+  }
+  const child = spawn(process.execPath, args, { cwd: root, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /LISTENING (\d+)|is running at http:\/\/[^:]+:(\d+)/.exec(output);
+      const found = match?.[1] ?? match?.[2];
+      if (found) {
+        clearTimeout(timer);
+        resolve(Number(found));
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code}:\n${output}`));
+    });
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${name} has no pid`);
+  return {
+    name,
+    port,
+    pid,
+    child,
+    dataDir,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 6_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** CPU time (user+system, ms) and RSS (bytes) of a process, from /proc. */
+export function processUsage(pid: number): { cpuMs: number; rssBytes: number } {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { cpuMs: (ticks * 1000) / 100, rssBytes: rssKb * 1024 };
+}
+
+/** Milliseconds since the epoch with sub-millisecond precision, comparable across processes. */
+export const nowMs = () => performance.timeOrigin + performance.now();
+
+/** A payload of `size` bytes that starts with its publish time: `T<ms>|xxxx…`. */
+export function payload(size: number): string {
+  const head = `T${nowMs().toFixed(3)}|`;
+  return head + "x".repeat(Math.max(0, size - head.length));
+}
+
+const STAMP = /T(\d+\.\d+)\|/;
+/** The publish time inside a delivered frame, or null if the frame is not a delivery. */
+export function publishTime(frame: string): number | null {
+  const match = STAMP.exec(frame);
+  return match?.[1] ? Number(match[1]) : null;
+}
