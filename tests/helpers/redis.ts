@@ -10,10 +10,14 @@ import path from "node:path";
 /** `redis-server` on PATH (or REDIS_SERVER), or null when it is not installed. */
 export const redisServerPath: string | null = findBinary(process.env.REDIS_SERVER, "redis-server");
 
-/** Why Redis tests are skipped; null when they run. */
-export const redisSkipReason = redisServerPath
-  ? null
-  : "redis-server is not installed (apt-get install -y redis-server; .ci/run does it): Redis tests skipped";
+/**
+ * Why Redis tests are skipped; null when they run. With PARLEY_REQUIRE_SERVERS
+ * set (.ci/run sets it) they never skip: a missing binary fails them instead.
+ */
+export const redisSkipReason =
+  redisServerPath || process.env.PARLEY_REQUIRE_SERVERS
+    ? null
+    : "redis-server is not installed (apt-get install -y redis-server; .ci/run does it): Redis tests skipped";
 
 export function findBinary(explicit: string | undefined, name: string, extraDirs: string[] = []): string | null {
   if (explicit) return fs.existsSync(explicit) ? explicit : null;
@@ -60,7 +64,7 @@ process.once("exit", () => {
 });
 
 export async function startRedis(): Promise<RedisServer> {
-  if (!redisServerPath) throw new Error(redisSkipReason ?? "redis-server missing");
+  if (!redisServerPath) throw new Error("redis-server is not installed: apt-get install -y redis-server (.ci/run does it)");
   const binary = redisServerPath;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-redis-"));
   const port = await freePort();
