@@ -96,9 +96,9 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const wssHandler = applyWSSHandler({
     wss,
     router: appRouter,
-    createContext: ({ req, res, info }) => {
+    createContext: ({ req, info }) => {
       const ctx = createContext("ws", req, info.connectionParams);
-      live.bindConnection(res, ctx.connectionId, ctx.principal);
+      live.bindConnection(req, ctx.connectionId, ctx.principal);
       return ctx;
     },
     keepAlive: { enabled: true, pingMs: config.WS_PING_INTERVAL_MS, pongWaitMs: config.WS_PONG_TIMEOUT_MS },

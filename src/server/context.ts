@@ -8,6 +8,7 @@ import type { Bus } from "./bus/bus";
 import type { ChatRunRegistry } from "./chat/runs";
 import type { Db } from "./db";
 import type { Config } from "./env";
+import type { LiveDeps } from "./metrics";
 
 /** Live figures of the running server, read by health and (later) metrics. */
 export interface ServerRuntime {
@@ -17,8 +18,8 @@ export interface ServerRuntime {
   connectionCount(): number;
 }
 
-/** What a running server shares with every call. */
-export interface ServerDeps {
+/** What a running server shares with every call (LiveDeps: metrics, connections, presence, agent events; issue 4). */
+export interface ServerDeps extends LiveDeps {
   config: Config;
   db: Db;
   bus: Bus;
@@ -51,15 +52,26 @@ export interface Context extends ServerDeps {
 
 let nextConnection = 0;
 
+/** A display name from connectionParams: trimmed, at most 64 characters; "anonymous" otherwise. */
+function displayName(name: string | undefined): string {
+  const trimmed = name?.trim().slice(0, 64);
+  return trimmed ? trimmed : "anonymous";
+}
+
 export function createContextFactory(deps: ServerDeps) {
-  return function createContext(transport: Transport, req: IncomingMessage): Context {
+  return function createContext(
+    transport: Transport,
+    req: IncomingMessage,
+    /** WS connectionParams; `name` is the display name until authentication exists. */
+    connectionParams?: Record<string, string | undefined> | null,
+  ): Context {
     const connectionId = `${transport}-${(++nextConnection).toString(36)}`;
     return {
       ...deps,
       transport,
       connectionId,
       clientAddress: req.socket.remoteAddress,
-      principal: { id: `anonymous:${connectionId}`, kind: "anonymous", name: "anonymous" },
+      principal: { id: `anonymous:${connectionId}`, kind: "anonymous", name: displayName(connectionParams?.name) },
       log: deps.log.child({ connectionId }),
     };
   };

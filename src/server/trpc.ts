@@ -41,8 +41,22 @@ const logFailures = t.middleware(async ({ ctx, path, type, next }) => {
   return result;
 });
 
+// Counts running subscriptions by procedure and connection, and times the
+// fan-out of their values (see metrics/instrument.ts). Cheap: one `.then` per value.
+const instrumentSubscriptions = t.middleware(async ({ ctx, path, type, next }) => {
+  const result = await next();
+  if (type !== "subscription" || !result.ok) return result;
+  return { ...result, data: ctx.metrics.instrumentSubscription(path, ctx.connectionId, result.data) };
+});
+
 // 3. Procedure kinds and router factory: what routers build with.
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 /** Open to every caller. */
-export const publicProcedure = t.procedure.use(logFailures);
+export const publicProcedure = t.procedure.use(logFailures).use(instrumentSubscriptions);
+/**
+ * Operator procedures (system.connections, system.disconnect). Until
+ * authentication exists this ALLOWS EVERY CALLER. Issue 6 tightens it here,
+ * and only here (e.g. FORBIDDEN unless ctx.principal.kind === "admin").
+ */
+export const adminProcedure = publicProcedure.use(({ next }) => next());

@@ -3,7 +3,10 @@ import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import { router } from "../trpc";
 import { agentRouter } from "./agent";
 import { chatRouter } from "./chat";
+import { eventsRouter } from "./events";
 import { messageRouter } from "./message";
+import { metricsRouter } from "./metrics";
+import { presenceRouter } from "./presence";
 import { sessionRouter } from "./session";
 import { systemRouter } from "./system";
 
@@ -11,6 +14,9 @@ export const appRouter = router({
   system: systemRouter,
   session: sessionRouter,
   message: messageRouter,
+  metrics: metricsRouter,
+  events: eventsRouter,
+  presence: presenceRouter,
   chat: chatRouter,
   agent: agentRouter,
 });

@@ -7,6 +7,7 @@ import {
   sessionUpdateInput,
 } from "../../shared/schemas";
 import { sessionEventStream } from "../services/session-events";
+import { sessionPresence } from "./presence";
 import { createSession, getSession, listSessions, updateSession } from "../services/sessions";
 import { publicProcedure, router } from "../trpc";
 
@@ -15,6 +16,8 @@ export const sessionRouter = router({
   update: publicProcedure.input(sessionUpdateInput).mutation(({ ctx, input }) => updateSession(ctx, input)),
   get: publicProcedure.input(sessionGetInput).query(({ ctx, input }) => getSession(ctx, input.id)),
   list: publicProcedure.input(sessionListInput).query(({ ctx, input }) => listSessions(ctx, input)),
+  /** Who is in the session now and who is typing (see routers/presence.ts). */
+  presence: sessionPresence,
   /**
    * Every persisted change of the session as tracked(seq, event). Resume by
    * passing the last id seen as `lastEventId` (tRPC clients do it for you).

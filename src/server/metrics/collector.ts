@@ -1,0 +1,279 @@
+// The metrics collector: every METRICS_SAMPLE_MS it reads the process, the
+// hub's counters, the database ping and the GPU probe into one sample, keeps
+// METRICS_HISTORY_MS of samples in memory, and publishes each on the
+// `metrics` bus channel. `live()` is the resumable stream `metrics.live` serves.
+import { tracked, type TrackedEnvelope } from "@trpc/server";
+import type { Logger } from "pino";
+import type { MetricsSample } from "../../shared/metrics";
+import { channel, type Bus } from "../bus/bus";
+import type { Db } from "../db";
+import { BoundedQueue } from "../services/bounded-queue";
+import { WindowFolder } from "./aggregate";
+import type { ConnectionRegistry } from "../services/connections";
+import { GpuProbe } from "./gpu";
+import { instrumentIterable, type PublishStamps } from "./instrument";
+import type { ChatRunFigures, HubStats } from "./hub-stats";
+import { ProcessSampler, round } from "./process-sampler";
+
+export const metricsChannel = channel<MetricsSample>("metrics");
+
+/** Chat runs finished this recently count toward "recent" TTFT and tokens/s. */
+const RECENT_CHAT_RUNS_MS = 5 * 60_000;
+/** Samples a slow live subscriber may have queued before it is re-read from history. */
+const LIVE_QUEUE_LIMIT = 120;
+
+/**
+ * The hooks the chat run registry (issue 3) calls. Until it does, active runs
+ * read 0 and TTFT / tokens per second read null.
+ */
+export interface ChatRunMetrics {
+  /** Where the number of running chat runs comes from; read at every sample. */
+  setActiveChatRuns(source: () => number): void;
+  /** Report one finished run. */
+  recordChatRun(run: ChatRunFigures): void;
+}
+
+export interface CollectorDeps {
+  db: Db;
+  bus: Bus;
+  log: Logger;
+  stats: HubStats;
+  sampleMs: number;
+  historyMs: number;
+  nvidiaSmi: string;
+  stamps: PublishStamps;
+  connections: ConnectionRegistry;
+  /** Members present across all sessions. */
+  presenceMembers: () => number;
+}
+
+export class MetricsCollector implements ChatRunMetrics {
+  private readonly history: MetricsSample[] = [];
+  private readonly capacity: number;
+  private readonly processSampler = new ProcessSampler();
+  readonly gpu: GpuProbe;
+  private timer: NodeJS.Timeout | undefined;
+  private activeChatRunsSource: () => number = () => 0;
+  private lastTickAt = 0;
+  private lastT = 0;
+  private last = { messagesIn: 0, messagesOut: 0, bytesOut: 0, dbQueries: 0, dbQueryMs: 0, events: 0 };
+  private lastFanout: Float64Array;
+  private pingInFlight = false;
+  /** Latest `SELECT 1` round trip (ms). */
+  lastDbPingMs: number | null = null;
+  private closed = false;
+
+  constructor(private readonly deps: CollectorDeps) {
+    this.capacity = Math.max(1, Math.ceil(deps.historyMs / deps.sampleMs));
+    this.gpu = new GpuProbe(deps.log, deps.nvidiaSmi);
+    this.lastFanout = deps.stats.fanout.snapshotCounts();
+  }
+
+  get sampleMs(): number {
+    return this.deps.sampleMs;
+  }
+
+  start(): void {
+    if (this.timer || this.closed) return;
+    this.lastTickAt = performance.now();
+    this.lastT = this.alignedNow();
+    this.gpu.poll();
+    this.ping();
+    this.timer = setInterval(() => this.tick(), this.deps.sampleMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.processSampler.close();
+    this.gpu.close();
+  }
+
+  setActiveChatRuns(source: () => number): void {
+    this.activeChatRunsSource = source;
+  }
+
+  recordChatRun(run: ChatRunFigures): void {
+    this.deps.stats.recordChatRun(run);
+  }
+
+  activeChatRuns(): number {
+    try {
+      return this.activeChatRunsSource();
+    } catch (error) {
+      this.deps.log.warn({ err: error }, "active chat runs source threw");
+      return 0;
+    }
+  }
+
+  /** GC pause time since the server started (ms). */
+  gcPauseTotalMs(): number {
+    return this.processSampler.gcPauseTotalMs;
+  }
+
+  /**
+   * Wrap a subscription's result (from the tRPC middleware in trpc.ts): count
+   * it by procedure and on its connection while it runs, and time the fan-out
+   * of each value that was published on the bus. Over WS the connection's
+   * next socket write observes the latency; over SSE it is observed here.
+   */
+  instrumentSubscription(path: string, connectionId: string, result: unknown): unknown {
+    const { stats, connections, stamps } = this.deps;
+    stats.subscriptionOpened(path);
+    const onFanout = connections.subscriptionOpened(connectionId, path);
+    return instrumentIterable(result, stamps, {
+      onValue:
+        onFanout ??
+        ((publishedAt) => {
+          if (publishedAt !== 0) stats.fanout.observe(performance.now() - publishedAt);
+        }),
+      onEnd: () => {
+        stats.subscriptionClosed(path);
+        connections.subscriptionClosed(connectionId, path);
+      },
+    });
+  }
+
+  /** The latest raw sample; null before the first tick. */
+  snapshot(): MetricsSample | null {
+    return this.history.at(-1) ?? null;
+  }
+
+  /** A copy of the history, oldest first. */
+  samples(): MetricsSample[] {
+    return [...this.history];
+  }
+
+  private alignedNow(): number {
+    return Math.round(Date.now() / this.deps.sampleMs) * this.deps.sampleMs;
+  }
+
+  private ping(): void {
+    if (this.pingInFlight || this.closed) return;
+    this.pingInFlight = true;
+    const started = performance.now();
+    this.deps.db.$queryRawUnsafe("SELECT 1").then(
+      () => {
+        const ms = performance.now() - started;
+        this.lastDbPingMs = round(ms);
+        this.deps.stats.recordDbQuery("ping", ms);
+        this.pingInFlight = false;
+      },
+      (error: unknown) => {
+        this.pingInFlight = false;
+        if (!this.closed) this.deps.log.warn({ err: error }, "metrics database ping failed");
+        this.lastDbPingMs = null;
+      },
+    );
+  }
+
+  /** Take one sample now (the timer calls this; tests may too). */
+  tick(): MetricsSample {
+    const { stats } = this.deps;
+    const nowPerf = performance.now();
+    const elapsedS = Math.max(0.001, (nowPerf - this.lastTickAt) / 1000);
+    this.lastTickAt = nowPerf;
+    // t is the start of this sample's interval, on the sampleMs grid, strictly increasing.
+    const end = Math.max(this.alignedNow(), this.lastT + this.deps.sampleMs);
+    const t = this.lastT;
+    this.lastT = end;
+
+    const dbQueries = stats.dbQueries - this.last.dbQueries;
+    const dbQueryMs = stats.dbQueryMs - this.last.dbQueryMs;
+    const fanoutP50 = stats.fanout.quantileSince(this.lastFanout, 0.5);
+    const fanoutP99 = stats.fanout.quantileSince(this.lastFanout, 0.99);
+    let deliveries = 0;
+    stats.fanout.counts.forEach((c, i) => (deliveries += c - (this.lastFanout[i] ?? 0)));
+    const cutoff = Date.now() - RECENT_CHAT_RUNS_MS;
+    const recent = stats.recentChatRuns.filter((r) => r.at >= cutoff);
+    const mean = (xs: (number | null)[]) => {
+      const present = xs.filter((x): x is number => x !== null);
+      return present.length === 0 ? null : round(present.reduce((a, b) => a + b, 0) / present.length);
+    };
+
+    const sample: MetricsSample = {
+      t,
+      windowMs: end - t,
+      samples: 1,
+      process: this.processSampler.read(),
+      hub: {
+        connections: this.deps.connections.size,
+        subscriptions: Object.fromEntries(stats.subscriptions),
+        messagesInPerSec: round((stats.messagesIn - this.last.messagesIn) / elapsedS),
+        messagesOutPerSec: round((stats.messagesOut - this.last.messagesOut) / elapsedS),
+        bytesOutPerSec: round((stats.bytesOut - this.last.bytesOut) / elapsedS),
+        fanoutP50Ms: fanoutP50 === null ? null : round(fanoutP50),
+        fanoutP99Ms: fanoutP99 === null ? null : round(fanoutP99),
+        fanoutDeliveries: deliveries,
+        activeChatRuns: this.activeChatRuns(),
+        chatTtftMs: mean(recent.map((r) => r.ttftMs)),
+        chatTokensPerSecond: mean(recent.map((r) => r.tokensPerSecond)),
+        dbPingMs: this.lastDbPingMs,
+        dbQueryMeanMs: dbQueries > 0 ? round(dbQueryMs / dbQueries) : null,
+        dbQueries,
+        presenceMembers: this.deps.presenceMembers(),
+        eventsPublishedPerSec: round((stats.eventsPublished - this.last.events) / elapsedS),
+      },
+      gpu: this.gpu.latest,
+    };
+    this.last = {
+      messagesIn: stats.messagesIn,
+      messagesOut: stats.messagesOut,
+      bytesOut: stats.bytesOut,
+      dbQueries: stats.dbQueries,
+      dbQueryMs: stats.dbQueryMs,
+      events: stats.eventsPublished,
+    };
+    this.lastFanout = stats.fanout.snapshotCounts();
+
+    this.history.push(sample);
+    if (this.history.length > this.capacity) this.history.shift();
+    this.ping();
+    this.gpu.poll();
+    this.deps.bus.publish(metricsChannel, sample);
+    return sample;
+  }
+
+  /**
+   * The `metrics.live` stream: subscribe first, replay the history folded at
+   * `resolutionMs` (windows after `lastEventId` only), then fold and emit
+   * live samples. Each window is `tracked(String(window start), window)`.
+   * A slow subscriber whose queue overflows is re-read from the history.
+   */
+  async *live(opts: {
+    resolutionMs: number;
+    lastEventId: string | null | undefined;
+    signal: AbortSignal | undefined;
+  }): AsyncGenerator<TrackedEnvelope<MetricsSample>, void, unknown> {
+    const queue = new BoundedQueue<MetricsSample>(LIVE_QUEUE_LIMIT);
+    const unsubscribe = this.deps.bus.subscribe(metricsChannel, (sample) => queue.push(sample));
+    try {
+      const parsed = opts.lastEventId != null && /^\d{1,15}$/.test(opts.lastEventId) ? Number(opts.lastEventId) : null;
+      let cursor = parsed ?? Number.NEGATIVE_INFINITY;
+      let lastSampleT = Number.NEGATIVE_INFINITY;
+      const folder = new WindowFolder(opts.resolutionMs);
+      const fold = function* (samples: Iterable<MetricsSample>) {
+        for (const sample of samples) {
+          if (sample.t <= lastSampleT) continue;
+          lastSampleT = sample.t;
+          for (const window of folder.push(sample)) {
+            if (window.t <= cursor) continue;
+            cursor = window.t;
+            yield tracked(String(window.t), window);
+          }
+        }
+      };
+      yield* fold(this.samples());
+      while (!opts.signal?.aborted) {
+        const next = await queue.take(opts.signal);
+        if (next.kind === "closed") return;
+        yield* fold(next.kind === "overflow" ? this.samples() : [next.value]);
+      }
+    } finally {
+      unsubscribe();
+      queue.close();
+    }
+  }
+}

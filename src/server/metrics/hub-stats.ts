@@ -1,0 +1,125 @@
+// The hub's live counters, written on hot paths (every socket send, every
+// publish, every yielded subscription value). Everything here is a plain
+// number or a preallocated typed array: no allocation per send.
+
+/** Fan-out latency buckets (ms, upper bounds), also the Prometheus buckets (in seconds). */
+export const FANOUT_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000] as const;
+
+/** A fixed-bucket latency histogram; `observe` is a short loop and two increments. */
+export class LatencyHistogram {
+  /** counts[i] observations ≤ bounds[i] and > bounds[i-1]; the last slot is +Inf. */
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(readonly boundsMs: readonly number[]) {
+    this.counts = new Float64Array(boundsMs.length + 1);
+  }
+
+  observe(ms: number): void {
+    const bounds = this.boundsMs;
+    let i = 0;
+    while (i < bounds.length && ms > (bounds[i] as number)) i++;
+    this.counts[i] = (this.counts[i] as number) + 1;
+    this.sum += ms;
+    this.count++;
+  }
+
+  /** A copy of the counts, to diff against later (one allocation per sample, not per observation). */
+  snapshotCounts(): Float64Array {
+    return this.counts.slice();
+  }
+
+  /**
+   * Quantile q (0..1) of the observations made since `since` (a snapshot),
+   * interpolated linearly inside the bucket; null when there were none.
+   */
+  quantileSince(since: Float64Array, q: number): number | null {
+    let total = 0;
+    for (let i = 0; i < this.counts.length; i++) total += (this.counts[i] as number) - (since[i] as number);
+    if (total <= 0) return null;
+    const rank = q * total;
+    let seen = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      const inBucket = (this.counts[i] as number) - (since[i] as number);
+      if (inBucket <= 0) continue;
+      if (seen + inBucket >= rank) {
+        const lower = i === 0 ? 0 : (this.boundsMs[i - 1] as number);
+        // The +Inf bucket reports its lower bound: the honest "at least".
+        const upper = i < this.boundsMs.length ? (this.boundsMs[i] as number) : lower;
+        return lower + (upper - lower) * ((rank - seen) / inBucket);
+      }
+      seen += inBucket;
+    }
+    return this.boundsMs.at(-1) ?? null;
+  }
+}
+
+/** What finished chat runs report (see MetricsCollector.recordChatRun). */
+export interface ChatRunFigures {
+  /** Time to first token; null when the run produced no token. */
+  ttftMs: number | null;
+  /** Completion tokens per second of generation; null when unknown. */
+  tokensPerSecond: number | null;
+}
+
+export class HubStats {
+  /** WebSocket frames received from clients (including PING/PONG text frames). */
+  messagesIn = 0;
+  /** WebSocket frames sent to clients. */
+  messagesOut = 0;
+  /** Payload bytes of those frames (UTF-8). */
+  bytesOut = 0;
+  /** Bus publishes. */
+  publishes = 0;
+  /** Agent events persisted by events.publish and system.demoFlow. */
+  eventsPublished = 0;
+  /** Publish → socket write (WS) or → handed to the SSE stream. */
+  readonly fanout = new LatencyHistogram(FANOUT_BUCKETS_MS);
+  /** Active subscriptions by procedure path (over WS and SSE). */
+  readonly subscriptions = new Map<string, number>();
+  /**
+   * Timed database calls: the collector's ping and the event log's queries.
+   * Observed into the Prometheus histogram too (see prometheus.ts).
+   */
+  dbQueries = 0;
+  dbQueryMs = 0;
+  /** Set by prometheus.ts so db timings reach the histogram without this file importing prom-client. */
+  onDbQuery: ((operation: string, ms: number) => void) | null = null;
+  onChatRun: ((run: ChatRunFigures) => void) | null = null;
+
+  /** Finished chat runs, newest last, bounded. */
+  readonly recentChatRuns: (ChatRunFigures & { at: number })[] = [];
+
+  subscriptionOpened(path: string): void {
+    this.subscriptions.set(path, (this.subscriptions.get(path) ?? 0) + 1);
+  }
+
+  subscriptionClosed(path: string): void {
+    const n = (this.subscriptions.get(path) ?? 1) - 1;
+    if (n <= 0) this.subscriptions.delete(path);
+    else this.subscriptions.set(path, n);
+  }
+
+  recordDbQuery(operation: string, ms: number): void {
+    this.dbQueries++;
+    this.dbQueryMs += ms;
+    this.onDbQuery?.(operation, ms);
+  }
+
+  recordChatRun(run: ChatRunFigures): void {
+    this.recentChatRuns.push({ ...run, at: Date.now() });
+    if (this.recentChatRuns.length > 100) this.recentChatRuns.shift();
+    this.onChatRun?.(run);
+  }
+
+  /** Time `query`, recording it under `operation`. */
+  async timeDb<T>(operation: string, query: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await query();
+    } finally {
+      this.recordDbQuery(operation, performance.now() - started);
+    }
+  }
+}

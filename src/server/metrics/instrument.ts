@@ -1,0 +1,99 @@
+// Fan-out instrumentation. The bus decorator stamps each published object
+// with the publish time; the subscription wrapper (a tRPC middleware, see
+// trpc.ts) counts active subscriptions by procedure and, when a yielded value
+// carries a stamp, hands it to the connection so its next socket write
+// observes publish → write (see ConnectionRegistry). Cost per delivery: one
+// WeakMap lookup; per publish: one or two WeakMap writes.
+import { isTrackedEnvelope } from "@trpc/server";
+import type { Bus, Channel } from "../bus/bus";
+import type { HubStats } from "./hub-stats";
+
+/** Publish times (performance.now()) of published objects. */
+export class PublishStamps {
+  private readonly stamps = new WeakMap<object, number>();
+
+  stamp(message: unknown): void {
+    if (typeof message !== "object" || message === null) return;
+    const now = performance.now();
+    this.stamps.set(message, now);
+    // Session streams publish `{ seq, event }` and yield `event`: stamp both.
+    const inner = (message as { event?: unknown }).event;
+    if (typeof inner === "object" && inner !== null) this.stamps.set(inner, now);
+  }
+
+  /** The publish time of a yielded value (or of a tracked envelope's data); 0 when unknown. */
+  of(value: unknown): number {
+    const data: unknown = isTrackedEnvelope(value) ? value[1] : value;
+    if (typeof data !== "object" || data === null) return 0;
+    return this.stamps.get(data) ?? 0;
+  }
+}
+
+/**
+ * Make `bus.publish` stamp and count each message before delegating. Patches
+ * the instance (rather than wrapping it) so every other method of whichever
+ * Bus implementation this is stays as it is.
+ */
+export function instrumentBus<B extends Bus>(bus: B, stats: HubStats, stamps: PublishStamps): B {
+  const publish = bus.publish.bind(bus);
+  bus.publish = <T>(channel: Channel<T>, message: T): void => {
+    stats.publishes++;
+    stamps.stamp(message);
+    publish(channel, message);
+  };
+  return bus;
+}
+
+export interface SubscriptionHooks {
+  /** Called once when the stream ends (completed, failed or stopped). */
+  onEnd: () => void;
+  /** Called with each value's publish stamp (0 when unknown). */
+  onValue: (publishedAt: number) => void;
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === "object" && value !== null && Symbol.asyncIterator in value;
+}
+
+/**
+ * Wrap a subscription's async iterable without an extra generator layer:
+ * `next` adds one `.then` per value. Anything that is not an async iterable
+ * (an observable) is returned as is.
+ */
+export function instrumentIterable(result: unknown, stamps: PublishStamps, hooks: SubscriptionHooks): unknown {
+  if (!isAsyncIterable(result)) return result;
+  const source = result;
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<unknown> {
+      const iterator = source[Symbol.asyncIterator]();
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        hooks.onEnd();
+      };
+      return {
+        next: () =>
+          iterator.next().then(
+            (step) => {
+              if (step.done) end();
+              else hooks.onValue(stamps.of(step.value));
+              return step;
+            },
+            (error: unknown) => {
+              end();
+              throw error;
+            },
+          ),
+        return: (value?: unknown) => {
+          end();
+          return iterator.return ? iterator.return(value) : Promise.resolve({ done: true as const, value });
+        },
+        throw: (error?: unknown) => {
+          end();
+          return iterator.throw ? iterator.throw(error) : Promise.reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,187 @@
+// The Prometheus view of the same figures, served at GET /api/metrics. One
+// registry per server (never prom-client's global one: tests run several
+// servers in a process), with an `instance` label on every series.
+// Names are documented in README.md ("Metrics"); the Grafana dashboard in
+// ops/grafana/parley-dashboard.json uses them.
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { MetricsCollector } from "./collector";
+import type { HubStats, LatencyHistogram } from "./hub-stats";
+
+const DB_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+const TTFT_BUCKETS_S = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
+
+/**
+ * A prom-client Histogram whose values come from a LatencyHistogram filled on
+ * the hot path (prom-client's own `observe` allocates per call).
+ */
+class HotPathHistogram extends Histogram<string> {
+  private readonly metricName: string;
+
+  constructor(
+    private readonly source: LatencyHistogram,
+    config: { name: string; help: string; registers: Registry[] },
+  ) {
+    super({ ...config, buckets: source.boundsMs.map((ms) => ms / 1000) });
+    this.metricName = config.name;
+  }
+
+  override async get() {
+    const base = await super.get();
+    const values: typeof base.values = [];
+    let cumulative = 0;
+    this.source.boundsMs.forEach((ms, i) => {
+      cumulative += this.source.counts[i] ?? 0;
+      values.push({ labels: { le: ms / 1000 }, value: cumulative, metricName: `${this.metricName}_bucket` });
+    });
+    cumulative += this.source.counts[this.source.boundsMs.length] ?? 0;
+    values.push({ labels: { le: "+Inf" }, value: cumulative, metricName: `${this.metricName}_bucket` });
+    values.push({ labels: {}, value: this.source.sum / 1000, metricName: `${this.metricName}_sum` });
+    values.push({ labels: {}, value: this.source.count, metricName: `${this.metricName}_count` });
+    return { ...base, values };
+  }
+}
+
+/** A counter whose total is read from `total()` at scrape time. */
+function mirroredCounter(registry: Registry, name: string, help: string, total: () => number) {
+  return new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(total());
+    },
+  });
+}
+
+export function createPrometheusRegistry(opts: {
+  instance: string;
+  version: string;
+  stats: HubStats;
+  collector: MetricsCollector;
+}): Registry {
+  const { stats, collector } = opts;
+  const registry = new Registry();
+  registry.setDefaultLabels({ instance: opts.instance });
+  const latest = () => collector.snapshot();
+  const registers = [registry];
+
+  new Gauge({
+    name: "parley_info",
+    help: "Always 1; the version label says which Parley runs.",
+    labelNames: ["version"],
+    registers,
+    collect() {
+      this.set({ version: opts.version }, 1);
+    },
+  });
+  const processGauge = (name: string, help: string, read: (s: NonNullable<ReturnType<typeof latest>>) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const s = latest();
+        if (s) this.set(read(s));
+      },
+    });
+  processGauge("parley_process_cpu_percent", "CPU use over the last sample (100 = one core).", (s) => s.process.cpuPercent);
+  processGauge("parley_process_resident_memory_bytes", "Resident set size.", (s) => s.process.rssBytes);
+  processGauge("parley_process_heap_used_bytes", "V8 heap in use.", (s) => s.process.heapUsedBytes);
+  new Gauge({
+    name: "parley_event_loop_delay_seconds",
+    help: "Event-loop delay over the last sample (monitorEventLoopDelay), by quantile.",
+    labelNames: ["quantile"],
+    registers,
+    collect() {
+      const s = latest();
+      if (!s) return;
+      this.set({ quantile: "0.5" }, s.process.eventLoopDelayP50Ms / 1000);
+      this.set({ quantile: "0.99" }, s.process.eventLoopDelayP99Ms / 1000);
+    },
+  });
+  mirroredCounter(registry, "parley_gc_pause_seconds_total", "Time spent in GC pauses.", () => collector.gcPauseTotalMs() / 1000);
+
+  new Gauge({
+    name: "parley_ws_connections",
+    help: "Open WebSocket connections.",
+    registers,
+    collect() {
+      this.set(collector.snapshot()?.hub.connections ?? 0);
+    },
+  });
+  new Gauge({
+    name: "parley_subscriptions",
+    help: "Active subscriptions by procedure (WebSocket and SSE).",
+    labelNames: ["procedure"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [procedure, n] of stats.subscriptions) this.set({ procedure }, n);
+    },
+  });
+  mirroredCounter(registry, "parley_ws_messages_received_total", "WebSocket frames received from clients.", () => stats.messagesIn);
+  mirroredCounter(registry, "parley_ws_messages_sent_total", "WebSocket frames sent to clients.", () => stats.messagesOut);
+  mirroredCounter(registry, "parley_ws_bytes_sent_total", "Payload bytes of WebSocket frames sent (UTF-8).", () => stats.bytesOut);
+  mirroredCounter(registry, "parley_bus_publishes_total", "Messages published on the bus.", () => stats.publishes);
+  mirroredCounter(registry, "parley_events_published_total", "Agent events persisted (events.publish, system.demoFlow).", () => stats.eventsPublished);
+  new HotPathHistogram(stats.fanout, {
+    name: "parley_fanout_latency_seconds",
+    help: "Bus publish to WebSocket write of the frame carrying it (to the SSE stream for SSE).",
+    registers,
+  });
+  new Gauge({
+    name: "parley_chat_active_runs",
+    help: "Chat runs in progress.",
+    registers,
+    collect() {
+      this.set(collector.activeChatRuns());
+    },
+  });
+  const ttft = new Histogram({
+    name: "parley_chat_ttft_seconds",
+    help: "Time to first token of finished chat runs.",
+    buckets: TTFT_BUCKETS_S,
+    registers,
+  });
+  const tokensPerSecond = new Gauge({
+    name: "parley_chat_tokens_per_second",
+    help: "Generation speed of the last finished chat run.",
+    registers,
+  });
+  stats.onChatRun = (run) => {
+    if (run.ttftMs !== null) ttft.observe(run.ttftMs / 1000);
+    if (run.tokensPerSecond !== null) tokensPerSecond.set(run.tokensPerSecond);
+  };
+  const db = new Histogram({
+    name: "parley_db_query_duration_seconds",
+    help: "Timed database calls by operation: the collector's SELECT 1 ping and the event log's queries.",
+    labelNames: ["operation"],
+    buckets: DB_BUCKETS_S,
+    registers,
+  });
+  stats.onDbQuery = (operation, ms) => db.observe({ operation }, ms / 1000);
+  new Gauge({
+    name: "parley_presence_members",
+    help: "Connections present in sessions (session.presence subscribers).",
+    registers,
+    collect() {
+      this.set(collector.snapshot()?.hub.presenceMembers ?? 0);
+    },
+  });
+  const gpuGauge = (name: string, help: string, read: (g: { utilizationPercent: number; memoryUsedBytes: number; memoryTotalBytes: number }) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["gpu", "name"],
+      registers,
+      collect() {
+        this.reset();
+        for (const g of collector.gpu.latest ?? []) this.set({ gpu: String(g.index), name: g.name }, read(g));
+      },
+    });
+  gpuGauge("parley_gpu_utilization_percent", "GPU utilisation (nvidia-smi); absent without nvidia-smi.", (g) => g.utilizationPercent);
+  gpuGauge("parley_gpu_memory_used_bytes", "GPU memory in use (nvidia-smi).", (g) => g.memoryUsedBytes);
+  gpuGauge("parley_gpu_memory_total_bytes", "GPU memory (nvidia-smi).", (g) => g.memoryTotalBytes);
+  return registry;
+}

@@ -1,0 +1,162 @@
+// The registry of open WebSocket connections: who, since when, from where,
+// which subscriptions, how much was sent, how much is still buffered. It is
+// attached to each socket on 'connection' (before tRPC's handler) and bound
+// to the tRPC context when tRPC creates it (once per connection).
+//
+// Hot path: the wrapped `socket.send` adds to counters and, when a fan-out
+// stamp is pending, observes one latency. No allocation per send.
+import type { IncomingMessage } from "node:http";
+import type { Logger } from "pino";
+import type { WebSocket } from "ws";
+import type { Principal } from "../context";
+import type { HubStats } from "../metrics/hub-stats";
+
+/** Close code sent by system.disconnect; clients reconnect (and resume their streams). */
+export const OPERATOR_DISCONNECT_CODE = 4000;
+
+class ConnectionRecord {
+  /** The tRPC context's connectionId; null until tRPC created the context. */
+  id: string | null = null;
+  principal: Principal | null = null;
+  readonly connectedAt = new Date();
+  messagesIn = 0;
+  messagesOut = 0;
+  bytesOut = 0;
+  /** Active subscriptions on this connection by procedure. */
+  readonly subscriptions = new Map<string, number>();
+  /** Publish time of a value a subscription just yielded; the next send observes it. */
+  pendingFanoutAt = 0;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly clientAddress: string | undefined,
+  ) {}
+}
+
+export interface ConnectionInfo {
+  connectionId: string;
+  principal: Principal;
+  connectedAt: Date;
+  clientAddress: string | null;
+  subscriptions: { procedure: string; count: number }[];
+  messagesIn: number;
+  messagesOut: number;
+  bytesOut: number;
+  /** Bytes queued in the socket, not yet handed to the OS. */
+  bufferedAmount: number;
+}
+
+export class ConnectionRegistry {
+  private readonly bySocket = new Map<WebSocket, ConnectionRecord>();
+  /** The upgrade request is what both the 'connection' event and tRPC's createContext see. */
+  private readonly byRequest = new WeakMap<IncomingMessage, ConnectionRecord>();
+  private readonly byId = new Map<string, ConnectionRecord>();
+  private readonly graceTimers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly stats: HubStats,
+    private readonly log: Logger,
+  ) {}
+
+  /** Open connections, including those whose context is not created yet. */
+  get size(): number {
+    return this.bySocket.size;
+  }
+
+  /** Call on the WebSocketServer's 'connection', before tRPC's handler. */
+  attach(socket: WebSocket, req: IncomingMessage): void {
+    const record = new ConnectionRecord(socket, req.socket.remoteAddress);
+    this.bySocket.set(socket, record);
+    this.byRequest.set(req, record);
+    const { stats } = this;
+    const send = socket.send.bind(socket);
+    // Replaces the instance's send: counts frames and bytes, observes fan-out latency.
+    socket.send = function instrumentedSend(data: unknown, options?: unknown, cb?: unknown) {
+      record.messagesOut++;
+      stats.messagesOut++;
+      const bytes = typeof data === "string" ? Buffer.byteLength(data) : ArrayBuffer.isView(data) ? data.byteLength : 0;
+      record.bytesOut += bytes;
+      stats.bytesOut += bytes;
+      if (record.pendingFanoutAt !== 0) {
+        stats.fanout.observe(performance.now() - record.pendingFanoutAt);
+        record.pendingFanoutAt = 0;
+      }
+      return (send as (d: unknown, o?: unknown, c?: unknown) => void)(data, options, cb);
+    } as WebSocket["send"];
+    socket.on("message", () => {
+      record.messagesIn++;
+      stats.messagesIn++;
+    });
+    socket.once("close", () => {
+      this.bySocket.delete(socket);
+      if (record.id) this.byId.delete(record.id);
+    });
+  }
+
+  /** Call from the WS createContext: ties the connection of `req` to the context's id and principal. */
+  bind(req: IncomingMessage, connectionId: string, principal: Principal): void {
+    const record = this.byRequest.get(req);
+    if (!record) return;
+    record.id = connectionId;
+    record.principal = principal;
+    this.byId.set(connectionId, record);
+  }
+
+  /** A subscription started on `connectionId` (no-op for HTTP/SSE ids). Returns its fan-out hook. */
+  subscriptionOpened(connectionId: string, path: string): ((publishedAt: number) => void) | null {
+    const record = this.byId.get(connectionId);
+    if (!record) return null;
+    record.subscriptions.set(path, (record.subscriptions.get(path) ?? 0) + 1);
+    return (publishedAt) => {
+      if (publishedAt !== 0) record.pendingFanoutAt = publishedAt;
+    };
+  }
+
+  subscriptionClosed(connectionId: string, path: string): void {
+    const record = this.byId.get(connectionId);
+    if (!record) return;
+    const n = (record.subscriptions.get(path) ?? 1) - 1;
+    if (n <= 0) record.subscriptions.delete(path);
+    else record.subscriptions.set(path, n);
+  }
+
+  list(): ConnectionInfo[] {
+    const out: ConnectionInfo[] = [];
+    for (const record of this.byId.values()) {
+      if (!record.id || !record.principal) continue;
+      out.push({
+        connectionId: record.id,
+        principal: record.principal,
+        connectedAt: record.connectedAt,
+        clientAddress: record.clientAddress ?? null,
+        subscriptions: [...record.subscriptions].map(([procedure, count]) => ({ procedure, count })),
+        messagesIn: record.messagesIn,
+        messagesOut: record.messagesOut,
+        bytesOut: record.bytesOut,
+        bufferedAmount: record.socket.bufferedAmount,
+      });
+    }
+    return out.sort((a, b) => a.connectedAt.getTime() - b.connectedAt.getTime());
+  }
+
+  /** Close one connection with OPERATOR_DISCONNECT_CODE; false when it is not open. */
+  disconnect(connectionId: string, reason: string): boolean {
+    const record = this.byId.get(connectionId);
+    if (!record) return false;
+    this.log.info({ connectionId, principal: record.principal?.id, reason }, "closing connection on request");
+    record.socket.close(OPERATOR_DISCONNECT_CODE, reason.slice(0, 120));
+    // A peer that never answers the close handshake is cut after a grace period.
+    const timer = setTimeout(() => {
+      this.graceTimers.delete(timer);
+      if (record.socket.readyState !== record.socket.CLOSED) record.socket.terminate();
+    }, 5_000);
+    timer.unref();
+    this.graceTimers.add(timer);
+    return true;
+  }
+
+  close(): void {
+    for (const timer of this.graceTimers) clearTimeout(timer);
+    this.graceTimers.clear();
+  }
+}

@@ -1,0 +1,202 @@
+// Typed agent events: what speech, LLM, TTS, tool, memory and agent code
+// publishes with `events.publish` and follows with `events.subscribe`. One
+// union: a zod discriminated union on `type` for the known families, plus
+// `custom.<name>` events carrying any JSON (the server bounds its size).
+import { z } from "zod";
+import { idSchema } from "./schemas";
+
+/** Replayed before the live stream when a subscriber gives no `lastEventId` and no `replay`. */
+export const EVENTS_REPLAY_DEFAULT = 100;
+/** The most a subscriber may ask to replay. */
+export const EVENTS_REPLAY_MAX = 1_000;
+/** The most type patterns one subscription may carry. */
+export const EVENT_TYPE_PATTERNS_MAX = 32;
+
+const text = (max: number) => z.string().max(max, `must be at most ${max} characters`);
+const optionalId = idSchema.optional();
+const ms = z.number().min(0).max(86_400_000);
+const count = z.number().int().min(0);
+
+/** Speech-to-text, LLM and text-to-speech errors share one shape. */
+const streamError = z.object({
+  streamId: optionalId,
+  message: text(2_000),
+  code: text(100).optional(),
+});
+
+const known = z.discriminatedUnion("type", [
+  // Speech to text.
+  z.object({
+    type: z.literal("stt.start"),
+    data: z.object({ streamId: optionalId, language: text(35).optional(), sampleRate: count.optional() }),
+  }),
+  z.object({
+    type: z.literal("stt.progress"),
+    data: z.object({ streamId: optionalId, text: text(10_000), confidence: z.number().min(0).max(1).optional() }),
+  }),
+  z.object({
+    type: z.literal("stt.result"),
+    data: z.object({
+      streamId: optionalId,
+      text: text(10_000),
+      confidence: z.number().min(0).max(1).optional(),
+      durationMs: ms.optional(),
+    }),
+  }),
+  z.object({ type: z.literal("stt.error"), data: streamError }),
+  // LLM.
+  z.object({
+    type: z.literal("llm.start"),
+    data: z.object({ streamId: optionalId, model: text(200), provider: text(100).optional(), promptTokens: count.optional() }),
+  }),
+  z.object({
+    type: z.literal("llm.progress"),
+    /** `delta` is the new text; `tokens` the completion tokens so far. */
+    data: z.object({ streamId: optionalId, delta: text(10_000).optional(), tokens: count.optional() }),
+  }),
+  z.object({
+    type: z.literal("llm.result"),
+    data: z.object({
+      streamId: optionalId,
+      text: text(100_000),
+      model: text(200).optional(),
+      promptTokens: count.optional(),
+      completionTokens: count.optional(),
+      ttftMs: ms.optional(),
+      durationMs: ms.optional(),
+      finishReason: text(50).optional(),
+    }),
+  }),
+  z.object({ type: z.literal("llm.error"), data: streamError }),
+  // Text to speech.
+  z.object({
+    type: z.literal("tts.start"),
+    data: z.object({ streamId: optionalId, voice: text(100).optional(), text: text(10_000).optional() }),
+  }),
+  z.object({
+    type: z.literal("tts.progress"),
+    data: z.object({ streamId: optionalId, chunk: count.optional(), audioMs: ms.optional() }),
+  }),
+  z.object({
+    type: z.literal("tts.result"),
+    data: z.object({ streamId: optionalId, audioMs: ms.optional(), durationMs: ms.optional() }),
+  }),
+  z.object({ type: z.literal("tts.error"), data: streamError }),
+  // Tools.
+  z.object({
+    type: z.literal("tool.call"),
+    data: z.object({ callId: idSchema, name: text(200), arguments: z.json().optional() }),
+  }),
+  z.object({
+    type: z.literal("tool.result"),
+    data: z.object({ callId: idSchema, name: text(200), result: z.json().optional(), durationMs: ms.optional() }),
+  }),
+  z.object({
+    type: z.literal("tool.error"),
+    data: z.object({ callId: idSchema, name: text(200), message: text(2_000) }),
+  }),
+  // Memory.
+  z.object({
+    type: z.literal("memory.store"),
+    data: z.object({ key: text(500), namespace: text(200).optional(), value: z.json().optional() }),
+  }),
+  z.object({
+    type: z.literal("memory.recall"),
+    data: z.object({
+      query: text(2_000),
+      namespace: text(200).optional(),
+      results: z.array(z.object({ key: text(500), score: z.number().optional(), value: z.json().optional() })).max(100),
+    }),
+  }),
+  // A task's progress: reasoning steps, an evolution run's generations.
+  z.object({
+    type: z.literal("agent.progress"),
+    data: z.object({
+      taskId: optionalId,
+      step: z.union([text(200), count]),
+      percent: z.number().min(0).max(100),
+      message: text(2_000),
+    }),
+  }),
+  z.object({
+    type: z.literal("system.info"),
+    data: z.object({ message: text(2_000), level: z.enum(["info", "warn", "error"]).default("info"), details: z.json().optional() }),
+  }),
+  /** Where the time of one turn went: named spans relative to its start. */
+  z.object({
+    type: z.literal("latency.trace"),
+    data: z.object({
+      traceId: optionalId,
+      totalMs: ms,
+      spans: z.array(z.object({ name: text(100), startMs: ms, durationMs: ms })).max(100),
+    }),
+  }),
+]);
+
+/** `custom.<name>`: lower-case name segments separated by dots. */
+export const customEventTypeSchema = z
+  .string()
+  .regex(/^custom\.[a-z0-9_-]+(\.[a-z0-9_-]+)*$/, "must look like custom.<name> (lower-case letters, digits, _ - and dots)")
+  .max(100);
+
+const custom = z.object({ type: customEventTypeSchema, data: z.json() });
+
+/** Every agent event: `{ type, data }`. */
+export const agentEventSchema = z.union([known, custom]);
+export type AgentEvent = z.output<typeof agentEventSchema>;
+export type KnownAgentEventType = z.output<typeof known>["type"];
+
+/** The known types, for clients and documentation. */
+export const knownAgentEventTypes = known.options.map((o) => o.shape.type.value) as readonly KnownAgentEventType[];
+
+/** `events.publish` input: an event, optionally in a session and addressed to one principal. */
+export const agentEventPublishInput = agentEventSchema.and(
+  z.object({
+    sessionId: idSchema.optional(),
+    /** A principal id: only that principal's connections receive the event. */
+    to: text(200).min(1).optional(),
+  }),
+);
+export type AgentEventPublishInput = z.input<typeof agentEventPublishInput>;
+
+/**
+ * A type filter: an exact type (`llm.result`), a family (`llm.*`, `custom.*`,
+ * `custom.game.*`) or `*` for everything.
+ */
+export const eventTypePatternSchema = z
+  .string()
+  .max(100)
+  .regex(/^(\*|[a-z0-9_-]+(\.[a-z0-9_-]+)*(\.\*)?)$/, "must be a type (llm.result), a family pattern (llm.*) or *");
+
+export const agentEventSubscribeInput = z.object({
+  /** Only these types; patterns like `llm.*`. Default: all. */
+  types: z.array(eventTypePatternSchema).min(1).max(EVENT_TYPE_PATTERNS_MAX).optional(),
+  /** Only events of this session. */
+  sessionId: idSchema.optional(),
+  /** Resume: every matching event after this id (set by tRPC clients on reconnect). */
+  lastEventId: z.string().max(32).nullish(),
+  /** Without lastEventId: how many of the latest matching events to replay before the live stream. */
+  replay: z.number().int().min(0).max(EVENTS_REPLAY_MAX).default(EVENTS_REPLAY_DEFAULT),
+});
+
+/** A persisted event as subscribers receive it; `id` is also its tracked id. */
+export type AgentEventEnvelope = AgentEvent & {
+  id: number;
+  sessionId: string | null;
+  to: string | null;
+  /** The principal id that published it. */
+  source: string;
+  createdAt: Date;
+};
+
+/** A predicate for a list of type patterns (see eventTypePatternSchema). */
+export function eventTypeMatcher(patterns: readonly string[] | undefined): (type: string) => boolean {
+  if (!patterns || patterns.includes("*")) return () => true;
+  const exact = new Set<string>();
+  const prefixes: string[] = [];
+  for (const pattern of patterns) {
+    if (pattern.endsWith(".*")) prefixes.push(pattern.slice(0, -1));
+    else exact.add(pattern);
+  }
+  return (type) => exact.has(type) || prefixes.some((prefix) => type.startsWith(prefix));
+}

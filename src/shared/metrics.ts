@@ -1,0 +1,72 @@
+// What `metrics.live` and `metrics.snapshot` return: one sample (or one
+// aggregated window of samples) of process, hub, database and GPU figures.
+import { z } from "zod";
+
+/** Window sizes a `metrics.live` subscriber may choose. */
+export const metricsResolutions = [1_000, 5_000, 10_000, 60_000] as const;
+export type MetricsResolutionMs = (typeof metricsResolutions)[number];
+
+export const metricsLiveInput = z.object({
+  resolutionMs: z
+    .union(metricsResolutions.map((r) => z.literal(r)) as [z.ZodLiteral<1000>, z.ZodLiteral<5000>, z.ZodLiteral<10000>, z.ZodLiteral<60000>])
+    .default(1_000),
+  /** Resume: only windows that start after this one (a window start in ms, the tracked id). */
+  lastEventId: z.string().max(32).nullish(),
+});
+
+export interface GpuSample {
+  index: number;
+  name: string;
+  utilizationPercent: number;
+  memoryUsedBytes: number;
+  memoryTotalBytes: number;
+}
+
+/**
+ * One window. `t` is the window start (ms since the epoch, aligned to
+ * `windowMs`) and is the tracked id. Gauges that spike (memory, connections,
+ * subscriptions, event-loop p99, fan-out p99, GPU) are the maximum over the
+ * window; CPU and p50s are averages; `*PerSec` are rates over the window.
+ * A figure that could not be measured in the window is null.
+ */
+export interface MetricsSample {
+  t: number;
+  windowMs: number;
+  /** Raw samples folded into this window. */
+  samples: number;
+  process: {
+    /** 100 = one core busy. */
+    cpuPercent: number;
+    rssBytes: number;
+    heapUsedBytes: number;
+    eventLoopDelayP50Ms: number;
+    eventLoopDelayP99Ms: number;
+    /** Total GC pause time within the window. */
+    gcPauseMs: number;
+  };
+  hub: {
+    connections: number;
+    /** Active subscriptions by procedure path. */
+    subscriptions: Record<string, number>;
+    messagesInPerSec: number;
+    messagesOutPerSec: number;
+    bytesOutPerSec: number;
+    /** Publish → socket write, over deliveries in the window. */
+    fanoutP50Ms: number | null;
+    fanoutP99Ms: number | null;
+    fanoutDeliveries: number;
+    activeChatRuns: number;
+    /** Mean over chat runs that finished in the recent-runs window. */
+    chatTtftMs: number | null;
+    chatTokensPerSecond: number | null;
+    /** Round trip of the collector's `SELECT 1` through Prisma (latest in the window). */
+    dbPingMs: number | null;
+    /** Mean duration of the timed service queries in the window. */
+    dbQueryMeanMs: number | null;
+    dbQueries: number;
+    presenceMembers: number;
+    eventsPublishedPerSec: number;
+  };
+  /** null where nvidia-smi does not exist. */
+  gpu: GpuSample[] | null;
+}
