@@ -28,8 +28,14 @@ export interface TestServer {
   close: () => Promise<void>;
 }
 
+/**
+ * An in-process server on port 0. Pass `env.DATABASE_URL` to share one
+ * database between servers (scale-out tests: with `REDIS_URL` too); it is then
+ * used as is and left in place by `close()`. Otherwise each server gets a
+ * fresh SQLite copy, removed on close.
+ */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const db = freshDatabase();
+  const db: { url: string; dir?: string } = env.DATABASE_URL ? { url: env.DATABASE_URL } : freshDatabase();
   const config = parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", ...env, PORT: "0", DATABASE_URL: db.url });
   const server = await startServer({ config });
   const clients: ReturnType<typeof createParleyClient>[] = [];
@@ -44,7 +50,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     async close() {
       await Promise.all(clients.map((c) => c.close()));
       await server.close();
-      fs.rmSync(db.dir, { recursive: true, force: true });
+      if (db.dir) fs.rmSync(db.dir, { recursive: true, force: true });
     },
   };
 }
