@@ -14,8 +14,11 @@ const TTFT_BUCKETS_S = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
  * A prom-client Histogram whose values come from a LatencyHistogram filled on
  * the hot path (prom-client's own `observe` allocates per call).
  */
+type PromFamily = Awaited<ReturnType<Histogram<string>["get"]>>;
+
 class HotPathHistogram extends Histogram<string> {
   private readonly metricName: string;
+  private readonly help: string;
 
   constructor(
     private readonly source: LatencyHistogram,
@@ -23,21 +26,33 @@ class HotPathHistogram extends Histogram<string> {
   ) {
     super({ ...config, buckets: source.boundsMs.map((ms) => ms / 1000) });
     this.metricName = config.name;
+    this.help = config.help;
   }
 
-  override async get() {
-    const base = await super.get();
-    const values: typeof base.values = [];
+  // prom-client renders histograms through getForPromString (not in its
+  // typings); both it and get() answer from the hot-path counts.
+  override get(): Promise<PromFamily> {
+    return Promise.resolve(this.family());
+  }
+
+  getForPromString(): Promise<PromFamily> {
+    return Promise.resolve(this.family());
+  }
+
+  private family(): PromFamily {
+    const name = this.metricName;
+    const values: PromFamily["values"] = [];
     let cumulative = 0;
     this.source.boundsMs.forEach((ms, i) => {
       cumulative += this.source.counts[i] ?? 0;
-      values.push({ labels: { le: ms / 1000 }, value: cumulative, metricName: `${this.metricName}_bucket` });
+      values.push({ labels: { le: ms / 1000 }, value: cumulative, metricName: `${name}_bucket` });
     });
     cumulative += this.source.counts[this.source.boundsMs.length] ?? 0;
-    values.push({ labels: { le: "+Inf" }, value: cumulative, metricName: `${this.metricName}_bucket` });
-    values.push({ labels: {}, value: this.source.sum / 1000, metricName: `${this.metricName}_sum` });
-    values.push({ labels: {}, value: this.source.count, metricName: `${this.metricName}_count` });
-    return { ...base, values };
+    values.push({ labels: { le: "+Inf" }, value: cumulative, metricName: `${name}_bucket` });
+    values.push({ labels: {}, value: this.source.sum / 1000, metricName: `${name}_sum` });
+    values.push({ labels: {}, value: this.source.count, metricName: `${name}_count` });
+    // The typings declare `type` as a numeric enum prom-client does not export; at run time it is the string.
+    return { name, help: this.help, type: "histogram" as unknown as PromFamily["type"], aggregator: "sum", collect: () => undefined, values };
   }
 }
 

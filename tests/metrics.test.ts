@@ -1,0 +1,235 @@
+// metrics.live / metrics.snapshot and GET /api/metrics.
+import { afterEach, describe, expect, it } from "vitest";
+import type { MetricsSample } from "../src/shared/metrics";
+import { startTestServer, waitFor, type TestServer } from "./helpers/server";
+import { collect } from "./helpers/live";
+
+let t: TestServer | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+describe("metrics.live", () => {
+  it("replays the history at the chosen resolution, then streams, and the figures move under load", async () => {
+    t = await startTestServer({ METRICS_SAMPLE_MS: "250" });
+    const server = t;
+    await waitFor(() => server.server.deps.metrics.samples().length >= 10, "2.5 s of history", 10_000);
+
+    const watcher = server.client();
+    const live = collect<MetricsSample>((h) => watcher.api.metrics.live.subscribe({ resolutionMs: 1000 }, h));
+    // Replay: the complete 1 s windows of the history arrive at once.
+    await waitFor(() => live.items.length >= 2, "replayed windows", 2_000);
+    const replayed = live.items.length;
+    for (const [i, w] of live.items.entries()) {
+      expect(w.windowMs).toBe(1000);
+      expect(w.t % 1000).toBe(0);
+      expect(live.ids[i]).toBe(String(w.t));
+      if (i > 0) expect(w.t).toBeGreaterThan(live.items[i - 1]!.t);
+    }
+    expect(live.items.some((w) => w.samples === 4)).toBe(true);
+
+    // Load: five more subscribed connections and a stream of posted messages.
+    const session = await watcher.api.session.create.mutate({ title: "load" });
+    const loaders = Array.from({ length: 5 }, () => server.client());
+    const subs = loaders.map((c) => collect((h) => c.api.session.events.subscribe({ sessionId: session.id }, h)));
+    await waitFor(() => server.server.deps.connections.list().length >= 6, "six connections");
+    for (let i = 0; i < 40; i++) await watcher.api.message.post.mutate({ sessionId: session.id, content: `m${i}` });
+    await waitFor(() => subs.every((s) => s.items.length === 40), "deliveries");
+
+    await waitFor(
+      () =>
+        live.items.some(
+          (w) =>
+            w.hub.connections >= 6 &&
+            (w.hub.subscriptions["session.events"] ?? 0) >= 5 &&
+            w.hub.messagesOutPerSec > 10 &&
+            w.hub.fanoutDeliveries >= 40 &&
+            w.hub.fanoutP99Ms !== null,
+        ),
+      "a window showing the load",
+      5_000,
+    );
+    expect(live.items.length).toBeGreaterThan(replayed); // streamed after the replay
+    const ids = live.items.map((w) => w.t);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(live.errors).toEqual([]);
+    const last = live.items.at(-1)!;
+    expect(last.process.rssBytes).toBeGreaterThan(0);
+    expect(last.process.heapUsedBytes).toBeGreaterThan(0);
+    expect(last.hub.dbPingMs).not.toBeNull();
+    expect(last.gpu).toBeNull(); // no nvidia-smi on this machine: absent, no error
+  });
+
+  it("resumes after lastEventId and aggregates 5 s windows (max for gauges, rates for counters)", async () => {
+    t = await startTestServer({ METRICS_SAMPLE_MS: "1000" });
+    const server = t;
+    const collector = server.server.deps.metrics;
+    // Drive ticks by hand for a deterministic history: 12 samples.
+    collector.close();
+    for (let i = 0; i < 12; i++) collector.tick();
+    const history = collector.samples();
+    const client = server.client();
+    const five = collect<MetricsSample>((h) => client.api.metrics.live.subscribe({ resolutionMs: 5000 }, h));
+    const expected = new Set(history.map((s) => Math.floor(s.t / 5000) * 5000));
+    // All complete windows of the history (the last may still be open).
+    await waitFor(() => five.items.length >= expected.size - 1, "5 s windows");
+    for (const w of five.items) {
+      const inside = history.filter((s) => s.t >= w.t && s.t < w.t + 5000);
+      expect(w.samples).toBe(inside.length);
+      expect(w.process.rssBytes).toBe(Math.max(...inside.map((s) => s.process.rssBytes)));
+    }
+    const first = five.items[0]!;
+    const resumed = collect<MetricsSample>((h) =>
+      client.api.metrics.live.subscribe({ resolutionMs: 5000, lastEventId: String(first.t) }, h),
+    );
+    await waitFor(() => resumed.items.length === five.items.length - 1, "resumed windows");
+    expect(resumed.items[0]!.t).toBe(first.t + 5000);
+  });
+
+  it("metrics.snapshot returns the latest sample", async () => {
+    t = await startTestServer({ METRICS_SAMPLE_MS: "100" });
+    const server = t;
+    await waitFor(() => server.server.deps.metrics.snapshot() !== null, "first sample");
+    const snap = await server.client().api.metrics.snapshot.query();
+    expect(snap).not.toBeNull();
+    // One sampling interval (two if a tick was late).
+    expect(snap!.windowMs % 100).toBe(0);
+    expect(snap!.process.cpuPercent).toBeGreaterThanOrEqual(0);
+    expect(snap!.hub.activeChatRuns).toBe(0); // no chat run registered in this test
+  });
+});
+
+// A strict parser for the Prometheus text exposition format 0.0.4
+// (https://prometheus.io/docs/instrumenting/exposition_formats/): every line
+// is a HELP, a TYPE or a sample; names and label names must be valid; label
+// values are quoted with \\, \" and \n escapes; values are Go floats; a
+// TYPE comes before its samples and at most once. Throws on anything else.
+interface ParsedFamily {
+  name: string;
+  type: string;
+  help: string;
+  samples: { name: string; labels: Record<string, string>; value: number }[];
+}
+function parsePrometheusText(text: string): Map<string, ParsedFamily> {
+  const families = new Map<string, ParsedFamily>();
+  const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+  const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+  const familyOf = (sample: string) => {
+    for (const suffix of ["_bucket", "_sum", "_count", ""]) {
+      if (suffix && !sample.endsWith(suffix)) continue;
+      const base = suffix ? sample.slice(0, -suffix.length) : sample;
+      const f = families.get(base);
+      if (f && (suffix === "" || f.type === "histogram" || f.type === "summary")) return f;
+    }
+    throw new Error(`sample ${sample} has no TYPE line before it`);
+  };
+  const parseValue = (v: string) => {
+    if (v === "+Inf") return Infinity;
+    if (v === "-Inf") return -Infinity;
+    if (v === "NaN") return NaN;
+    if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(v)) throw new Error(`bad value ${v}`);
+    return Number(v);
+  };
+  text.split("\n").forEach((line, n) => {
+    const where = `line ${n + 1}: ${line}`;
+    if (line === "") return;
+    if (line.startsWith("#")) {
+      const m = /^# (HELP|TYPE) (\S+) ?(.*)$/.exec(line);
+      if (!m) return; // other comments are allowed
+      const [, kind, name, rest] = m as unknown as [string, string, string, string];
+      if (!NAME.test(name)) throw new Error(`bad metric name: ${where}`);
+      const f = families.get(name) ?? { name, type: "untyped", help: "", samples: [] };
+      if (kind === "TYPE") {
+        if (!["counter", "gauge", "histogram", "summary", "untyped"].includes(rest)) throw new Error(`bad type: ${where}`);
+        if (f.samples.length > 0 || f.type !== "untyped") throw new Error(`TYPE after samples or twice: ${where}`);
+        f.type = rest;
+      } else f.help = rest;
+      families.set(name, f);
+      return;
+    }
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)( -?\d+)?$/.exec(line);
+    if (!m) throw new Error(`not a sample: ${where}`);
+    const [, name, , body = "", value] = m as unknown as [string, string, string, string | undefined, string];
+    const labels: Record<string, string> = {};
+    let rest = body;
+    while (rest.length > 0) {
+      const lm = /^([^=]+)="((?:[^"\\\n]|\\\\|\\"|\\n)*)"(,|$)/.exec(rest);
+      if (!lm) throw new Error(`bad labels: ${where}`);
+      const [all, lname, raw] = lm as unknown as [string, string, string];
+      if (!LABEL.test(lname)) throw new Error(`bad label name ${lname}: ${where}`);
+      if (lname in labels) throw new Error(`duplicate label ${lname}: ${where}`);
+      labels[lname] = raw.replace(/\\(\\|"|n)/g, (_s, c: string) => (c === "n" ? "\n" : c));
+      rest = rest.slice(all.length);
+    }
+    familyOf(name).samples.push({ name, labels, value: parseValue(value) });
+  });
+  return families;
+}
+
+describe("GET /api/metrics", () => {
+  it("serves Prometheus text with the documented parley_* names and an instance label", async () => {
+    t = await startTestServer({ METRICS_SAMPLE_MS: "100", PARLEY_INSTANCE: "test-node:1" });
+    const server = t;
+    const client = server.client();
+    const session = await client.api.session.create.mutate({ title: "scrape" });
+    const sub = collect((h) => client.api.session.events.subscribe({ sessionId: session.id }, h));
+    await waitFor(() => server.server.deps.connections.list().length === 1, "a connection");
+    // The first may be delivered by the back-fill; the second is surely live (fanned out).
+    await client.api.message.post.mutate({ sessionId: session.id, content: "hello" });
+    await waitFor(() => sub.items.length === 1, "delivery");
+    await client.api.message.post.mutate({ sessionId: session.id, content: "again" });
+    await waitFor(() => sub.items.length === 2, "live delivery");
+    await client.api.events.publish.mutate({ type: "system.info", data: { message: "hi" } });
+    await waitFor(() => (server.server.deps.metrics.snapshot()?.hub.connections ?? 0) === 1, "a sample");
+
+    const res = await fetch(`${server.url}/api/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/plain; version=0.0.4");
+    const families = parsePrometheusText(await res.text());
+    const documented = {
+      parley_info: "gauge",
+      parley_process_cpu_percent: "gauge",
+      parley_process_resident_memory_bytes: "gauge",
+      parley_process_heap_used_bytes: "gauge",
+      parley_event_loop_delay_seconds: "gauge",
+      parley_gc_pause_seconds_total: "counter",
+      parley_ws_connections: "gauge",
+      parley_subscriptions: "gauge",
+      parley_ws_messages_received_total: "counter",
+      parley_ws_messages_sent_total: "counter",
+      parley_ws_bytes_sent_total: "counter",
+      parley_bus_publishes_total: "counter",
+      parley_events_published_total: "counter",
+      parley_fanout_latency_seconds: "histogram",
+      parley_chat_active_runs: "gauge",
+      parley_chat_ttft_seconds: "histogram",
+      parley_chat_tokens_per_second: "gauge",
+      parley_db_query_duration_seconds: "histogram",
+      parley_presence_members: "gauge",
+      parley_gpu_utilization_percent: "gauge",
+      parley_gpu_memory_used_bytes: "gauge",
+      parley_gpu_memory_total_bytes: "gauge",
+    };
+    for (const [name, type] of Object.entries(documented)) {
+      expect(families.get(name)?.type, name).toBe(type);
+      for (const s of families.get(name)!.samples) expect(s.labels.instance).toBe("test-node:1");
+    }
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      families
+        .get(name.replace(/_(bucket|sum|count)$/, ""))!
+        .samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+    expect(value("parley_ws_connections")).toBe(1);
+    expect(value("parley_subscriptions", { procedure: "session.events" })).toBe(1);
+    expect(value("parley_ws_messages_sent_total")).toBeGreaterThan(0);
+    expect(value("parley_events_published_total")).toBe(1);
+    expect(value("parley_fanout_latency_seconds_count")).toBeGreaterThanOrEqual(1);
+    expect(value("parley_fanout_latency_seconds_bucket", { le: "+Inf" })).toBe(value("parley_fanout_latency_seconds_count"));
+    expect(value("parley_db_query_duration_seconds_count", { operation: "ping" })).toBeGreaterThan(0);
+    // Histogram buckets are cumulative.
+    const buckets = families.get("parley_fanout_latency_seconds")!.samples.filter((s) => s.name.endsWith("_bucket"));
+    for (let i = 1; i < buckets.length; i++) expect(buckets[i]!.value).toBeGreaterThanOrEqual(buckets[i - 1]!.value);
+    // No GPU tooling here: the GPU families exist but have no samples.
+    expect(families.get("parley_gpu_utilization_percent")!.samples).toEqual([]);
+  });
+});
