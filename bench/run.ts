@@ -19,12 +19,18 @@ const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume"] as co
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
+const onlyArg = argv.indexOf("--only");
+/** `--only parley`: run one target (for profiling). */
+const targets: readonly TargetName[] = onlyArg >= 0 ? TARGETS.filter((t) => t === argv[onlyArg + 1]) : TARGETS;
+const nArg = argv.indexOf("--n");
 const smoke = argv.includes("--smoke");
 const roundsArg = argv.indexOf("--rounds");
 const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : smoke ? 1 : 3;
 const chosen = argv.filter((a): a is Scenario => (SCENARIOS as readonly string[]).includes(a));
 const scenarios: Scenario[] = chosen.length > 0 ? chosen : [...SCENARIOS];
-const unknown = argv.filter((a, i) => !a.startsWith("--") && argv[i - 1] !== "--rounds" && !(SCENARIOS as readonly string[]).includes(a));
+const unknown = argv.filter(
+  (a, i) => !a.startsWith("--") && !["--rounds", "--only", "--n"].includes(argv[i - 1] ?? "") && !(SCENARIOS as readonly string[]).includes(a),
+);
 if (unknown.length > 0) {
   console.error(`unknown scenario(s): ${unknown.join(", ")}; choose from ${SCENARIOS.join(", ")}`);
   process.exit(2);
@@ -33,6 +39,8 @@ if (unknown.length > 0) {
 const sizes = smoke
   ? { fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: 5, latencyRate: 20, latencySeconds: 0.5, connections: 20, writes: 60, writers: 4, workers: 1 }
   : { fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: 1000, latencyRate: 50, latencySeconds: 5, connections: 10_000, writes: 10_000, writers: 20, workers: 4 };
+/** `--n 1000`: only this fan-out size. */
+if (nArg >= 0) sizes.fanoutN = [Number(argv[nArg + 1])];
 const PAYLOAD_BYTES = 200;
 
 export interface ResultRow {
@@ -85,7 +93,7 @@ async function channelFor(target: RunningTarget, title: string) {
 // 1. Fan-out throughput: publish as fast as every subscriber keeps up (bounded in-flight window).
 async function fanout() {
   for (const n of sizes.fanoutN) {
-    const samples = await alternate(TARGETS, async (target) => {
+    const samples = await alternate(targets, async (target) => {
       const channel = await channelFor(target, `fanout-${n}`);
       const pool = await SubscriberPool.open({ target: target.name, port: target.port, channel, subscribers: n, workers: Math.min(sizes.workers, n), recordLatency: false });
       const publisher = await openPublisher(target.name, target.port, channel);
@@ -120,7 +128,7 @@ async function fanout() {
 // 2. Fan-out latency at a fixed rate.
 async function latency() {
   const n = sizes.latencyN;
-  const samples = await alternate(TARGETS, async (target) => {
+  const samples = await alternate(targets, async (target) => {
     const channel = await channelFor(target, `latency-${n}`);
     const pool = await SubscriberPool.open({ target: target.name, port: target.port, channel, subscribers: n, workers: Math.min(sizes.workers, n), recordLatency: true });
     const publisher = await openPublisher(target.name, target.port, channel);
@@ -138,7 +146,7 @@ async function latency() {
     const deadline = nowMs() + 10_000;
     for (;;) {
       const report = await pool.report();
-      latencies.push(...report.latencies);
+      for (const value of report.latencies) latencies.push(value);
       if (report.caughtUp >= total || nowMs() > deadline) break;
       await sleep(20);
     }
@@ -160,7 +168,7 @@ async function latency() {
 // 3. Idle connections with one subscription each.
 async function connections() {
   const n = sizes.connections;
-  const samples = await alternate(TARGETS, async (target) => {
+  const samples = await alternate(targets, async (target) => {
     const channel = await channelFor(target, "idle");
     await sleep(200);
     const before = processUsage(target.pid).rssBytes;

@@ -59,7 +59,7 @@ export class SubscriberPool {
       received: reports.reduce((sum, r) => sum + r.received, 0),
       // Messages every subscriber has received (the slowest worker's average).
       caughtUp: Math.min(...reports.map((r) => Math.floor(r.received / r.count))),
-      latencies: reports.flatMap((r) => r.latencies),
+      latencies: ([] as number[]).concat(...reports.map((r) => r.latencies)),
     };
   }
 
