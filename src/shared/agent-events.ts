@@ -135,9 +135,10 @@ const known = z.discriminatedUnion("type", [
 
 /** `custom.<name>`: lower-case name segments separated by dots. */
 export const customEventTypeSchema = z
-  .string()
-  .regex(/^custom\.[a-z0-9_-]+(\.[a-z0-9_-]+)*$/, "must look like custom.<name> (lower-case letters, digits, _ - and dots)")
-  .max(100);
+  .templateLiteral(["custom.", z.string().regex(/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/)], {
+    error: "must look like custom.<name> (lower-case letters, digits, _ - and dots)",
+  })
+  .refine((type) => type.length <= 100, { message: "must be at most 100 characters" });
 
 const custom = z.object({ type: customEventTypeSchema, data: z.json() });
 
