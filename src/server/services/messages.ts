@@ -1,10 +1,11 @@
-// Messages: post (seq assigned in the insert's transaction) and list by seq.
+// Messages: post (seq assigned in the insert's transaction, see
+// message-writer.ts) and list by seq.
 import { TRPCError } from "@trpc/server";
 import type { z } from "zod";
 import type { Prisma } from "../../generated/prisma/client";
 import type { messageListInput, messagePostInput } from "../../shared/schemas";
-import { inSession, sessionNotFound } from "./errors";
-import { sessionChannel, writeSessionEvent } from "./session-events";
+import { sessionNotFound } from "./errors";
+import { messageWriter } from "./message-writer";
 import type { ServiceDeps } from "./sessions";
 
 export interface MessageLimits {
@@ -24,35 +25,8 @@ export async function postMessage(
       message: `content is ${bytes} bytes; the limit is ${limits.maxContentBytes} bytes (MESSAGE_MAX_BYTES)`,
     });
   }
-  const { message, envelope } = await inSession(input.sessionId, () =>
-    db.$transaction(async (tx) => {
-      // One update takes both numbers: the row lock (SQLite: the write lock)
-      // serialises concurrent writers, so seqs are unique and gap-free.
-      const counters = await tx.session.update({
-        where: { id: input.sessionId },
-        data: { lastSeq: { increment: 1 }, lastEventSeq: { increment: 1 } },
-        select: { lastSeq: true, lastEventSeq: true },
-      });
-      const message = await tx.message.create({
-        data: {
-          sessionId: input.sessionId,
-          seq: counters.lastSeq,
-          role: input.role,
-          author: input.author,
-          content: input.content,
-          visibility: input.visibility,
-          metadata: input.metadata ?? {},
-        },
-      });
-      const envelope = await writeSessionEvent(tx, input.sessionId, counters.lastEventSeq, {
-        type: "message.created",
-        message,
-      });
-      return { message, envelope };
-    }),
-  );
-  bus.publish(sessionChannel(input.sessionId), envelope);
-  return message;
+  // Committed (possibly together with concurrent posts) and published when this resolves.
+  return messageWriter(db, bus).post(input);
 }
 
 /** A page of messages, oldest first. */

@@ -1,0 +1,66 @@
+// Group commit: concurrent posts share transactions, yet every caller gets
+// its own message, seqs stay unique and gap-free per session, and a post to a
+// missing session fails alone.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TRPCError } from "@trpc/server";
+import { MemoryBus } from "../src/server/bus/memory";
+import { createDb, type Db } from "../src/server/db";
+import { postMessage } from "../src/server/services/messages";
+import { readSessionEvents, sessionChannel, type SessionChannelMessage } from "../src/server/services/session-events";
+import { freshDatabase } from "./helpers/server";
+import { range } from "./helpers/stream";
+
+let db: Db;
+const bus = new MemoryBus();
+beforeAll(async () => {
+  db = await createDb(freshDatabase().url);
+});
+afterAll(async () => {
+  await db.$disconnect();
+});
+
+const limits = { maxContentBytes: 65_536 };
+const post = (sessionId: string, content: string) =>
+  postMessage({ db, bus }, limits, { sessionId, content, role: "user", author: "t", visibility: "public" });
+
+describe("message.post group commit", () => {
+  it("writes 600 concurrent posts to three sessions with gap-free seqs, each caller getting its own message", async () => {
+    const sessions = await Promise.all(["a", "b", "c"].map((title) => db.session.create({ data: { title, metadata: {} } })));
+    const published: SessionChannelMessage[] = [];
+    const offs = sessions.map((s) => bus.subscribe(sessionChannel(s.id), (m) => published.push(m)));
+    const calls = range(1, 600).map((n) => {
+      const session = sessions[n % 3];
+      if (!session) throw new Error("unreachable");
+      return post(session.id, `m${n}`).then((message) => ({ n, session: session.id, message }));
+    });
+    const results = await Promise.all(calls);
+    for (const { n, session, message } of results) {
+      expect(message.content).toBe(`m${n}`);
+      expect(message.sessionId).toBe(session);
+    }
+    for (const session of sessions) {
+      const seqs = results.filter((r) => r.session === session.id).map((r) => r.message.seq).sort((x, y) => x - y);
+      expect(seqs).toEqual(range(1, 200));
+      // Posts from one caller, issued in order, keep that order.
+      const bySeq = results.filter((r) => r.session === session.id).sort((x, y) => x.message.seq - y.message.seq);
+      expect(bySeq.map((r) => r.n)).toEqual([...bySeq.map((r) => r.n)].sort((x, y) => x - y));
+      const events = await readSessionEvents(db, session.id, 0, 1000);
+      expect(events.map((e) => e.seq)).toEqual(range(1, 200));
+    }
+    expect(published).toHaveLength(600);
+    offs.forEach((off) => off());
+  });
+
+  it("fails a post to a missing session alone, with NOT_FOUND, while its batch-mates commit", async () => {
+    const session = await db.session.create({ data: { title: "ok", metadata: {} } });
+    const outcomes = await Promise.allSettled([post(session.id, "one"), post("missing-session", "x"), post(session.id, "two")]);
+    expect(outcomes[0]).toMatchObject({ status: "fulfilled", value: { seq: 1 } });
+    expect(outcomes[2]).toMatchObject({ status: "fulfilled", value: { seq: 2 } });
+    const failure = outcomes[1];
+    expect(failure?.status).toBe("rejected");
+    if (failure?.status === "rejected") {
+      expect(failure.reason).toBeInstanceOf(TRPCError);
+      expect((failure.reason as TRPCError).code).toBe("NOT_FOUND");
+    }
+  });
+});
