@@ -16,6 +16,7 @@ import { createDb } from "./db";
 import { createLiveHub, METRICS_PATH } from "./metrics";
 import type { Config } from "./env";
 import { createLogger } from "./log";
+import { wireEncoder } from "./wire";
 import { appRouter } from "./routers/_app";
 import { healthReport } from "./services/health";
 import { PARLEY_VERSION } from "./version";
@@ -96,6 +97,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const wssHandler = applyWSSHandler({
     wss,
     router: appRouter,
+    experimental_encoder: wireEncoder,
     createContext: ({ req, info }) => {
       const ctx = createContext("ws", req, info.connectionParams);
       live.bindConnection(req, ctx.connectionId, ctx.principal);

@@ -4,9 +4,9 @@
 //    shaped so a caller sees which field was wrong. Change this to add error
 //    data that every client should receive.
 import { initTRPC } from "@trpc/server";
-import superjson from "superjson";
 import { ZodError } from "zod";
 import type { Context } from "./context";
+import { wireTransformer } from "./wire";
 
 function describeZodError(error: ZodError): string {
   return error.issues
@@ -15,7 +15,8 @@ function describeZodError(error: ZodError): string {
 }
 
 const t = initTRPC.context<Context>().create({
-  transformer: superjson,
+  // superjson on the wire; tracked subscription events are encoded once per event (wire.ts).
+  transformer: wireTransformer,
   errorFormatter({ shape, error }) {
     const zodError = error.cause instanceof ZodError ? error.cause : null;
     // Stack traces stay on the server.

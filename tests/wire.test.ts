@@ -1,0 +1,64 @@
+// The encode-once fast path must not change a byte on the wire: frames built
+// from cached encodings equal what stock tRPC + superjson sends.
+import { transformTRPCResponse } from "@trpc/server/unstable-core-do-not-import";
+import superjson from "superjson";
+import { describe, expect, it } from "vitest";
+import { PreparedJson, wireEncoder, wireTransformer } from "../src/server/wire";
+
+const stockConfig = { transformer: { input: superjson, output: superjson } } as unknown as Parameters<typeof transformTRPCResponse>[0];
+const ourConfig = { transformer: wireTransformer } as unknown as Parameters<typeof transformTRPCResponse>[0];
+
+function frames(subscriptionId: number | string, trackedId: string, event: object, jsonrpc?: "2.0") {
+  const untransformed = () => {
+    const result: { type: "data"; data: unknown; id?: string } = { type: "data", data: event };
+    result.id = trackedId;
+    result.data = { id: trackedId, data: event };
+    return { id: subscriptionId, jsonrpc, result };
+  };
+  return {
+    stock: JSON.stringify(transformTRPCResponse(stockConfig, untransformed())),
+    ours: wireEncoder.encode(transformTRPCResponse(ourConfig, untransformed())),
+  };
+}
+
+const serialize = (value: unknown): unknown => wireTransformer.output.serialize(value);
+
+const event = {
+  type: "message.created",
+  message: {
+    id: "m1",
+    seq: 7,
+    content: 'quotes " and \\ backslashes, emoji 🙂, </script>',
+    createdAt: new Date("2026-11-21T10:00:00.000Z"),
+    metadata: { nested: { at: new Date(0), list: [1, "two", null] }, big: 12345678901234 },
+  },
+};
+
+describe("wire format", () => {
+  it("is byte-identical to stock tRPC + superjson for tracked events", () => {
+    for (const [sub, jsonrpc] of [[1, undefined], ["abc", "2.0"]] as const) {
+      const { stock, ours } = frames(sub, "7", event, jsonrpc);
+      expect(ours).toBe(stock);
+    }
+  });
+
+  it("reuses one encoding for every subscriber of the same event, and re-encodes for another id", () => {
+    const a = serialize({ id: "7", data: event });
+    const b = serialize({ id: "7", data: event });
+    expect(a).toBeInstanceOf(PreparedJson);
+    expect(b).toBe(a);
+    const c = serialize({ id: "8", data: event });
+    expect(c).not.toBe(a);
+    expect(frames(3, "8", event).ours).toBe(frames(3, "8", event).stock);
+  });
+
+  it("leaves everything else to superjson and JSON.stringify (queries, errors, untracked data)", () => {
+    const plain = { when: new Date(1), n: 1 };
+    expect(serialize(plain)).toEqual(superjson.serialize(plain));
+    const message = { id: 1, result: { type: "started" } };
+    expect(wireEncoder.encode(message)).toBe(JSON.stringify(message));
+    const prepared = serialize({ id: "1", data: { when: new Date(2) } });
+    // HTTP and SSE responses stringify the same value.
+    expect(JSON.stringify({ x: prepared })).toBe(JSON.stringify({ x: superjson.serialize({ id: "1", data: { when: new Date(2) } }) }));
+  });
+});
