@@ -1,4 +1,6 @@
 // metrics.live / metrics.snapshot and GET /api/metrics.
+import fs from "node:fs";
+import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { MetricsSample } from "../src/shared/metrics";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
@@ -231,5 +233,10 @@ describe("GET /api/metrics", () => {
     for (let i = 1; i < buckets.length; i++) expect(buckets[i]!.value).toBeGreaterThanOrEqual(buckets[i - 1]!.value);
     // No GPU tooling here: the GPU families exist but have no samples.
     expect(families.get("parley_gpu_utilization_percent")!.samples).toEqual([]);
+
+    // The committed Grafana dashboard uses only names the server serves.
+    const dashboard = fs.readFileSync(path.join(import.meta.dirname, "..", "ops", "grafana", "parley-dashboard.json"), "utf8");
+    const used = new Set([...dashboard.matchAll(/parley_[a-z_]+/g)].map((m) => m[0].replace(/_bucket$/, "")));
+    for (const name of used) expect(Object.keys(documented), name).toContain(name);
   });
 });
