@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { parseConfig, sqlitePath } from "../src/server/env";
+import { isPostgresUrl, parseConfig, sqlitePath } from "../src/server/env";
 import { ensureWebBuild } from "./web-build";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -31,9 +31,19 @@ const config = parseConfig(process.env);
 if (!fs.existsSync(path.join(root, "src", "generated", "prisma", "client.ts"))) {
   run("Prisma client generated", bin("prisma"), ["generate"]);
 }
+if (!fs.existsSync(path.join(root, "src", "generated", "prisma-pg", "client.ts"))) {
+  run("Prisma client (PostgreSQL) generated", bin("prisma"), ["generate", "--schema", "prisma/postgres/schema.prisma"]);
+}
 
-fs.mkdirSync(path.dirname(path.resolve(root, sqlitePath(config.DATABASE_URL))), { recursive: true });
-run(`database ready at ${config.DATABASE_URL}`, bin("prisma"), ["migrate", "deploy"], {
+// prisma.config.ts picks the schema and migrations (SQLite or PostgreSQL) from DATABASE_URL.
+const postgres = isPostgresUrl(config.DATABASE_URL);
+if (!postgres) fs.mkdirSync(path.dirname(path.resolve(root, sqlitePath(config.DATABASE_URL))), { recursive: true });
+const shownUrl = postgres ? config.DATABASE_URL.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@") : config.DATABASE_URL;
+// PostgreSQL: scripts/postgres-migrate.ts, since Prisma 6.19's JS engine cannot migrate through adapter-pg.
+const [migrateCommand, migrateArgs] = postgres
+  ? [bin("tsx"), ["scripts/postgres-migrate.ts"]]
+  : [bin("prisma"), ["migrate", "deploy"]];
+run(`database ready at ${shownUrl}`, migrateCommand, migrateArgs, {
   ...process.env,
   DATABASE_URL: config.DATABASE_URL,
 });

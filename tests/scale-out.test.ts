@@ -1,9 +1,11 @@
-// Two Parley instances behind one Redis and one database, as in production
-// behind a load balancer: events cross instances, a client resumes on the
-// other instance, concurrent writers through both keep seqs unique and
-// gap-free, and a Redis restart loses nothing that was persisted.
+// Two Parley instances behind one Redis and one database (SQLite, then
+// PostgreSQL), as in production behind a load balancer: events cross
+// instances, a client resumes on the other instance, concurrent writers
+// through both keep seqs unique and gap-free, and a Redis restart loses
+// nothing that was persisted.
 import fs from "node:fs";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { postgresSkipReason, startPostgres, type PostgresServer } from "./helpers/postgres";
 import { redisSkipReason, startRedis, type RedisServer } from "./helpers/redis";
 import { freshDatabase, startTestServer, waitFor, type TestServer } from "./helpers/server";
 import { collectSessionEvents, range, type Collected } from "./helpers/stream";
@@ -38,7 +40,34 @@ const databases: SharedDatabase[] = [
     },
     tearDown: () => Promise.resolve(),
   },
+  postgresDatabase(),
 ];
+
+/** PostgreSQL, the production database for several instances: seqs come from a row-locked UPDATE. */
+function postgresDatabase(): SharedDatabase {
+  let server: PostgresServer | undefined;
+  const drops = new Map<string, () => Promise<void>>();
+  return {
+    name: "PostgreSQL",
+    skip: postgresSkipReason,
+    setUp: async () => {
+      server = await startPostgres();
+    },
+    fresh: async () => {
+      if (!server) throw new Error("PostgreSQL did not start");
+      const db = await server.freshDatabase();
+      drops.set(db.url, db.drop);
+      return db.url;
+    },
+    drop: async (url) => {
+      await drops.get(url)?.();
+      drops.delete(url);
+    },
+    tearDown: async () => {
+      await server?.close();
+    },
+  };
+}
 
 for (const database of databases) {
   const skip = redisSkipReason ?? database.skip;

@@ -1,17 +1,67 @@
-// The Prisma client on the better-sqlite3 driver adapter, with the SQLite
-// settings Parley's durability promise rests on (see README, Reliability):
-// WAL journal, synchronous=NORMAL (an acknowledged write survives a process
-// crash; a power loss may drop the last transactions), and a busy timeout so
-// concurrent writers wait instead of failing.
+// The Prisma client for DATABASE_URL. SQLite (`file:`, the embedded default)
+// runs on the better-sqlite3 driver adapter, with the settings Parley's
+// durability promise rests on (see README, Reliability): WAL journal,
+// synchronous=NORMAL (an acknowledged write survives a process crash; a power
+// loss may drop the last transactions), and a busy timeout so concurrent
+// writers wait instead of failing. PostgreSQL (`postgres://`, for several
+// instances) runs on the pg driver adapter with the client generated from
+// prisma/postgres/schema.prisma, the same data model (scripts/postgres-schema.ts).
 import fs from "node:fs";
 import path from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
-import { PrismaClient } from "../generated/prisma/client";
-import { sqlitePath } from "./env";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaClient, type Prisma as SqlitePrisma } from "../generated/prisma/client";
+import { PrismaClient as PostgresPrismaClient, type Prisma as PostgresPrisma } from "../generated/prisma-pg/client";
+import { isPostgresUrl, sqlitePath } from "./env";
 
+/**
+ * The database as services see it: the SQLite client's type, whichever
+ * database runs. The two generated clients have the same model API (one data
+ * model, generated twice), but TypeScript cannot relate their generic method
+ * signatures across two sets of declarations, so the PostgreSQL client is
+ * given this type by one cast in `createDb`, which `ClientsAgree` below proves
+ * sound at compile time.
+ */
 export type Db = PrismaClient;
 
+type SqliteModels = SqlitePrisma.TypeMap["model"];
+type PostgresModels = PostgresPrisma.TypeMap["model"];
+/**
+ * `never` when, for every model and every operation, (1) any arguments the
+ * services can write against the SQLite types are accepted by the PostgreSQL
+ * client, and (2) what the PostgreSQL client returns has the type services
+ * expect. Otherwise a union naming each disagreement ("Message create args").
+ * PostgreSQL accepts more (e.g. `mode: "insensitive"`); services cannot use
+ * it, since they are typed for SQLite.
+ */
+type ClientDisagreements = {
+  [M in keyof SqliteModels]: M extends keyof PostgresModels
+    ? {
+        [O in keyof SqliteModels[M]["operations"]]: O extends keyof PostgresModels[M]["operations"]
+          ? SqliteModels[M]["operations"][O] extends { args: infer A; result: infer R }
+            ? PostgresModels[M]["operations"][O] extends { args: infer PA; result: infer PR }
+              ? [A] extends [PA]
+                ? [PR] extends [R]
+                  ? never
+                  : `${M & string} ${O & string} result`
+                : `${M & string} ${O & string} args`
+              : never
+            : never
+          : `${M & string} ${O & string} missing`;
+      }[keyof SqliteModels[M]["operations"]]
+    : `${M & string} missing`;
+}[keyof SqliteModels];
+/** Fails to compile, naming the disagreements, if the two clients' model APIs ever differ. */
+const clientsAgree: [ClientDisagreements] extends [never] ? true : ClientDisagreements = true;
+
 export async function createDb(databaseUrl: string): Promise<Db> {
+  if (isPostgresUrl(databaseUrl)) {
+    const client = new PostgresPrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) });
+    // Fail at start-up, not on the first request, when PostgreSQL is unreachable.
+    await client.$queryRawUnsafe("SELECT 1");
+    // The one cast, sound by `clientsAgree` (see Db): same data model, same runtime.
+    return clientsAgree && (client as unknown as Db);
+  }
   const file = sqlitePath(databaseUrl);
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const db = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: databaseUrl }) });

@@ -12,10 +12,16 @@ export const configSchema = z.object({
   HOST: z.string().min(1).default("127.0.0.1"),
   /** The one port for HTTP, Next.js and the WebSocket endpoint. 0 picks a free port. */
   PORT: int(3000, 0, 65535),
-  /** SQLite file (`file:./data/parley.db`, relative to the working directory). */
+  /**
+   * SQLite file (`file:./data/parley.db`, relative to the working directory), or
+   * PostgreSQL (`postgresql://user:password@host:5432/db`) for several instances (scale-out).
+   */
   DATABASE_URL: z
     .string()
-    .regex(/^file:/, "DATABASE_URL must be a SQLite URL starting with file:")
+    .regex(
+      /^(file:|postgres(ql)?:\/\/)/,
+      "DATABASE_URL must be a SQLite URL (file:...) or a PostgreSQL URL (postgresql://... or postgres://...)",
+    )
     .default("file:./data/parley.db"),
   /** pino level. */
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -98,6 +104,11 @@ export function parseConfig(source: Record<string, string | undefined>): Config 
     throw new Error(`Invalid configuration:\n${problems.join("\n")}`);
   }
   return result.data;
+}
+
+/** True for a PostgreSQL DATABASE_URL (`postgres://` or `postgresql://`); false for SQLite (`file:`). */
+export function isPostgresUrl(databaseUrl: string): boolean {
+  return /^postgres(ql)?:\/\//.test(databaseUrl);
 }
 
 /** The SQLite file path a `file:` URL names. */

@@ -28,14 +28,35 @@ export interface TestServer {
   close: () => Promise<void>;
 }
 
+/** A database for one test server, and how to remove it. */
+export interface TestDatabase {
+  url: string;
+  drop: () => Promise<void>;
+}
+
+let databaseFactory: (() => Promise<TestDatabase>) | undefined;
+
+/**
+ * Make every later `startTestServer` without a DATABASE_URL in this test file
+ * use databases from `factory` instead of SQLite copies (tests/postgres.test.ts
+ * re-runs the session stream spec on PostgreSQL this way).
+ */
+export function setTestDatabaseFactory(factory: () => Promise<TestDatabase>): void {
+  databaseFactory = factory;
+}
+
 /**
  * An in-process server on port 0. Pass `env.DATABASE_URL` to share one
  * database between servers (scale-out tests: with `REDIS_URL` too); it is then
  * used as is and left in place by `close()`. Otherwise each server gets a
- * fresh SQLite copy, removed on close.
+ * fresh database (a SQLite copy, or see `setTestDatabaseFactory`), removed on close.
  */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const db: { url: string; dir?: string } = env.DATABASE_URL ? { url: env.DATABASE_URL } : freshDatabase();
+  const db: { url: string; dir?: string; drop?: () => Promise<void> } = env.DATABASE_URL
+    ? { url: env.DATABASE_URL }
+    : databaseFactory
+      ? await databaseFactory()
+      : freshDatabase();
   const config = parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", ...env, PORT: "0", DATABASE_URL: db.url });
   const server = await startServer({ config });
   const clients: ReturnType<typeof createParleyClient>[] = [];
@@ -51,6 +72,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       await Promise.all(clients.map((c) => c.close()));
       await server.close();
       if (db.dir) fs.rmSync(db.dir, { recursive: true, force: true });
+      await db.drop?.();
     },
   };
 }
