@@ -44,3 +44,9 @@ fs.mkdirSync(dir, { recursive: true });
 fs.writeFileSync(path.join(dir, "migration.sql"), diff.stdout);
 console.log(`wrote ${path.relative(root, dir)}/migration.sql`);
 execFileSync(path.join(root, "node_modules", ".bin", "prisma"), ["migrate", "deploy"], { cwd: root, stdio: "inherit" });
+// The same change for PostgreSQL: regenerate prisma/postgres/schema.prisma and
+// write its migration (one data model; tests/postgres-schema.test.ts checks it).
+execFileSync(path.join(root, "node_modules", ".bin", "tsx"), ["scripts/postgres-schema.ts", "--name", name], {
+  cwd: root,
+  stdio: "inherit",
+});
