@@ -78,6 +78,8 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   // its connection listener must run before tRPC's, hence prepend.
   const live = createLiveHub({ config, db, bus, log });
   wss.prependListener("connection", live.onConnection);
+  live.deps.metrics.setActiveChatRuns(() => chat.activeCount);
+  chat.onRunFinished((figures) => live.deps.metrics.recordChatRun(figures));
   const deps: ServerDeps = {
     config,
     db,

@@ -81,8 +81,15 @@ export class ChatRunRegistry implements ActiveRunSource {
   private readonly reserved = new Map<string, number>();
   private reservedTotal = 0;
   private closing = false;
+  private readonly finishedListeners = new Set<(figures: { ttftMs: number | null; tokensPerSecond: number | null }) => void>();
 
   constructor(private readonly deps: ChatRunDeps) {}
+
+  /** Called with each finished run's time to first token and tokens/s (metrics). */
+  onRunFinished(listener: (figures: { ttftMs: number | null; tokensPerSecond: number | null }) => void): () => void {
+    this.finishedListeners.add(listener);
+    return () => this.finishedListeners.delete(listener);
+  }
 
   /** The providers this server can use (agents name one of them). */
   get providers(): ProviderRegistry {
@@ -532,6 +539,7 @@ export class ChatRunRegistry implements ActiveRunSource {
     run.emit({ type: "done", message });
     run.listeners.clear();
     log.info({ status, finishReason, durationMs: metadata.durationMs, chars: run.text.length }, "chat run finished");
+    for (const listener of this.finishedListeners) listener({ ttftMs: metadata.ttftMs ?? null, tokensPerSecond: metadata.tokensPerSecond ?? null });
     return message;
   }
 
