@@ -168,13 +168,25 @@ export class AgentEventLog {
       (opts.sessionId === undefined || e.sessionId === opts.sessionId) &&
       typeMatches(e.type);
     const queue = new BoundedQueue<AgentEventEnvelope>(opts.queueLimit);
-    const unsubscribe = bus.subscribe(agentEventsChannel, (envelope) => {
-      if (visible(envelope)) queue.push(envelope);
-    });
+    // Every event (filtered or not) passes through here, so a jump in ids
+    // means the bus lost or reordered something (another instance, a Redis
+    // outage): re-read from the database instead of trusting the live queue.
+    let lastSeen: number | null = null;
+    const unsubscribe = bus.subscribe(
+      agentEventsChannel,
+      (envelope) => {
+        const gap = lastSeen !== null && envelope.id !== lastSeen + 1;
+        lastSeen = lastSeen === null ? envelope.id : Math.max(lastSeen, envelope.id);
+        if (gap) queue.invalidate();
+        else if (visible(envelope)) queue.push(envelope);
+      },
+      { onResync: () => queue.invalidate() },
+    );
     const toTracked = (e: AgentEventEnvelope) => tracked(String(e.id), e);
     try {
       const top = await stats.timeDb("events.read", () => db.event.findFirst({ orderBy: { id: "desc" }, select: { id: true } }));
       const newestId = top?.id ?? 0;
+      lastSeen ??= newestId;
       const requested = opts.lastEventId != null && /^\d{1,15}$/.test(opts.lastEventId) ? Number(opts.lastEventId) : null;
       let cursor = newestId;
 
