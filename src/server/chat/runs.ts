@@ -12,7 +12,7 @@ import type { Message, MessageStatus, Prisma } from "../../generated/prisma/clie
 import type { ChatRunEvent, FinishReason, RunMetadata, chatRegenerateInput, chatSendInput } from "../../shared/chat";
 import type { Bus } from "../bus/bus";
 import type { Db } from "../db";
-import type { Config } from "../env";
+import { isPostgresUrl, type Config } from "../env";
 import { BoundedQueue } from "../services/bounded-queue";
 import { inSession, sessionNotFound } from "../services/errors";
 import {
@@ -570,10 +570,13 @@ export class ChatRunRegistry implements ActiveRunSource {
   }
 
   private async findRunMessage(runId: string): Promise<Message | null> {
-    const { db } = this.deps;
+    const { db, config } = this.deps;
     const known = this.recent.get(runId);
     if (known) return db.message.findUnique({ where: { id: known } });
-    const rows = await db.$queryRaw<Array<{ id: string }>>`SELECT id FROM "Message" WHERE json_extract(metadata, '$.runId') = ${runId} LIMIT 1`;
+    // Prisma has no JSON path filter on SQLite: one raw query per provider.
+    const rows = isPostgresUrl(config.DATABASE_URL)
+      ? await db.$queryRaw<Array<{ id: string }>>`SELECT id FROM "Message" WHERE metadata->>'runId' = ${runId} LIMIT 1`
+      : await db.$queryRaw<Array<{ id: string }>>`SELECT id FROM "Message" WHERE json_extract(metadata, '$.runId') = ${runId} LIMIT 1`;
     const id = rows[0]?.id;
     return id ? db.message.findUnique({ where: { id } }) : null;
   }
