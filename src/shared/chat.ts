@@ -19,6 +19,8 @@ export type FinishReason = (typeof finishReasons)[number];
 /** What a finished (or running) assistant message carries in `Message.metadata`. */
 export const runMetadataSchema = z.object({
   runId: z.string(),
+  /** The server instance executing the run (scale-out: stop and recovery find their owner). */
+  instance: z.string().optional(),
   agentId: z.string().nullable(),
   agentName: z.string(),
   provider: z.enum(providerIds),

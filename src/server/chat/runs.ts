@@ -5,12 +5,13 @@
 // Limits: CHAT_MAX_RUNS_PER_SESSION (CONFLICT), CHAT_MAX_CONCURRENT_RUNS
 // (TOO_MANY_REQUESTS), CHAT_RUN_TIMEOUT_MS (the run ends with status error).
 import { randomUUID } from "node:crypto";
+import os from "node:os";
 import { tracked, TRPCError, type TrackedEnvelope } from "@trpc/server";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { Message, MessageStatus, Prisma } from "../../generated/prisma/client";
 import type { ChatRunEvent, FinishReason, RunMetadata, chatRegenerateInput, chatSendInput } from "../../shared/chat";
-import type { Bus } from "../bus/bus";
+import { channel, type Bus } from "../bus/bus";
 import type { Db } from "../db";
 import { isPostgresUrl, type Config } from "../env";
 import { BoundedQueue } from "../services/bounded-queue";
@@ -71,6 +72,14 @@ class ChatRun {
   }
 }
 
+/** How long `chat.stop` waits for another instance to stop its run. */
+const STOP_ELSEWHERE_WAIT_MS = 10_000;
+/** A streaming answer this much older than CHAT_RUN_TIMEOUT_MS has no live owner. */
+const ABANDONED_MARGIN_MS = 60_000;
+
+/** Commands to whichever instance executes a run. */
+export const chatControlChannel = channel<{ type: "stop"; runId: string }>("chat:control");
+
 /** Finished runs remembered in memory for `chat.run` (older ones are found in the database). */
 const RECENT_RUNS = 1_000;
 
@@ -83,7 +92,17 @@ export class ChatRunRegistry implements ActiveRunSource {
   private closing = false;
   private readonly finishedListeners = new Set<(figures: { ttftMs: number | null; tokensPerSecond: number | null }) => void>();
 
-  constructor(private readonly deps: ChatRunDeps) {}
+  /** This server's name among instances (PARLEY_INSTANCE, else host:PORT). */
+  readonly instance: string;
+  private readonly stopListener: () => void;
+
+  constructor(private readonly deps: ChatRunDeps) {
+    this.instance = deps.config.PARLEY_INSTANCE ?? `${os.hostname()}:${deps.config.PORT}`;
+    // A chat.stop received by another instance reaches the one executing the run.
+    this.stopListener = deps.bus.subscribe(chatControlChannel, (command) => {
+      this.runs.get(command.runId)?.abort("stopped");
+    });
+  }
 
   /** Called with each finished run's time to first token and tokens/s (metrics). */
   onRunFinished(listener: (figures: { ttftMs: number | null; tokensPerSecond: number | null }) => void): () => void {
@@ -215,12 +234,34 @@ export class ChatRunRegistry implements ActiveRunSource {
     if (!run) {
       const message = await this.findRunMessage(runId);
       if (!message) throw new TRPCError({ code: "NOT_FOUND", message: `run ${runId} does not exist` });
-      return message; // already finished: stopping is a no-op
+      if (message.status !== "streaming") return message; // already finished: stopping is a no-op
+      return this.stopElsewhere(runId, message.id);
     }
     run.abort("stopped");
     const message = await run.finished;
     if (!message) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: `run ${runId} stopped but its message could not be saved` });
     return message;
+  }
+
+  /** The run executes on another instance: ask every instance to stop it, then wait for its final message. */
+  private async stopElsewhere(runId: string, messageId: string): Promise<Message> {
+    const { db, bus } = this.deps;
+    bus.publish(chatControlChannel, { type: "stop", runId });
+    const deadline = Date.now() + STOP_ELSEWHERE_WAIT_MS;
+    for (;;) {
+      const message = await db.message.findUnique({ where: { id: messageId } });
+      if (!message || message.status !== "streaming") {
+        if (!message) throw new TRPCError({ code: "NOT_FOUND", message: `run ${runId} does not exist` });
+        return message;
+      }
+      if (Date.now() > deadline) {
+        throw new TRPCError({
+          code: "TIMEOUT",
+          message: `run ${runId} runs on another instance that did not stop it within ${STOP_ELSEWHERE_WAIT_MS} ms; is that instance up?`,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /**
@@ -289,7 +330,17 @@ export class ChatRunRegistry implements ActiveRunSource {
   /** Start-up: answers left `streaming` by a crash end as `error` ("interrupted"), with a message.updated event. */
   async recoverInterrupted(): Promise<number> {
     const { db, bus, log } = this.deps;
-    const stuck = await db.message.findMany({ where: { status: "streaming" }, select: { id: true, sessionId: true, metadata: true } });
+    const streaming = await db.message.findMany({
+      where: { status: "streaming" },
+      select: { id: true, sessionId: true, metadata: true, updatedAt: true },
+    });
+    // With several instances, only this instance's runs (or runs older than
+    // any run may live, whose instance never came back) were interrupted.
+    const abandonedBefore = Date.now() - this.deps.config.CHAT_RUN_TIMEOUT_MS - ABANDONED_MARGIN_MS;
+    const stuck = streaming.filter((message) => {
+      const owner = objectOf(message.metadata).instance;
+      return owner === undefined || owner === this.instance || message.updatedAt.getTime() < abandonedBefore;
+    });
     for (const message of stuck) {
       const metadata = { ...objectOf(message.metadata), finishReason: "error", error: "interrupted" };
       const { envelope } = await db.$transaction(async (tx) => {
@@ -311,6 +362,7 @@ export class ChatRunRegistry implements ActiveRunSource {
   /** Shutdown: abort every run (each persists as error "interrupted") and wait for them, up to `timeoutMs`. */
   async close(timeoutMs = 2_000): Promise<void> {
     this.closing = true;
+    this.stopListener();
     const runs = [...this.runs.values()];
     for (const run of runs) run.abort("shutdown");
     await Promise.race([
@@ -371,7 +423,14 @@ export class ChatRunRegistry implements ActiveRunSource {
   }
 
   private assistantData(sessionId: string, seq: number, parentId: string, runId: string, agent: AgentConfig): Prisma.MessageUncheckedCreateInput {
-    const metadata: RunMetadata = { runId, agentId: agent.id, agentName: agent.name, provider: agent.provider, model: agent.model };
+    const metadata: RunMetadata = {
+      runId,
+      instance: this.instance,
+      agentId: agent.id,
+      agentName: agent.name,
+      provider: agent.provider,
+      model: agent.model,
+    };
     return {
       sessionId,
       seq,
