@@ -5,8 +5,13 @@
 // terminates a socket that stopped answering pings). Typing marks expire
 // after PRESENCE_TYPING_TTL_MS without a refresh.
 //
-// State lives in this process (one instance); every update carries the whole
-// room, so a subscriber never has to reconcile deltas.
+// Each instance owns the members and typing marks of its own connections and
+// announces that local view on the bus (on every change, and as a heartbeat
+// while it has any). Every instance merges the views it hears, dropping an
+// instance's view when its heartbeats stop, so with several instances every
+// subscriber sees the whole room. Every update carries the whole room, so a
+// subscriber never has to reconcile deltas.
+import { randomUUID } from "node:crypto";
 import type { Principal } from "../context";
 import { channel, type Bus, type Channel } from "../bus/bus";
 import { BoundedQueue } from "./bounded-queue";
@@ -40,18 +45,48 @@ interface Room {
   /** By stream (a connection may watch the same session twice). */
   members: Map<number, PresenceMember>;
   typing: Map<string, { mark: TypingMark; timer: NodeJS.Timeout }>;
+  /** Other instances' views, by instance. */
+  remote: Map<string, { members: PresenceMember[]; typing: TypingMark[]; at: number }>;
+  /** Local subscribers (streams) of this room. */
+  listeners: Set<(update: PresenceUpdate) => void>;
+  unsubscribe: (() => void) | null;
 }
 
-const presenceChannel = (sessionId: string): Channel<PresenceUpdate> => channel<PresenceUpdate>(`presence:${sessionId}`);
+/** One instance's view of one room, as announced on the bus. */
+interface Announcement {
+  instance: string;
+  sessionId: string;
+  kind: PresenceUpdate["kind"] | "hello";
+  principalId: string | null;
+  members: PresenceMember[];
+  typing: TypingMark[];
+}
+
+const presenceChannel = (sessionId: string): Channel<Announcement> => channel<Announcement>(`presence:${sessionId}`);
+
+/** How often an instance re-announces the rooms it has members in. */
+const HEARTBEAT_MS = 5_000;
+/** A remote instance's view is dropped after this long without an announcement. */
+const REMOTE_TTL_MS = 3 * HEARTBEAT_MS;
 
 export class PresenceTracker {
   private readonly rooms = new Map<string, Room>();
   private nextStream = 0;
+  /** Presence is ephemeral: a fresh id per process keeps instances apart even on one host. */
+  private readonly instance = randomUUID();
+  private readonly heartbeat: NodeJS.Timeout;
 
   constructor(
     private readonly bus: Bus,
     private readonly typingTtlMs: number,
-  ) {}
+  ) {
+    this.heartbeat = setInterval(() => {
+      for (const [sessionId, room] of this.rooms) {
+        if (room.members.size > 0 || room.typing.size > 0) this.announce(sessionId, "sync", null);
+      }
+    }, HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
 
   /** Members present across all sessions (a connection in two sessions counts twice). */
   memberCount(): number {
@@ -63,25 +98,73 @@ export class PresenceTracker {
   private room(sessionId: string): Room {
     let room = this.rooms.get(sessionId);
     if (!room) {
-      room = { members: new Map(), typing: new Map() };
-      this.rooms.set(sessionId, room);
+      const created: Room = { members: new Map(), typing: new Map(), remote: new Map(), listeners: new Set(), unsubscribe: null };
+      created.unsubscribe = this.bus.subscribe(presenceChannel(sessionId), (a) => this.heard(created, a));
+      this.rooms.set(sessionId, created);
+      room = created;
+      // Ask the other instances for their view of this room.
+      this.announce(sessionId, "hello", null);
     }
     return room;
   }
 
+  /** Forget a room nobody here is in, watches or types in. */
+  private release(sessionId: string, room: Room): void {
+    if (room.members.size > 0 || room.typing.size > 0 || room.listeners.size > 0) return;
+    room.unsubscribe?.();
+    this.rooms.delete(sessionId);
+  }
+
+  private heard(room: Room, a: Announcement): void {
+    if (a.instance === this.instance) return;
+    if (a.kind === "hello") {
+      // A newcomer: answer with our view if we have one.
+      if (room.members.size > 0 || room.typing.size > 0) this.announce(a.sessionId, "sync", null);
+      return;
+    }
+    if (a.members.length === 0 && a.typing.length === 0) room.remote.delete(a.instance);
+    else room.remote.set(a.instance, { members: a.members, typing: a.typing, at: Date.now() });
+    this.notify(room, this.state(a.sessionId, a.kind, a.principalId));
+  }
+
+  /** The whole room: this instance's members and marks plus every live remote view. */
   private state(sessionId: string, kind: PresenceUpdate["kind"], principalId: string | null): PresenceUpdate {
     const room = this.rooms.get(sessionId);
-    return {
-      kind,
+    const members = room ? [...room.members.values()] : [];
+    const typing = room ? [...room.typing.values()].map((t) => t.mark) : [];
+    const now = Date.now();
+    for (const [instance, view] of room?.remote ?? []) {
+      if (now - view.at > REMOTE_TTL_MS) {
+        room?.remote.delete(instance);
+        continue;
+      }
+      members.push(...view.members);
+      typing.push(...view.typing.filter((t) => new Date(t.until).getTime() > now));
+    }
+    return { kind, sessionId, principalId, members, typing };
+  }
+
+  private notify(room: Room, update: PresenceUpdate): void {
+    for (const listener of [...room.listeners]) listener(update);
+  }
+
+  private announce(sessionId: string, kind: Announcement["kind"], principalId: string | null): void {
+    const room = this.rooms.get(sessionId);
+    this.bus.publish(presenceChannel(sessionId), {
+      instance: this.instance,
       sessionId,
+      kind,
       principalId,
       members: room ? [...room.members.values()] : [],
       typing: room ? [...room.typing.values()].map((t) => t.mark) : [],
-    };
+    });
   }
 
+  /** A local change: tell local subscribers (with the merged room) and the other instances. */
   private publish(sessionId: string, kind: PresenceUpdate["kind"], principalId: string | null): void {
-    this.bus.publish(presenceChannel(sessionId), this.state(sessionId, kind, principalId));
+    const room = this.rooms.get(sessionId);
+    if (room) this.notify(room, this.state(sessionId, kind, principalId));
+    this.announce(sessionId, kind, principalId);
   }
 
   private join(sessionId: string, connectionId: string, principal: Principal): number {
@@ -110,7 +193,6 @@ export class PresenceTracker {
       room.typing.delete(member.principalId);
     }
     this.publish(sessionId, "leave", member.principalId);
-    if (room.members.size === 0 && room.typing.size === 0) this.rooms.delete(sessionId);
   }
 
   /** Mark `principal` as typing in the session for typingTtlMs (refreshes), or clear the mark. */
@@ -121,7 +203,7 @@ export class PresenceTracker {
     if (!typing) {
       room.typing.delete(principal.id);
       if (previous) this.publish(sessionId, "typing", principal.id);
-      if (room.members.size === 0 && room.typing.size === 0) this.rooms.delete(sessionId);
+      this.release(sessionId, room);
       return null;
     }
     const mark: TypingMark = { principalId: principal.id, name: principal.name, until: new Date(Date.now() + this.typingTtlMs) };
@@ -144,9 +226,12 @@ export class PresenceTracker {
     signal: AbortSignal | undefined;
   }): AsyncGenerator<PresenceUpdate, void, unknown> {
     const { sessionId, signal } = opts;
-    const key = this.join(sessionId, opts.connectionId, opts.principal);
     const queue = new BoundedQueue<PresenceUpdate>(100);
-    const unsubscribe = this.bus.subscribe(presenceChannel(sessionId), (update) => queue.push(update));
+    const room = this.room(sessionId);
+    // Join first (others hear it), then listen: this stream starts with the sync that includes itself.
+    const key = this.join(sessionId, opts.connectionId, opts.principal);
+    const listener = (update: PresenceUpdate) => queue.push(update);
+    room.listeners.add(listener);
     try {
       yield this.state(sessionId, "sync", null);
       while (!signal?.aborted) {
@@ -155,14 +240,19 @@ export class PresenceTracker {
         yield next.kind === "overflow" ? this.state(sessionId, "sync", null) : next.value;
       }
     } finally {
-      unsubscribe();
+      room.listeners.delete(listener);
       queue.close();
       this.leave(sessionId, key);
+      this.release(sessionId, room);
     }
   }
 
   close(): void {
-    for (const room of this.rooms.values()) for (const t of room.typing.values()) clearTimeout(t.timer);
+    clearInterval(this.heartbeat);
+    for (const room of this.rooms.values()) {
+      for (const t of room.typing.values()) clearTimeout(t.timer);
+      room.unsubscribe?.();
+    }
     this.rooms.clear();
   }
 }
