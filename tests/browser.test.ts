@@ -1,7 +1,9 @@
-// The browser path: the production build served by server.ts, two Chromium
-// contexts on one session; a message posted in one appears in the other, once.
+// The web UI in Debian Chromium against the production build served by
+// server.ts: sessions, the live timeline in two contexts, streaming answers
+// with Stop, safe markdown, keyboard-only use, and the dashboards.
 import fs from "node:fs";
 import path from "node:path";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createParleyClient } from "../src/client";
 import { artifactsDir, launchChromium } from "./helpers/browser";
@@ -10,60 +12,185 @@ import { freshDatabase, spawnServer, type ServerProcess } from "./helpers/server
 let server: ServerProcess;
 let chromium: Awaited<ReturnType<typeof launchChromium>>;
 let dbDir: string;
+let api: ReturnType<typeof createParleyClient>;
+
+const poll = { timeout: 20_000, interval: 100 };
 
 beforeAll(async () => {
   const db = freshDatabase();
   dbDir = db.dir;
-  server = await spawnServer({ DATABASE_URL: db.url });
+  // A slower built-in assistant so an answer streams over a few seconds.
+  server = await spawnServer({ DATABASE_URL: db.url, CHAT_BUILTIN_CHUNK_DELAY_MS: "90", LOG_LEVEL: "warn" });
   chromium = await launchChromium();
+  api = createParleyClient({ url: server.url });
   fs.mkdirSync(artifactsDir, { recursive: true });
-});
+}, 90_000);
 afterAll(async () => {
+  await api?.close();
   await chromium?.close();
   server?.child.kill("SIGTERM");
   await server?.exited;
   fs.rmSync(dbDir, { recursive: true, force: true });
 });
 
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(artifactsDir, `${name}.png`) });
+const badge = (page: Page) => page.getByTestId("connection-badge").getAttribute("data-state");
+
+async function openSession(page: Page, id: string) {
+  await page.goto(`${server.url}/s/${id}`);
+  await expect.poll(() => page.getByTestId("live-state").textContent(), poll).toBe("live");
+}
+
+/** Pick an option of a Radix Select with the keyboard. */
+async function pick(page: Page, label: string, option: RegExp) {
+  await page.getByRole("combobox", { name: label }).focus();
+  await page.keyboard.press("Enter");
+  const item = page.getByRole("option", { name: option });
+  await item.waitFor();
+  await item.focus();
+  await page.keyboard.press("Enter");
+  await expect.poll(() => page.getByRole("listbox").count(), poll).toBe(0);
+}
+
 describe("web UI", () => {
-  it("creates a session from the list page", async () => {
+  it("lists, searches and archives sessions, with a connected badge", async () => {
+    const a = await api.api.session.create.mutate({ title: "Quarterly planning" });
+    await api.api.session.create.mutate({ title: "Incident review" });
+    await api.api.message.post.mutate({ sessionId: a.id, content: "kick-off", author: "api" });
     const page = await chromium.browser.newPage();
     await page.goto(server.url);
-    await page.getByLabel("New session title").fill("Made in the browser");
-    await page.getByRole("button", { name: "Create" }).click();
-    await page.waitForURL(/\/s\//);
-    await expect.poll(() => page.locator("h1").textContent()).toBe("Made in the browser");
-    await page.screenshot({ path: path.join(artifactsDir, "session-empty.png") });
-    await page.goto(server.url);
-    await expect.poll(() => page.getByRole("link", { name: /Made in the browser/ }).count()).toBe(1);
-    await page.screenshot({ path: path.join(artifactsDir, "sessions.png") });
+    await expect.poll(() => badge(page), poll).toBe("connected");
+    await expect.poll(() => page.getByRole("link", { name: /Quarterly planning/ }).count(), poll).toBe(1);
+    // Live activity: a message posted elsewhere bumps the session.
+    await api.api.message.post.mutate({ sessionId: a.id, content: "another", author: "api" });
+    await expect.poll(() => page.getByText("1 new").count(), poll).toBe(1);
+    await shot(page, "sessions");
+    await page.getByLabel("Search sessions").fill("incident");
+    await expect.poll(() => page.getByRole("link", { name: /Quarterly planning/ }).count(), poll).toBe(0);
+    await expect.poll(() => page.getByRole("link", { name: /Incident review/ }).count(), poll).toBe(1);
+    await page.getByRole("button", { name: "Archive Incident review" }).click();
+    await expect.poll(() => page.getByRole("link", { name: /Incident review/ }).count(), poll).toBe(0);
     await page.close();
   });
 
   it("shows a message posted in one context in the other, exactly once", async () => {
-    const api = createParleyClient({ url: server.url });
     const session = await api.api.session.create.mutate({ title: "Two tabs" });
     await api.api.message.post.mutate({ sessionId: session.id, content: "already here", author: "api" });
-
     const contexts = await Promise.all([chromium.browser.newContext(), chromium.browser.newContext()]);
     const [a, b] = await Promise.all(contexts.map((c) => c.newPage()));
     if (!a || !b) throw new Error("pages did not open");
     for (const page of [a, b]) {
-      await page.goto(`${server.url}/s/${session.id}`);
-      await expect.poll(() => page.getByTestId("live-state").textContent()).toBe("live");
-      await expect.poll(() => page.getByText("already here").count()).toBe(1);
+      await openSession(page, session.id);
+      await expect.poll(() => page.getByText("already here").count(), poll).toBe(1);
     }
-
+    // Both are present.
+    await expect.poll(() => a.getByTestId("presence").locator("span").count(), poll).toBeGreaterThanOrEqual(2);
     await a.getByRole("textbox", { name: "Message" }).fill("hello from tab A");
     await a.getByRole("textbox", { name: "Message" }).press("Enter");
-
-    await expect.poll(() => b.getByText("hello from tab A").count(), { timeout: 10_000 }).toBe(1);
-    await expect.poll(() => a.getByText("hello from tab A").count()).toBe(1);
-    // Still once after a moment (no duplicate from back-fill racing the live event).
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await b.locator("li.message").count()).toBe(2);
-    await b.screenshot({ path: path.join(artifactsDir, "session.png") });
+    await expect.poll(() => b.getByText("hello from tab A").count(), poll).toBe(1);
+    await expect.poll(() => a.getByText("hello from tab A").count(), poll).toBe(1);
+    // Still once after the stream has settled (no duplicate from a back-fill racing the live event).
+    await api.api.message.post.mutate({ sessionId: session.id, content: "sentinel", author: "api" });
+    await expect.poll(() => b.getByText("sentinel").count(), poll).toBe(1);
+    expect(await b.getByTestId("message").count()).toBe(3);
+    await shot(b, "session");
     await Promise.all(contexts.map((c) => c.close()));
-    await api.close();
+  });
+
+  it("streams an assistant answer progressively; Stop ends it and both contexts show it stopped", async () => {
+    const session = await api.api.session.create.mutate({ title: "Streaming" });
+    for (let i = 0; i < 6; i++) {
+      await api.api.message.post.mutate({
+        sessionId: session.id,
+        content: `The launch checklist item ${i}: verify the rollout plan, the database backups, the dashboards and the on-call rota before shipping.`,
+        author: "planner",
+      });
+    }
+    const contexts = await Promise.all([chromium.browser.newContext(), chromium.browser.newContext()]);
+    const [a, b] = await Promise.all(contexts.map((c) => c.newPage()));
+    if (!a || !b) throw new Error("pages did not open");
+    await openSession(a, session.id);
+    await openSession(b, session.id);
+    await pick(a, "Agent", /retrieval/i);
+    await a.getByRole("textbox", { name: "Message" }).fill("What is on the launch checklist for the rollout plan?");
+    await a.getByRole("textbox", { name: "Message" }).press("Enter");
+
+    const answer = (page: Page) => page.locator('[data-testid="message"][data-status="streaming"] [data-testid="message-content"]');
+    await expect.poll(() => answer(b).count(), poll).toBe(1);
+    // The text grows over several frames.
+    const lengths: number[] = [];
+    await expect
+      .poll(async () => {
+        const text = (await answer(b).first().textContent({ timeout: 1_000 }).catch(() => "")) ?? "";
+        if (lengths.at(-1) !== text.length) lengths.push(text.length);
+        return lengths.filter((n) => n > 0).length;
+      }, poll)
+      .toBeGreaterThanOrEqual(4);
+    expect([...lengths].sort((x, y) => x - y)).toEqual(lengths);
+    await shot(a, "session-streaming");
+
+    await a.getByRole("button", { name: "Stop answer" }).click();
+    for (const page of [a, b]) {
+      await expect.poll(() => page.locator('[data-testid="message"][data-status="stopped"]').count(), poll).toBe(1);
+      await expect.poll(() => page.getByTestId("message-status").first().textContent(), poll).toBe("stopped");
+    }
+    await Promise.all(contexts.map((c) => c.close()));
+  });
+
+  it("renders markup and javascript: links in a message as inert text", async () => {
+    const session = await api.api.session.create.mutate({ title: "XSS" });
+    const page = await chromium.browser.newPage();
+    const dialogs: string[] = [];
+    page.on("dialog", (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    await openSession(page, session.id);
+    const evil = '<img src=x onerror=alert(1)> <script>alert(2)</script> [click me](javascript:alert(3)) **bold** `code`';
+    await api.api.message.post.mutate({ sessionId: session.id, content: evil, author: "mallory" });
+    const content = page.locator('[data-testid="message-content"]').last();
+    await expect.poll(() => content.textContent(), poll).toContain("<img src=x onerror=alert(1)>");
+    expect(await content.textContent()).toContain("<script>alert(2)</script>");
+    expect(await content.locator("img, script").count()).toBe(0);
+    expect(await content.locator('a[href^="javascript"]').count()).toBe(0);
+    expect(await content.locator("strong").textContent()).toBe("bold");
+    await page.getByText("click me").click();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(dialogs).toEqual([]);
+    await page.close();
+  });
+
+  it("works keyboard-only: create a session, post, ask an agent and stop it", async () => {
+    const page = await chromium.browser.newPage();
+    await page.goto(server.url);
+    await expect.poll(() => badge(page), poll).toBe("connected");
+    await page.keyboard.press("c");
+    await page.getByLabel("New session title").waitFor();
+    await page.keyboard.type("Keyboard only");
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\/s\//);
+    await expect.poll(() => page.getByTestId("live-state").textContent(), poll).toBe("live");
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute("aria-label")), poll).toBe("Message");
+    await page.keyboard.type("typed without a mouse");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.getByText("typed without a mouse").count(), poll).toBe(1);
+    // Tab to the agent picker, choose the assistant with arrows, Shift+Tab back.
+    await page.keyboard.press("Tab");
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute("aria-label")), poll).toBe("Agent");
+    await page.keyboard.press("Enter");
+    await page.getByRole("listbox").waitFor();
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute("role")), poll).toBe("option");
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.getByRole("listbox").count(), poll).toBe(0);
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute("aria-label")), poll).toBe("Agent");
+    await page.keyboard.press("Shift+Tab");
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute("aria-label")), poll).toBe("Message");
+    await page.keyboard.type("mouse without typed?");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.locator('[data-testid="message"][data-status="streaming"]').count(), poll).toBe(1);
+    await page.keyboard.press("Escape");
+    await expect.poll(() => page.locator('[data-testid="message"][data-status="stopped"]').count(), poll).toBe(1);
+    await page.close();
   });
 });

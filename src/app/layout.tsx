@@ -1,5 +1,7 @@
 import type { Metadata } from "next";
 import type { ReactNode } from "react";
+import { AppShell } from "./_components/app-shell";
+import { Providers } from "./_components/providers";
 import "./globals.css";
 
 export const metadata: Metadata = {
@@ -11,12 +13,9 @@ export default function RootLayout({ children }: { children: ReactNode }) {
   return (
     <html lang="en">
       <body>
-        <header className="topbar">
-          <a href="/" className="brand">
-            Parley
-          </a>
-        </header>
-        <main className="page">{children}</main>
+        <Providers>
+          <AppShell>{children}</AppShell>
+        </Providers>
       </body>
     </html>
   );

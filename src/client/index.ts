@@ -30,6 +30,10 @@ export interface ParleyClientOptions {
   transport?: "ws" | "sse";
   /** Reconnect delay for attempt N (ms). Default: 0, then doubling from 250 ms up to 10 s. */
   retryDelayMs?: (attempt: number) => number;
+  /** A display name sent as WS connectionParams `name` (presence, until authentication exists). */
+  name?: string;
+  /** Open the WebSocket only while a subscription runs (default true). The web UI keeps it open to show its state. */
+  lazy?: boolean;
 }
 
 export const defaultRetryDelayMs = (attempt: number) => (attempt === 0 ? 0 : Math.min(250 * 2 ** (attempt - 1), 10_000));
@@ -48,10 +52,11 @@ export function createParleyClient(options: ParleyClientOptions) {
           url: wsUrl,
           // Browsers and Node 22 have a global WebSocket; Node 20 uses `ws`.
           WebSocket: globalThis.WebSocket ?? (NodeWebSocket as unknown as typeof WebSocket),
-          connectionParams: token ? { token } : undefined,
+          connectionParams:
+            token || options.name ? { ...(token ? { token } : {}), ...(options.name ? { name: options.name } : {}) } : undefined,
           retryDelayMs: options.retryDelayMs ?? defaultRetryDelayMs,
           // Open the socket with the first subscription, close it 5 s after the last one ends.
-          lazy: { enabled: true, closeMs: 5_000 },
+          lazy: { enabled: options.lazy ?? true, closeMs: 5_000 },
           keepAlive: { enabled: true, intervalMs: 15_000, pongTimeoutMs: 5_000 },
         });
 
