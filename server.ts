@@ -38,6 +38,13 @@ const server = await startServer({
 
 log.info({ url: server.url, dev }, "Parley is listening");
 console.log(`\n  Parley ${dev ? "(dev) " : ""}is running at ${server.url}\n`);
+if (server.signInUrl) {
+  // Printed, never logged: the link is a credential (single use, expires after AUTH_SIGNIN_TTL_MS).
+  console.log(`  First start: sign in as admin with this one-time link:\n\n    ${server.signInUrl}\n`);
+}
+if (config.PARLEY_AUTH === "off") {
+  console.log("  PARLEY_AUTH=off: every caller is an admin. Local development only.\n");
+}
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

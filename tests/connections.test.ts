@@ -29,7 +29,7 @@ describe("connection registry", () => {
     expect(connections).toHaveLength(1);
     const [conn] = connections;
     expect(conn).toMatchObject({
-      principal: { kind: "anonymous", name: "watcher" },
+      principal: { kind: "admin", name: "watcher" }, // PARLEY_AUTH=off: a local admin per connection
       subscriptions: [{ procedure: "events.subscribe", count: 1 }],
       bufferedAmount: 0,
     });

@@ -7,6 +7,8 @@ import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { applyWSSHandler } from "@trpc/server/adapters/ws";
 import { WebSocketServer } from "ws";
 import type { Logger } from "pino";
+import { Auth } from "./auth";
+import { originAllowed, setSecurityHeaders, SIGNIN_PATHS, SIGNOUT_PATH } from "./auth/http";
 import type { Bus } from "./bus/bus";
 import { MemoryBus } from "./bus/memory";
 import { RedisBus } from "./bus/redis";
@@ -38,6 +40,8 @@ export interface ParleyServer {
   url: string;
   port: number;
   deps: ServerDeps;
+  /** First start with auth on and no principal yet: the admin's one-time sign-in URL (print it); null otherwise. */
+  signInUrl: string | null;
   /** The WebSocket server (its `clients` are the open connections). */
   wsServer: WebSocketServer;
   /** Graceful stop: reconnect notice to WS clients, stop accepting, finish within SHUTDOWN_TIMEOUT_MS. */
@@ -73,6 +77,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
 
   const chat = await createChat({ db, bus, log, config });
 
+  const auth = new Auth({ db, bus, log, config });
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
   // Metrics, typed events, presence, connection registry (issue 4). Instruments `bus` in place;
   // its connection listener must run before tRPC's, hence prepend.
@@ -88,8 +93,17 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     runtime: { version: PARLEY_VERSION, startedAt: new Date(), connectionCount: () => wss.clients.size },
     ...live.deps,
     chat,
+    auth,
   };
   const createContext = createContextFactory(deps);
+  // Issue 6: a revoked token closes that principal's sockets (its streams also end through their guards).
+  const stopRevocations = auth.watch.on((change) => {
+    if (change.type !== "token.revoked") return;
+    const revoked = live.deps.connections.list().filter((c) => c.principal.tokenId === change.tokenId);
+    for (const c of revoked) live.deps.connections.disconnect(c.connectionId, "credentials revoked");
+    const closed = revoked.length;
+    if (closed > 0) log.info({ tokenId: change.tokenId, closed }, "closed connections of a revoked token");
+  });
 
   const trpcHttp = createHTTPHandler({
     router: appRouter,
@@ -100,9 +114,15 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     wss,
     router: appRouter,
     experimental_encoder: wireEncoder,
-    createContext: ({ req, info }) => {
-      const ctx = createContext("ws", req, info.connectionParams);
+    createContext: async ({ req, info }) => {
+      const ctx = await createContext("ws", req, info.connectionParams);
       live.bindConnection(req, ctx.connectionId, ctx.principal);
+      // MAX_CONNECTIONS_PER_PRINCIPAL: the connection stays open but every call is refused (throwing here would loop reconnects).
+      const release = auth.limits.connectionsByPrincipal.take(ctx.principal.id);
+      if (release) req.socket.once("close", release);
+      else {
+        ctx.connectionRefusal = `${config.MAX_CONNECTIONS_PER_PRINCIPAL} connections of yours are open; the limit is ${config.MAX_CONNECTIONS_PER_PRINCIPAL} (MAX_CONNECTIONS_PER_PRINCIPAL); retry after closing one`;
+      }
       return ctx;
     },
     keepAlive: { enabled: true, pingMs: config.WS_PING_INTERVAL_MS, pongWaitMs: config.WS_PONG_TIMEOUT_MS },
@@ -115,6 +135,15 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   let nextApp: NextApp | undefined;
   const server = http.createServer((req, res) => {
     const pathname = (req.url ?? "/").split("?", 1)[0] ?? "/";
+    setSecurityHeaders(res, pathname);
+    if ((SIGNIN_PATHS.has(pathname) && /[?&]token=/.test(req.url ?? "")) || pathname === "/api/auth/signin" || pathname === SIGNOUT_PATH) {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      (pathname === SIGNOUT_PATH ? auth.handleSignOut(req, res) : auth.handleSignIn(req, res, url)).catch((err: unknown) => {
+        log.error({ err }, "sign-in request failed");
+        if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
+      });
+      return;
+    }
     if (pathname === HEALTH_PATH) {
       healthReport(deps).then(
         (report) => sendJson(res, report.status === "ok" ? 200 : 503, report),
@@ -146,6 +175,19 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   server.on("upgrade", (req, socket, head) => {
     const pathname = (req.url ?? "/").split("?", 1)[0];
     if (pathname === TRPC_WS_PATH) {
+      // Another site's page must not ride a user's cookie (issue 6): browsers always send Origin.
+      if (!originAllowed(config, req)) {
+        log.warn({ origin: req.headers.origin }, "websocket upgrade refused: origin not allowed");
+        rejectUpgrade(socket, 403, "Forbidden");
+        return;
+      }
+      const address = req.socket.remoteAddress ?? "unknown";
+      const release = auth.limits.connectionsByAddress.take(address);
+      if (!release) {
+        rejectUpgrade(socket, 429, "Too Many Requests");
+        return;
+      }
+      socket.once("close", release); // also when the handshake fails
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
       return;
     }
@@ -172,6 +214,8 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host}:${port}`;
   live.start(port, PARLEY_VERSION);
+  auth.start();
+  const signInUrl = await auth.firstStart(url);
   if (options.createNext) nextApp = await options.createNext({ port, log });
 
   let closing: Promise<void> | undefined;
@@ -190,6 +234,8 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       await Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - 500)))]);
       wss.close();
       await nextApp?.close().catch(() => undefined);
+      stopRevocations();
+      auth.close();
       await live.close();
       await chat.close(); // running answers end as "interrupted", saved before the database closes
       await bus.close();
@@ -199,5 +245,5 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     return closing;
   };
 
-  return { url, port, deps, wsServer: wss, close };
+  return { url, port, deps, signInUrl, wsServer: wss, close };
 }

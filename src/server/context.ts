@@ -4,6 +4,8 @@
 // a loop), so principals are resolved here and enforced in middleware.
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
+import type { Auth } from "./auth";
+import type { Principal } from "./auth/principal";
 import type { Bus } from "./bus/bus";
 import type { ChatRunRegistry } from "./chat/runs";
 import type { Db } from "./db";
@@ -27,20 +29,14 @@ export interface ServerDeps extends LiveDeps {
   runtime: ServerRuntime;
   /** Chat runs (issue 3): server-owned answer streams, their limits and providers. */
   chat: ChatRunRegistry;
+  /** Authentication, live revocation and limits (issue 6). */
+  auth: Auth;
 }
 
 export type Transport = "http" | "ws";
 
-/**
- * Who is calling. Until authentication lands (issue 6) every caller is an
- * anonymous principal, one per connection; code that needs an identity
- * (presence, addressed events, authorship) reads it from here.
- */
-export interface Principal {
-  id: string;
-  kind: "anonymous" | "user" | "agent" | "app" | "admin";
-  name: string;
-}
+/** Who is calling (issue 6): see auth/principal.ts. */
+export type { Principal } from "./auth/principal";
 
 export interface Context extends ServerDeps {
   transport: Transport;
@@ -48,31 +44,41 @@ export interface Context extends ServerDeps {
   connectionId: string;
   clientAddress: string | undefined;
   principal: Principal;
+  /** Why presented credentials were refused (UNAUTHORIZED says it); null otherwise. */
+  authProblem: string | null;
+  /** Key of the per-connection rate limit: the WS connection, or the HTTP keep-alive socket. */
+  rateKey: string;
+  /** Set when this WS connection is over a limit (connections per principal): every call is refused with it. */
+  connectionRefusal: string | null;
+  /** Per subscription: aborted when the caller's access ends (revocation); routers pass it instead of `signal`. */
+  streamSignal?: AbortSignal;
 }
 
 let nextConnection = 0;
 
-/** A display name from connectionParams: trimmed, at most 64 characters; "anonymous" otherwise. */
-function displayName(name: string | undefined): string {
-  const trimmed = name?.trim().slice(0, 64);
-  return trimmed ? trimmed : "anonymous";
-}
-
 export function createContextFactory(deps: ServerDeps) {
-  return function createContext(
+  /**
+   * Never throws: an unauthenticated caller gets an anonymous principal and
+   * is refused by the procedure kinds (trpc.ts), not here.
+   */
+  return async function createContext(
     transport: Transport,
     req: IncomingMessage,
-    /** WS connectionParams; `name` is the display name until authentication exists. */
-    connectionParams?: Record<string, string | undefined> | null,
-  ): Context {
+    /** WS connectionParams: `token` authenticates, `name` is a display name. */
+    connectionParams?: Record<string, unknown> | null,
+  ): Promise<Context> {
     const connectionId = `${transport}-${(++nextConnection).toString(36)}`;
+    const { principal, problem } = await deps.auth.authenticate(transport, connectionId, req, connectionParams);
     return {
       ...deps,
       transport,
       connectionId,
       clientAddress: req.socket.remoteAddress,
-      principal: { id: `anonymous:${connectionId}`, kind: "anonymous", name: displayName(connectionParams?.name) },
-      log: deps.log.child({ connectionId }),
+      principal,
+      authProblem: problem,
+      rateKey: transport === "ws" ? connectionId : `http:${req.socket.remoteAddress}:${req.socket.remotePort}`,
+      connectionRefusal: null,
+      log: deps.log.child({ connectionId, principalId: principal.id }),
     };
   };
 }

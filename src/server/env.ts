@@ -92,7 +92,48 @@ export const configSchema = z.object({
   /** A typing mark disappears this long after its last presence.typing call. */
   PRESENCE_TYPING_TTL_MS: int(3_000, 100, 60_000),
   // --- end of metrics, events and presence configuration -----------------
+
+  // --- Authentication, origins and limits (issue 6). ---------------------
+  // Auth is on by default. PARLEY_AUTH=off makes every caller a local admin
+  // (one principal per connection, nothing stored) and is refused unless HOST
+  // is a loopback address. Limits answer TOO_MANY_REQUESTS with a retry-after.
+  /** on: callers authenticate (cookie, Bearer token, WS connectionParams.token); off: local development only. */
+  PARLEY_AUTH: z.enum(["on", "off"]).default("on"),
+  /** Comma-separated origins (`https://app.example.com`) allowed to open the WebSocket and use the cookie; default: the request's own Host. */
+  PARLEY_ALLOWED_ORIGINS: z
+    .string()
+    .optional()
+    .transform((v) => (v ? v.split(",").map((o) => o.trim().replace(/\/+$/, "")).filter(Boolean) : [])),
+  /** The server's public base URL (`https://parley.example.com`), for printed links such as the first sign-in URL. */
+  PUBLIC_URL: z.url().optional(),
+  /** How long the first-start sign-in link stays valid (it also works only once). */
+  AUTH_SIGNIN_TTL_MS: int(15 * 60_000, 10_000, 86_400_000),
+  /** How long the web UI's session cookie lasts. */
+  AUTH_COOKIE_TTL_MS: int(30 * 86_400_000, 60_000, 365 * 86_400_000),
+  /** How often the server looks for tokens revoked or expired by another process (`npm run token -- revoke`). */
+  AUTH_REVOCATION_POLL_MS: int(500, 50, 60_000),
+  /** Calls per second per connection (token bucket; HTTP: per keep-alive connection). */
+  RATE_LIMIT_PER_CONNECTION: int(1_000, 1, 1_000_000),
+  /** Calls per second per principal, over all its connections. */
+  RATE_LIMIT_PER_PRINCIPAL: int(2_000, 1, 1_000_000),
+  /** Extra calls allowed above the per-second rates, refilled over 10 s (bucket size = rate + burst). */
+  RATE_LIMIT_BURST: int(5_000, 0, 1_000_000),
+  /** Subscriptions open at once on one connection. */
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: int(100, 1, 100_000),
+  /** WebSocket connections open at once per principal. */
+  MAX_CONNECTIONS_PER_PRINCIPAL: int(20, 1, 100_000),
+  /** WebSocket connections open at once per client address. */
+  MAX_CONNECTIONS_PER_ADDRESS: int(50, 1, 100_000),
+  /** Chat runs streaming at once per principal. */
+  CHAT_MAX_RUNS_PER_PRINCIPAL: int(2, 1, 10_000),
+  // --- end of authentication configuration --------------------------------
 });
+
+/** Loopback interfaces: the only ones PARLEY_AUTH=off may bind to. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
+}
 
 export type Config = z.infer<typeof configSchema>;
 
@@ -102,6 +143,12 @@ export function parseConfig(source: Record<string, string | undefined>): Config 
   if (!result.success) {
     const problems = result.error.issues.map((issue) => `  ${issue.path.join(".")}: ${issue.message}`);
     throw new Error(`Invalid configuration:\n${problems.join("\n")}`);
+  }
+  if (result.data.PARLEY_AUTH === "off" && !isLoopbackHost(result.data.HOST)) {
+    throw new Error(
+      `Invalid configuration:\n  PARLEY_AUTH=off with HOST=${result.data.HOST}: authentication may be off only on a loopback ` +
+        `interface (127.0.0.1, ::1, localhost), where nobody else can reach the server. Set PARLEY_AUTH=on or bind to 127.0.0.1.`,
+    );
   }
   return result.data;
 }

@@ -6,6 +6,25 @@ export function createLogger(level: string): Logger {
   return pino({
     level,
     base: { service: "parley" },
-    redact: { paths: ["token", "*.token", "headers.authorization", "headers.cookie"], censor: "[redacted]" },
+    // Credentials never reach the logs (issue 6): tokens, their hashes, auth headers, cookies, connectionParams.
+    redact: {
+      paths: [
+        "token",
+        "*.token",
+        "hash",
+        "*.hash",
+        "headers.authorization",
+        "headers.cookie",
+        "*.headers.authorization",
+        "*.headers.cookie",
+        'headers["set-cookie"]',
+        '*.headers["set-cookie"]',
+        "connectionParams",
+        "*.connectionParams",
+        "OPENAI_API_KEY",
+        "*.OPENAI_API_KEY",
+      ],
+      censor: "[redacted]",
+    },
   });
 }

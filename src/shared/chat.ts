@@ -3,7 +3,7 @@
 // streams one assistant answer.
 import { z } from "zod";
 import type { Message } from "../generated/prisma/client";
-import { idSchema } from "./schemas";
+import { idSchema, visibilities } from "./schemas";
 
 /** Providers a server can know. "builtin" (the retrieval assistant) is always available. */
 export const providerIds = ["builtin", "openai", "ollama"] as const;
@@ -74,6 +74,8 @@ export const chatSendInput = z.object({
   /** Defaults to the session's default agent, then to the first agent (the seeded built-in assistant). */
   agentId: idSchema.optional(),
   author: z.string().trim().min(1).max(100).default("anonymous"),
+  /** The question's visibility; its answer inherits it (issue 6). */
+  visibility: z.enum(visibilities).default("public"),
 });
 
 export const chatRunInput = z.object({

@@ -57,7 +57,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     : databaseFactory
       ? await databaseFactory()
       : freshDatabase();
-  const config = parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", ...env, PORT: "0", DATABASE_URL: db.url });
+  // Authentication is off unless the test turns it on (tests/auth*.test.ts do).
+  const config = parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", PARLEY_AUTH: "off", ...env, PORT: "0", DATABASE_URL: db.url });
   const server = await startServer({ config });
   const clients: ReturnType<typeof createParleyClient>[] = [];
   return {
@@ -89,7 +90,8 @@ export interface ServerProcess {
 export async function spawnServer(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
   const child = spawn(path.join(repoRoot, "node_modules", ".bin", "tsx"), ["server.ts", ...args], {
     cwd: repoRoot,
-    env: { ...process.env, LOG_LEVEL: "info", PORT: "0", ...env },
+    // PARLEY_AUTH off unless the test passes it (tests/auth*.test.ts turn it on).
+    env: { ...process.env, LOG_LEVEL: "info", PORT: "0", PARLEY_AUTH: "off", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

@@ -9,7 +9,7 @@ import os from "node:os";
 import { tracked, TRPCError, type TrackedEnvelope } from "@trpc/server";
 import type { Logger } from "pino";
 import { z } from "zod";
-import type { Message, MessageStatus, Prisma } from "../../generated/prisma/client";
+import type { Message, MessageStatus, Prisma, Visibility } from "../../generated/prisma/client";
 import type { ChatRunEvent, FinishReason, RunMetadata, chatRegenerateInput, chatSendInput } from "../../shared/chat";
 import { channel, type Bus } from "../bus/bus";
 import type { Db } from "../db";
@@ -46,12 +46,29 @@ function mergeRunSignals(last: RunSignal, next: RunSignal): RunSignal | null {
   return { type: "delta", offset: last.offset, text: last.text + next.text };
 }
 
+/**
+ * Issue 6: who asks. The question and its answer carry `authorId`; the answer
+ * inherits the question's visibility; `scope` limits what the run reads
+ * (history sent to the provider, the built-in assistant's retrieval) to the
+ * messages the asker may see.
+ */
+export interface RunAsker {
+  authorId: string | null;
+  scope: Prisma.MessageWhereInput;
+}
+const OPEN_ASKER: RunAsker = { authorId: null, scope: {} };
+
 class ChatRun {
   readonly controller = new AbortController();
   text = "";
   abortCause: AbortCause | null = null;
   readonly listeners = new Set<(signal: RunSignal) => void>();
   finished!: Promise<Message | null>;
+  /** Issue 6: what the run may read (history, retrieval): the asker's visible messages. */
+  scope: Prisma.MessageWhereInput = {};
+  /** Issue 6: the answer's audience, inherited from its question. */
+  visibility: Visibility = "public";
+  authorId: string | null = null;
 
   constructor(
     readonly id: string,
@@ -124,14 +141,21 @@ export class ChatRunRegistry implements ActiveRunSource {
     const out: ActiveRunSnapshot[] = [];
     for (const run of this.runs.values()) {
       if (run.sessionId === sessionId) {
-        out.push({ runId: run.id, messageId: run.messageId, createdEventSeq: run.createdEventSeq, text: run.text });
+        out.push({
+          runId: run.id,
+          messageId: run.messageId,
+          createdEventSeq: run.createdEventSeq,
+          text: run.text,
+          visibility: run.visibility,
+          authorId: run.authorId,
+        });
       }
     }
     return out;
   }
 
   /** Persist the user message and a `streaming` answer, start the run. */
-  async send(input: z.output<typeof chatSendInput>) {
+  async send(input: z.output<typeof chatSendInput>, asker: RunAsker = OPEN_ASKER) {
     const { db, config } = this.deps;
     const bytes = Buffer.byteLength(input.content, "utf8");
     if (bytes > config.MESSAGE_MAX_BYTES) {
@@ -159,12 +183,14 @@ export class ChatRunRegistry implements ActiveRunSource {
               seq: counters.lastSeq - 1,
               role: "user",
               author: input.author,
+              authorId: asker.authorId,
+              visibility: input.visibility,
               content: input.content,
               metadata: {},
             },
           });
           const assistant = await tx.message.create({
-            data: this.assistantData(input.sessionId, counters.lastSeq, userMessage.id, runId, agent),
+            data: this.assistantData(input.sessionId, counters.lastSeq, userMessage, runId, agent),
           });
           const envelopes = [
             await writeSessionEvent(tx, input.sessionId, counters.lastEventSeq - 1, { type: "message.created", message: userMessage }),
@@ -173,7 +199,7 @@ export class ChatRunRegistry implements ActiveRunSource {
           return { userMessage, assistant, envelopes };
         }),
       );
-      this.launch(runId, assistant, envelopes.at(-1)?.seq ?? 0, agent, envelopes);
+      this.launch(runId, assistant, envelopes.at(-1)?.seq ?? 0, agent, envelopes, asker.scope);
       return { userMessage, assistantMessageId: assistant.id, runId };
     } finally {
       release();
@@ -181,7 +207,7 @@ export class ChatRunRegistry implements ActiveRunSource {
   }
 
   /** Answer the same question again: a new assistant message, sibling of the old one (same parentId). */
-  async regenerate(input: z.output<typeof chatRegenerateInput>) {
+  async regenerate(input: z.output<typeof chatRegenerateInput>, asker: RunAsker = OPEN_ASKER) {
     const { db } = this.deps;
     const target = await db.message.findUnique({ where: { id: input.messageId } });
     if (!target) throw new TRPCError({ code: "NOT_FOUND", message: `message ${input.messageId} does not exist` });
@@ -212,7 +238,7 @@ export class ChatRunRegistry implements ActiveRunSource {
             select: { lastSeq: true, lastEventSeq: true },
           });
           const assistant = await tx.message.create({
-            data: this.assistantData(question.sessionId, counters.lastSeq, question.id, runId, agent),
+            data: this.assistantData(question.sessionId, counters.lastSeq, question, runId, agent),
           });
           const envelope = await writeSessionEvent(tx, question.sessionId, counters.lastEventSeq, {
             type: "message.created",
@@ -221,11 +247,24 @@ export class ChatRunRegistry implements ActiveRunSource {
           return { assistant, envelope };
         }),
       );
-      this.launch(runId, assistant, envelope.seq, agent, [envelope]);
+      this.launch(runId, assistant, envelope.seq, agent, [envelope], asker.scope);
       return { parentId: question.id, assistantMessageId: assistant.id, runId };
     } finally {
       release();
     }
+  }
+
+  /** Issue 6: where a run's answer lives and who may see it (active or finished); null when unknown. */
+  async describeRun(runId: string): Promise<Pick<Message, "sessionId" | "visibility" | "authorId"> | null> {
+    const run = this.runs.get(runId);
+    if (run) return { sessionId: run.sessionId, visibility: run.visibility, authorId: run.authorId };
+    const message = await this.findRunMessage(runId);
+    return message ? { sessionId: message.sessionId, visibility: message.visibility, authorId: message.authorId } : null;
+  }
+
+  /** Issue 6: resolves when the run (on this instance) has finished; at once when it is not running here. */
+  whenFinished(runId: string): Promise<unknown> {
+    return this.runs.get(runId)?.finished.catch(() => undefined) ?? Promise.resolve();
   }
 
   /** Abort the run's upstream request and persist its partial text as `stopped`; resolves with the final message. */
@@ -422,7 +461,14 @@ export class ChatRunRegistry implements ActiveRunSource {
     };
   }
 
-  private assistantData(sessionId: string, seq: number, parentId: string, runId: string, agent: AgentConfig): Prisma.MessageUncheckedCreateInput {
+  /** The answer inherits its question's audience (visibility and author, issue 6). */
+  private assistantData(
+    sessionId: string,
+    seq: number,
+    question: Pick<Message, "id" | "visibility" | "authorId">,
+    runId: string,
+    agent: AgentConfig,
+  ): Prisma.MessageUncheckedCreateInput {
     const metadata: RunMetadata = {
       runId,
       instance: this.instance,
@@ -438,7 +484,9 @@ export class ChatRunRegistry implements ActiveRunSource {
       author: agent.name,
       content: "",
       status: "streaming",
-      parentId,
+      parentId: question.id,
+      visibility: question.visibility,
+      authorId: question.authorId,
       metadata,
     };
   }
@@ -450,14 +498,18 @@ export class ChatRunRegistry implements ActiveRunSource {
     createdEventSeq: number,
     agent: AgentConfig,
     envelopes: Array<Awaited<ReturnType<typeof writeSessionEvent>>>,
+    scope: Prisma.MessageWhereInput,
   ) {
     const run = new ChatRun(runId, assistant.sessionId, assistant.id, createdEventSeq, agent);
+    run.scope = scope;
+    run.visibility = assistant.visibility;
+    run.authorId = assistant.authorId;
     this.runs.set(runId, run);
     for (const envelope of envelopes) this.deps.bus.publish(sessionChannel(assistant.sessionId), envelope);
     run.finished = this.execute(run, assistant);
   }
 
-  private async history(assistant: Message, agent: AgentConfig): Promise<ChatTurn[]> {
+  private async history(assistant: Message, agent: AgentConfig, scope: Prisma.MessageWhereInput): Promise<ChatTurn[]> {
     const { db, config } = this.deps;
     const parent = assistant.parentId ? await db.message.findUnique({ where: { id: assistant.parentId }, select: { seq: true } }) : null;
     const rows = await db.message.findMany({
@@ -466,6 +518,7 @@ export class ChatRunRegistry implements ActiveRunSource {
         seq: { lte: parent?.seq ?? assistant.seq - 1 },
         status: "complete",
         role: { in: ["user", "assistant", "system"] },
+        AND: [scope],
       },
       orderBy: { seq: "desc" },
       take: config.CHAT_HISTORY_MESSAGES,
@@ -508,13 +561,14 @@ export class ChatRunRegistry implements ActiveRunSource {
     try {
       const provider = providers.get(run.agent.provider);
       if (!provider) throw new ProviderError(`provider "${run.agent.provider}" is not configured`);
-      const messages = await this.history(assistant, run.agent);
+      const messages = await this.history(assistant, run.agent, run.scope);
       const stream = provider.stream({
         model: run.agent.model,
         messages,
         temperature: run.agent.temperature,
         sessionId: run.sessionId,
         questionMessageId: assistant.parentId ?? "",
+        scope: run.scope,
         signal: run.controller.signal,
       });
       for await (const chunk of stream) {

@@ -2,6 +2,7 @@
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
 import { router } from "../trpc";
 import { agentRouter } from "./agent";
+import { authRouter } from "./auth";
 import { chatRouter } from "./chat";
 import { eventsRouter } from "./events";
 import { messageRouter } from "./message";
@@ -19,6 +20,7 @@ export const appRouter = router({
   presence: presenceRouter,
   chat: chatRouter,
   agent: agentRouter,
+  auth: authRouter,
 });
 
 export type AppRouter = typeof appRouter;

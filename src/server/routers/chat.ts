@@ -1,23 +1,72 @@
 // chat.*: ask a question and watch the answer stream. Runs belong to the
 // server (ChatRunRegistry): unsubscribing never stops one; chat.stop does.
+// Issue 6: asking needs write access to the session; the answer inherits the
+// question's visibility and reads only what the asker may see.
+import { TRPCError } from "@trpc/server";
 import { chatRegenerateInput, chatRunInput, chatSendInput, chatStopInput } from "../../shared/chat";
-import { publicProcedure, router } from "../trpc";
+import { requireSession, type SessionNeed } from "../auth/access";
+import { canSeeMessage, visibleMessagesWhere } from "../auth/policy";
+import type { Context } from "../context";
+import { authedProcedure, router } from "../trpc";
+
+/** The run's session access and message visibility for the caller; NOT_FOUND when the run is unknown or hidden from it. */
+async function requireRun(ctx: Context, runId: string, need: SessionNeed) {
+  const run = await ctx.chat.describeRun(runId);
+  if (!run) throw new TRPCError({ code: "NOT_FOUND", message: `run ${runId} does not exist` });
+  const access = await requireSession(ctx, run.sessionId, need);
+  if (!canSeeMessage(ctx.principal, access, run)) throw new TRPCError({ code: "NOT_FOUND", message: `run ${runId} does not exist` });
+}
+
+/** CHAT_MAX_RUNS_PER_PRINCIPAL: a slot held until the run finishes. */
+async function withRunSlot<T extends { runId: string }>(ctx: Context, start: () => Promise<T>): Promise<T> {
+  const release = ctx.auth.limits.startChatRun(ctx.principal.id);
+  try {
+    const started = await start();
+    void ctx.chat.whenFinished(started.runId).finally(release);
+    return started;
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
 
 export const chatRouter = router({
   /**
    * Persists the user message and a `streaming` answer, starts the run.
    * CONFLICT when the session already has an active run, TOO_MANY_REQUESTS at the server's cap.
    */
-  send: publicProcedure.input(chatSendInput).mutation(({ ctx, input }) => ctx.chat.send(input)),
+  send: authedProcedure.input(chatSendInput).mutation(async ({ ctx, input }) => {
+    await requireSession(ctx, input.sessionId, "write");
+    return withRunSlot(ctx, () =>
+      ctx.chat.send(input, { authorId: ctx.principal.id, scope: visibleMessagesWhere(ctx.principal) }),
+    );
+  }),
   /** A new answer to the same question, kept beside the old one (same parentId). */
-  regenerate: publicProcedure.input(chatRegenerateInput).mutation(({ ctx, input }) => ctx.chat.regenerate(input)),
+  regenerate: authedProcedure.input(chatRegenerateInput).mutation(async ({ ctx, input }) => {
+    const target = await ctx.db.message.findUnique({
+      where: { id: input.messageId },
+      select: { sessionId: true, visibility: true, authorId: true },
+    });
+    if (!target) throw new TRPCError({ code: "NOT_FOUND", message: `message ${input.messageId} does not exist` });
+    const access = await requireSession(ctx, target.sessionId, "write");
+    if (!canSeeMessage(ctx.principal, access, target)) {
+      throw new TRPCError({ code: "NOT_FOUND", message: `message ${input.messageId} does not exist` });
+    }
+    return withRunSlot(ctx, () =>
+      ctx.chat.regenerate(input, { authorId: ctx.principal.id, scope: visibleMessagesWhere(ctx.principal) }),
+    );
+  }),
   /** Aborts the upstream request; the partial text is saved with status `stopped`. Returns the final message. */
-  stop: publicProcedure.input(chatStopInput).mutation(({ ctx, input }) => ctx.chat.stop(input.runId)),
+  stop: authedProcedure.input(chatStopInput).mutation(async ({ ctx, input }) => {
+    await requireRun(ctx, input.runId, "write");
+    return ctx.chat.stop(input.runId);
+  }),
   /**
    * One run's text: tracked by text offset (resume gives the text after
    * `lastEventId`, then the live tail), ending with `done` and the final message.
    */
-  run: publicProcedure.input(chatRunInput).subscription(async function* ({ ctx, input, signal }) {
-    yield* ctx.chat.runStream(input.runId, input.lastEventId, signal);
+  run: authedProcedure.input(chatRunInput).subscription(async function* ({ ctx, input, signal }) {
+    await requireRun(ctx, input.runId, "read");
+    yield* ctx.chat.runStream(input.runId, input.lastEventId, ctx.streamSignal ?? signal);
   }),
 });

@@ -1,13 +1,13 @@
 // presence.* and session.presence: who is in a session now, and who is typing.
-import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { idSchema } from "../../shared/schemas";
+import { requireSession } from "../auth/access";
 import type { Context } from "../context";
-import { publicProcedure, router } from "../trpc";
+import { authedProcedure, router } from "../trpc";
 
+/** NOT_FOUND for a missing session, FORBIDDEN unless the caller may read it (issue 6). */
 async function assertSession(ctx: Context, sessionId: string) {
-  const found = await ctx.db.session.findUnique({ where: { id: sessionId }, select: { id: true } });
-  if (!found) throw new TRPCError({ code: "NOT_FOUND", message: `session ${sessionId} does not exist` });
+  await requireSession(ctx, sessionId, "read");
 }
 
 export const sessionPresenceInput = z.object({ sessionId: idSchema });
@@ -23,13 +23,13 @@ export const presenceTypingInput = z.object({
  * change, each with the whole room. Not tracked: a reconnect starts with a
  * fresh `sync`.
  */
-export const sessionPresence = publicProcedure.input(sessionPresenceInput).subscription(async function* ({ ctx, input, signal }) {
+export const sessionPresence = authedProcedure.input(sessionPresenceInput).subscription(async function* ({ ctx, input, signal }) {
   await assertSession(ctx, input.sessionId);
   yield* ctx.presence.stream({
     sessionId: input.sessionId,
     connectionId: ctx.connectionId,
     principal: ctx.principal,
-    signal,
+    signal: ctx.streamSignal ?? signal,
   });
 });
 
@@ -40,7 +40,7 @@ export const presenceRouter = router({
    * (issue 6), anonymous HTTP callers are a new principal per request: send it
    * over the WebSocket so the mark belongs to the present connection.
    */
-  typing: publicProcedure.input(presenceTypingInput).mutation(async ({ ctx, input }) => {
+  typing: authedProcedure.input(presenceTypingInput).mutation(async ({ ctx, input }) => {
     await assertSession(ctx, input.sessionId);
     const mark = ctx.presence.setTyping(input.sessionId, ctx.principal, input.typing);
     return { principalId: ctx.principal.id, until: mark?.until ?? null };

@@ -1,4 +1,5 @@
 // session.*: sessions and the resumable stream of their changes.
+import { TRPCError } from "@trpc/server";
 import {
   sessionCreateInput,
   sessionEventsInput,
@@ -6,30 +7,68 @@ import {
   sessionListInput,
   sessionUpdateInput,
 } from "../../shared/schemas";
+import { requireSession } from "../auth/access";
+import { addMember, listMembers, removeMember, sessionAddMemberInput, sessionMembersInput, sessionRemoveMemberInput } from "../auth/members";
+import { canSeeMessage, readableSessionsWhere, visibleMessagesWhere } from "../auth/policy";
+import { canWriteAnywhere, isAdmin } from "../auth/principal";
 import { sessionEventStream } from "../services/session-events";
 import { sessionPresence } from "./presence";
 import { createSession, getSession, listSessions, updateSession } from "../services/sessions";
-import { publicProcedure, router } from "../trpc";
+import { authedProcedure, router } from "../trpc";
 
 export const sessionRouter = router({
-  create: publicProcedure.input(sessionCreateInput).mutation(({ ctx, input }) => createSession(ctx, input)),
-  update: publicProcedure.input(sessionUpdateInput).mutation(({ ctx, input }) => updateSession(ctx, input)),
-  get: publicProcedure.input(sessionGetInput).query(({ ctx, input }) => getSession(ctx, input.id)),
-  list: publicProcedure.input(sessionListInput).query(({ ctx, input }) => listSessions(ctx, input)),
+  /** The caller becomes the owner (viewers may not create sessions). */
+  create: authedProcedure.input(sessionCreateInput).mutation(({ ctx, input }) => {
+    if (!canWriteAnywhere(ctx.principal)) {
+      throw new TRPCError({ code: "FORBIDDEN", message: "role viewer may not create sessions" });
+    }
+    return createSession(ctx, input, ctx.principal.stored ? ctx.principal.id : null);
+  }),
+  update: authedProcedure.input(sessionUpdateInput).mutation(async ({ ctx, input }) => {
+    await requireSession(ctx, input.id, "write");
+    return updateSession(ctx, input);
+  }),
+  /** `messageCount` counts the messages the caller may see. */
+  get: authedProcedure.input(sessionGetInput).query(async ({ ctx, input }) => {
+    await requireSession(ctx, input.id, "read");
+    return getSession(ctx, input.id, visibleMessagesWhere(ctx.principal));
+  }),
+  /** Only sessions the caller owns, is a member of, or (admins) all. */
+  list: authedProcedure
+    .input(sessionListInput)
+    .query(({ ctx, input }) => listSessions(ctx, input, readableSessionsWhere(ctx.principal))),
+  /** Members besides the owner (readers of the session may list them). */
+  members: authedProcedure.input(sessionMembersInput).query(async ({ ctx, input }) => {
+    await requireSession(ctx, input.sessionId, "read");
+    return listMembers(ctx.db, input.sessionId);
+  }),
+  /** Owner or admin: add a member or change its role. */
+  addMember: authedProcedure.input(sessionAddMemberInput).mutation(async ({ ctx, input }) => {
+    await requireSession(ctx, input.sessionId, "manage");
+    return addMember(ctx.db, input);
+  }),
+  /** Owner or admin: remove a member; its live streams of the session end within a second. */
+  removeMember: authedProcedure.input(sessionRemoveMemberInput).mutation(async ({ ctx, input }) => {
+    await requireSession(ctx, input.sessionId, "manage");
+    return removeMember(ctx.db, ctx.auth.watch, input);
+  }),
   /** Who is in the session now and who is typing (see routers/presence.ts). */
   presence: sessionPresence,
   /**
    * Every persisted change of the session as tracked(seq, event). Resume by
    * passing the last id seen as `lastEventId` (tRPC clients do it for you).
    */
-  events: publicProcedure.input(sessionEventsInput).subscription(async function* ({ ctx, input, signal }) {
-    await getSession(ctx, input.sessionId); // NOT_FOUND before the stream starts
+  events: authedProcedure.input(sessionEventsInput).subscription(async function* ({ ctx, input, signal }) {
+    // NOT_FOUND / FORBIDDEN before the stream starts; then only what the caller may see.
+    const access = await requireSession(ctx, input.sessionId, "read");
+    const principal = ctx.principal;
     yield* sessionEventStream({
+      canSee: isAdmin(principal) ? undefined : (message) => canSeeMessage(principal, access, message),
       db: ctx.db,
       bus: ctx.bus,
       sessionId: input.sessionId,
       lastEventId: input.lastEventId,
-      signal,
+      signal: ctx.streamSignal ?? signal,
       queueLimit: ctx.config.SUBSCRIBER_QUEUE_LIMIT,
       chatRuns: ctx.chat,
     });

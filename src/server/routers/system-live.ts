@@ -3,7 +3,9 @@
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { idSchema } from "../../shared/schemas";
-import { adminProcedure, publicProcedure } from "../trpc";
+import { requireSession } from "../auth/access";
+import { canWriteAnywhere } from "../auth/principal";
+import { adminProcedure, authedProcedure } from "../trpc";
 
 export const systemDisconnectInput = z.object({
   connectionId: z.string().min(1).max(64),
@@ -33,9 +35,9 @@ export const systemLiveProcedures = {
     return { disconnected: input.connectionId };
   }),
   /** Emit a voice-agent turn (stt → llm with tokens and a tool call → tts) as typed events, in the background. */
-  demoFlow: publicProcedure
-    .input(systemDemoFlowInput)
-    .mutation(({ ctx, input }) =>
-      ctx.agentEvents.demoFlow({ sessionId: input.sessionId, delayMs: input.delayMs, source: ctx.principal.id }),
-    ),
+  demoFlow: authedProcedure.input(systemDemoFlowInput).mutation(async ({ ctx, input }) => {
+    if (input.sessionId) await requireSession(ctx, input.sessionId, "write");
+    else if (!canWriteAnywhere(ctx.principal)) throw new TRPCError({ code: "FORBIDDEN", message: "role viewer may not publish events" });
+    return ctx.agentEvents.demoFlow({ sessionId: input.sessionId, delayMs: input.delayMs, source: ctx.principal.id });
+  }),
 };

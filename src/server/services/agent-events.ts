@@ -40,6 +40,8 @@ export interface AgentEventStreamOptions {
   principalId: string;
   signal: AbortSignal | undefined;
   queueLimit: number;
+  /** Issue 6: when set, events of sessions outside it are never delivered (the sessions the subscriber may read). */
+  readableSessionIds?: ReadonlySet<string>;
 }
 
 const PAGE = 500;
@@ -143,6 +145,7 @@ export class AgentEventLog {
       { id: { gt: newestId - this.deps.limits.maxCount } },
     ];
     if (opts.sessionId) and.push({ sessionId: opts.sessionId });
+    if (opts.readableSessionIds) and.push({ OR: [{ sessionId: null }, { sessionId: { in: [...opts.readableSessionIds] } }] });
     if (opts.types && !opts.types.includes("*")) {
       and.push({
         OR: opts.types.map((p) => (p.endsWith(".*") ? { type: { startsWith: p.slice(0, -1) } } : { type: p })),
@@ -166,6 +169,7 @@ export class AgentEventLog {
     const visible = (e: AgentEventEnvelope) =>
       (e.to === null || e.to === opts.principalId) &&
       (opts.sessionId === undefined || e.sessionId === opts.sessionId) &&
+      (!opts.readableSessionIds || e.sessionId === null || opts.readableSessionIds.has(e.sessionId)) &&
       typeMatches(e.type);
     const queue = new BoundedQueue<AgentEventEnvelope>(opts.queueLimit);
     // Every event (filtered or not) passes through here, so a jump in ids

@@ -19,6 +19,7 @@ type PostInput = z.output<typeof messagePostInput>;
 
 interface Pending {
   input: PostInput;
+  authorId: string | null;
   resolve: (message: Message) => void;
   reject: (error: unknown) => void;
 }
@@ -35,9 +36,9 @@ export class MessageWriter {
     private readonly bus: Bus,
   ) {}
 
-  post(input: PostInput): Promise<Message> {
+  post(input: PostInput, authorId: string | null = null): Promise<Message> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
+      this.queue.push({ input, authorId, resolve, reject });
       if (!this.writing) void this.drain();
     });
   }
@@ -88,8 +89,9 @@ export class MessageWriter {
         const firstSeq = counters.lastSeq - k + 1;
         const firstEventSeq = counters.lastEventSeq - k + 1;
         const messages = await tx.message.createManyAndReturn({
-          data: items.map(({ input }, i) => ({
+          data: items.map(({ input, authorId }, i) => ({
             sessionId,
+            authorId,
             seq: firstSeq + i,
             role: input.role,
             author: input.author,

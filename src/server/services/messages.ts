@@ -17,6 +17,8 @@ export async function postMessage(
   { db, bus }: ServiceDeps,
   limits: MessageLimits,
   input: z.output<typeof messagePostInput>,
+  /** Issue 6: the posting principal (private messages are visible to it). */
+  authorId: string | null = null,
 ) {
   const bytes = Buffer.byteLength(input.content, "utf8");
   if (bytes > limits.maxContentBytes) {
@@ -26,14 +28,19 @@ export async function postMessage(
     });
   }
   // Committed (possibly together with concurrent posts) and published when this resolves.
-  return messageWriter(db, bus).post(input);
+  return messageWriter(db, bus).post(input, authorId);
 }
 
 /** A page of messages, oldest first. */
-export async function listMessages({ db }: ServiceDeps, input: z.output<typeof messageListInput>) {
+export async function listMessages(
+  { db }: ServiceDeps,
+  input: z.output<typeof messageListInput>,
+  /** Issue 6: only messages the caller may see (auth/policy.ts visibleMessagesWhere). */
+  visible: Prisma.MessageWhereInput = {},
+) {
   const exists = await db.session.findUnique({ where: { id: input.sessionId }, select: { id: true } });
   if (!exists) throw sessionNotFound(input.sessionId);
-  const where: Prisma.MessageWhereInput = { sessionId: input.sessionId };
+  const where: Prisma.MessageWhereInput = { sessionId: input.sessionId, AND: [visible] };
   if (input.beforeSeq !== undefined) {
     // The newest page before `beforeSeq`: read descending, return ascending.
     where.seq = { lt: input.beforeSeq };

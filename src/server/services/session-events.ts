@@ -2,7 +2,7 @@
 // after a seq, and the resumable stream that `session.events` serves.
 import { tracked, type TrackedEnvelope } from "@trpc/server";
 import superjson, { type SuperJSONResult } from "superjson";
-import type { Prisma } from "../../generated/prisma/client";
+import type { Prisma, Visibility } from "../../generated/prisma/client";
 import { runIdOf } from "../../shared/chat";
 import type { ChatStreamEvent, SessionEvent, SessionEventEnvelope } from "../../shared/events";
 import { channel, type Bus, type Channel } from "../bus/bus";
@@ -27,6 +27,9 @@ export interface ActiveRunSnapshot {
   createdEventSeq: number;
   /** The text so far. */
   text: string;
+  /** Issue 6: the answer's audience (inherited from its question), for per-subscriber filtering. */
+  visibility?: Visibility;
+  authorId?: string | null;
 }
 
 /** Where the stream reads running answers from (the chat run registry). */
@@ -84,6 +87,13 @@ export interface SessionStreamOptions {
   queueLimit: number;
   /** Running chat answers, for snapshots on (re)connect; without it, chat deltas are still streamed. */
   chatRuns?: ActiveRunSource;
+  /**
+   * Issue 6: whether this subscriber may see a message (auth/policy.ts
+   * canSeeMessage). Events about messages it may not see, and the chat text of
+   * answers it may not see, are skipped; its cursor still advances past them,
+   * so resuming stays exact. Default: everything.
+   */
+  canSee?: (message: { visibility: Visibility; authorId: string | null }) => boolean;
 }
 
 /** One queued item: a persisted envelope, or an ephemeral chat delta. */
@@ -119,6 +129,24 @@ export async function* sessionEventStream(
   opts: SessionStreamOptions,
 ): AsyncGenerator<TrackedEnvelope<SessionEvent>, void, unknown> {
   const { db, bus, sessionId, signal } = opts;
+  const canSee = opts.canSee ?? (() => true);
+  /** Streaming answers whose message.created this stream has read, and whether the subscriber may see them. */
+  const streamingAudience = new Map<string, boolean>();
+  const shown = (event: SessionEvent) => {
+    if (event.type !== "message.created" && event.type !== "message.updated") return true;
+    const visible = canSee(event.message);
+    if (event.message.status === "streaming") streamingAudience.set(event.message.id, visible);
+    else streamingAudience.delete(event.message.id);
+    return visible;
+  };
+  /** A running answer's audience; unknown (not read here, not running here) counts as not visible. */
+  const runVisible = (runId: string, messageId: string) => {
+    if (!opts.canSee) return true;
+    const known = streamingAudience.get(messageId);
+    if (known !== undefined) return known;
+    const run = opts.chatRuns?.activeRuns(sessionId).find((r) => r.runId === runId);
+    return run !== undefined && canSee({ visibility: run.visibility ?? "public", authorId: run.authorId ?? null });
+  };
   const queue = new BoundedQueue<StreamItem>(opts.queueLimit, mergeChatDeltas);
   const unsubscribe = bus.subscribe(
     sessionChannel(sessionId),
@@ -169,6 +197,7 @@ export async function* sessionEventStream(
         if (onlyRunId !== undefined && run.runId !== onlyRunId) continue;
         // Not seen yet: its message.created and every delta are still queued.
         if (run.createdEventSeq > cursor || finishedRuns.has(run.runId)) continue;
+        if (!canSee({ visibility: run.visibility ?? "public", authorId: run.authorId ?? null })) continue;
         covered.set(run.runId, run.text.length);
         yield tracked(String(cursor), {
           type: "chat.snapshot",
@@ -181,7 +210,7 @@ export async function* sessionEventStream(
     }
     /** A live delta, trimmed to what the subscriber lacks; a gap is closed with a snapshot. */
     function* chatDelta(event: ChatStreamEvent): Generator<TrackedEnvelope<SessionEvent>> {
-      if (event.type !== "chat.delta" || finishedRuns.has(event.runId)) return;
+      if (event.type !== "chat.delta" || finishedRuns.has(event.runId) || !runVisible(event.runId, event.messageId)) return;
       const have = covered.get(event.runId) ?? 0;
       const end = event.offset + event.text.length;
       if (end <= have) return;
@@ -200,7 +229,7 @@ export async function* sessionEventStream(
         for (const envelope of page) {
           cursor = envelope.seq;
           observe(envelope.event);
-          yield tracked(String(envelope.seq), envelope.event);
+          if (shown(envelope.event)) yield tracked(String(envelope.seq), envelope.event);
         }
         if (page.length < BACKFILL_PAGE || signal?.aborted) return;
       }
@@ -230,7 +259,7 @@ export async function* sessionEventStream(
       }
       cursor = envelope.seq;
       observe(envelope.event);
-      yield tracked(String(envelope.seq), envelope.event);
+      if (shown(envelope.event)) yield tracked(String(envelope.seq), envelope.event);
     }
   } finally {
     unsubscribe();

@@ -13,13 +13,17 @@ export interface ServiceDeps {
   bus: Bus;
 }
 
-export async function createSession({ db }: ServiceDeps, input: z.output<typeof sessionCreateInput>) {
-  return db.session.create({ data: { title: input.title, metadata: input.metadata ?? {} } });
+/** `ownerId`: the creating principal when it is stored (issue 6); null otherwise (only admins read such sessions). */
+export async function createSession({ db }: ServiceDeps, input: z.output<typeof sessionCreateInput>, ownerId: string | null = null) {
+  return db.session.create({ data: { title: input.title, metadata: input.metadata ?? {}, ownerId } });
 }
 
-/** A session with its message count; `lastSeq` is the seq of its last message. */
-export async function getSession({ db }: ServiceDeps, id: string) {
-  const session = await db.session.findUnique({ where: { id }, include: { _count: { select: { messages: true } } } });
+/**
+ * A session with its message count; `lastSeq` is the seq of its last message.
+ * `visibleMessages` (issue 6) restricts the count to what the caller may see.
+ */
+export async function getSession({ db }: ServiceDeps, id: string, visibleMessages: Prisma.MessageWhereInput = {}) {
+  const session = await db.session.findUnique({ where: { id }, include: { _count: { select: { messages: { where: visibleMessages } } } } });
   if (!session) throw sessionNotFound(id);
   const { _count, ...rest } = session;
   return { ...rest, messageCount: _count.messages };
@@ -42,8 +46,13 @@ export async function updateSession({ db, bus }: ServiceDeps, input: z.output<ty
 }
 
 /** Most recently active first; `nextCursor` continues the listing. */
-export async function listSessions({ db }: ServiceDeps, input: z.output<typeof sessionListInput>) {
-  const where: Prisma.SessionWhereInput = {};
+export async function listSessions(
+  { db }: ServiceDeps,
+  input: z.output<typeof sessionListInput>,
+  /** Issue 6: only sessions the caller may read (auth/policy.ts readableSessionsWhere). */
+  readable: Prisma.SessionWhereInput = {},
+) {
+  const where: Prisma.SessionWhereInput = { AND: [readable] };
   if (!input.includeArchived) where.archivedAt = null;
   if (input.search) where.title = { contains: input.search };
   const rows = await db.session.findMany({

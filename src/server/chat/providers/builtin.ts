@@ -3,6 +3,7 @@
 // every other session's public messages) and streams a short answer quoting
 // and linking them, or says plainly that nothing matched. Deterministic: the
 // same data and question give the same answer, chunk for chunk.
+import type { Prisma } from "../../../generated/prisma/client";
 import { BUILTIN_MODEL } from "../../../shared/chat";
 import type { Db } from "../../db";
 import type { ChatProvider, CompletionChunk, CompletionRequest } from "./provider";
@@ -70,13 +71,13 @@ export class BuiltinRetrievalProvider implements ChatProvider {
   }
 
   /** The answer text for `question`, as the stream would produce it. */
-  async answer(request: Pick<CompletionRequest, "sessionId" | "questionMessageId">, question: string): Promise<string> {
+  async answer(request: Pick<CompletionRequest, "sessionId" | "questionMessageId" | "scope">, question: string): Promise<string> {
     const intro = "Parley's built-in retrieval assistant (not a language model) searched this session's messages and the public messages of other sessions.";
     const terms = searchTerms(question);
     if (terms.length === 0) {
       return `${intro}\n\nYour question has no words to search for. Ask about a topic, a name or a phrase that appears in the messages.`;
     }
-    const matches = await this.search(request.sessionId, request.questionMessageId, terms);
+    const matches = await this.search(request.sessionId, request.questionMessageId, terms, request.scope ?? {});
     if (matches.length === 0) {
       return `${intro}\n\nNothing matched ${terms.map((t) => `"${t}"`).join(", ")}.`;
     }
@@ -88,7 +89,8 @@ export class BuiltinRetrievalProvider implements ChatProvider {
     return `${intro}\n\n${matches.length} ${noun} your question:\n\n${lines.join("\n")}`;
   }
 
-  private async search(sessionId: string, questionMessageId: string, terms: string[]): Promise<Match[]> {
+  /** `scope` (issue 6): only messages the asker may read. */
+  private async search(sessionId: string, questionMessageId: string, terms: string[], scope: Prisma.MessageWhereInput): Promise<Match[]> {
     const rows = await this.options.db.message.findMany({
       where: {
         id: { not: questionMessageId },
@@ -102,6 +104,7 @@ export class BuiltinRetrievalProvider implements ChatProvider {
               { visibility: "public", session: { archivedAt: null } },
             ],
           },
+          scope,
         ],
       },
       orderBy: [{ createdAt: "desc" }, { id: "desc" }],

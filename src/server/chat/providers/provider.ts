@@ -1,6 +1,7 @@
 // One interface for every source of answers: list models, and stream a
 // completion for a list of messages. Providers hold the I/O; the run registry
 // (../runs.ts) holds the rules (limits, persistence, fan-out).
+import type { Prisma } from "../../../generated/prisma/client";
 import type { ProviderId } from "../../../shared/chat";
 
 export interface ChatTurn {
@@ -16,6 +17,8 @@ export interface CompletionRequest {
   sessionId: string;
   /** The persisted user message being answered (the built-in assistant leaves it out of its search). */
   questionMessageId: string;
+  /** Issue 6: the messages the asker may see; a provider that searches (the built-in one) stays inside it. */
+  scope?: Prisma.MessageWhereInput;
   /** Aborting closes the upstream connection; the stream then throws. */
   signal: AbortSignal;
 }

@@ -1,0 +1,181 @@
+// Authentication for every transport, built once per server: resolves the
+// caller of an HTTP request or WebSocket connection to a Principal (cookie,
+// Bearer header, connectionParams.token; PARLEY_AUTH=off: a local admin),
+// serves sign-in and sign-out, and owns the live-revocation watch and limits.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { TRPCError } from "@trpc/server";
+import type { Logger } from "pino";
+import type { Bus } from "../bus/bus";
+import type { Db } from "../db";
+import type { Config } from "../env";
+import {
+  clearedSessionCookie,
+  originAllowed,
+  readBearer,
+  readCookie,
+  sendText,
+  SESSION_COOKIE,
+  sessionCookie,
+} from "./http";
+import { lookupSessionAccess } from "./access";
+import { Limits } from "./limits";
+import { anonymousPrincipal, displayName, localAdminPrincipal, type Principal } from "./principal";
+import { consumeSignInToken, createToken, ensureFirstAdmin, hashToken, principalForToken } from "./tokens";
+import { AuthWatch } from "./watch";
+
+export type { Principal } from "./principal";
+
+export interface Authentication {
+  principal: Principal;
+  /** Why presented credentials were not accepted (shown with UNAUTHORIZED); null when none were presented or they worked. */
+  problem: string | null;
+}
+
+export class Auth {
+  readonly watch: AuthWatch;
+  readonly limits: Limits;
+  readonly enabled: boolean;
+
+  constructor(private readonly deps: { db: Db; bus: Bus; log: Logger; config: Config }) {
+    this.enabled = deps.config.PARLEY_AUTH === "on";
+    this.watch = new AuthWatch({ db: deps.db, bus: deps.bus, log: deps.log.child({ component: "auth" }), pollMs: deps.config.AUTH_REVOCATION_POLL_MS });
+    this.limits = new Limits(deps.config);
+  }
+
+  start(): void {
+    if (this.enabled) this.watch.start();
+  }
+
+  close(): void {
+    this.watch.close();
+  }
+
+  /**
+   * Who is calling. Never throws (a WS createContext that throws makes clients
+   * reconnect in a loop): a database failure leaves the caller anonymous.
+   * Precedence: an explicit token (connectionParams.token on WS, Bearer on
+   * HTTP), then the session cookie, accepted only from an allowed Origin.
+   */
+  async authenticate(
+    transport: "http" | "ws",
+    connectionId: string,
+    req: IncomingMessage,
+    connectionParams: Record<string, unknown> | null | undefined,
+  ): Promise<Authentication> {
+    const name = displayName(connectionParams?.name, this.enabled ? "anonymous" : "local admin");
+    if (!this.enabled) return { principal: localAdminPrincipal(connectionId, name), problem: null };
+    const anonymous = anonymousPrincipal(connectionId, name);
+    const paramToken = connectionParams?.token;
+    const explicit = transport === "ws" ? (typeof paramToken === "string" ? paramToken : null) : readBearer(req);
+    try {
+      if (explicit) {
+        const principal = await principalForToken(this.deps.db, explicit, ["api"]);
+        return principal ? { principal, problem: null } : { principal: anonymous, problem: "the token is invalid, expired or revoked" };
+      }
+      const cookie = readCookie(req, SESSION_COOKIE);
+      if (cookie) {
+        if (!originAllowed(this.deps.config, req)) {
+          return { principal: anonymous, problem: `the session cookie is not accepted from origin ${req.headers.origin ?? ""} (PARLEY_ALLOWED_ORIGINS)` };
+        }
+        const principal = await principalForToken(this.deps.db, cookie, ["cookie"]);
+        return principal ? { principal, problem: null } : { principal: anonymous, problem: "the session cookie is expired or revoked: sign in again" };
+      }
+    } catch (error) {
+      this.deps.log.error({ err: error, connectionId }, "authentication failed; treating the caller as anonymous");
+      return { principal: anonymous, problem: "authentication is unavailable right now" };
+    }
+    return { principal: anonymous, problem: null };
+  }
+
+  /**
+   * Watch one live stream: `onLost` gets UNAUTHORIZED when the caller's token
+   * is revoked (or expires), FORBIDDEN when it is removed from `sessionId` and
+   * can no longer read it. Returns the function that stops watching.
+   */
+  watchStream(principal: Principal, sessionId: string | null, onLost: (error: TRPCError) => void): () => void {
+    if (!this.enabled || principal.kind === "anonymous") return () => undefined;
+    let lost = false;
+    const lose = (error: TRPCError) => {
+      if (lost) return;
+      lost = true;
+      stop();
+      onLost(error);
+    };
+    const stop = this.watch.on((change) => {
+      if (change.type === "token.revoked" && change.tokenId === principal.tokenId) {
+        lose(new TRPCError({ code: "UNAUTHORIZED", message: "your token was revoked or expired; this stream has ended" }));
+      } else if (change.type === "member.removed" && change.principalId === principal.id && change.sessionId === sessionId) {
+        lookupSessionAccess(this.deps.db, principal, change.sessionId).then(
+          (access) => {
+            if (!access.read) lose(new TRPCError({ code: "FORBIDDEN", message: `you were removed from session ${change.sessionId}; this stream has ended` }));
+          },
+          () => lose(new TRPCError({ code: "FORBIDDEN", message: `session ${change.sessionId} is no longer readable` })),
+        );
+      }
+    });
+    return stop;
+  }
+
+  /** First start with auth on and no principal: the admin's one-time sign-in URL (null otherwise). */
+  async firstStart(baseUrl: string): Promise<string | null> {
+    if (!this.enabled) return null;
+    const token = await ensureFirstAdmin(this.deps.db, this.deps.config.AUTH_SIGNIN_TTL_MS);
+    return token ? signInUrl(this.deps.config.PUBLIC_URL ?? baseUrl, token) : null;
+  }
+
+  /** GET /signin?token=…: a valid one-time token becomes a session cookie and a redirect to `/`. */
+  async handleSignIn(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const token = url.searchParams.get("token");
+    if (req.method !== "GET" || !token) {
+      sendText(res, 400, "Sign in with the one-time link the server printed: /signin?token=...\n");
+      return;
+    }
+    const principal = await consumeSignInToken(this.deps.db, token);
+    if (!principal) {
+      sendText(res, 401, "This sign-in link is invalid, expired or already used. Ask an admin for a new one (npm run token -- signin).\n");
+      return;
+    }
+    const { config } = this.deps;
+    const session = await createToken(this.deps.db, {
+      principalId: principal.id,
+      name: "web session",
+      kind: "cookie",
+      expiresAt: new Date(Date.now() + config.AUTH_COOKIE_TTL_MS),
+    });
+    this.deps.log.info({ principalId: principal.id }, "signed in");
+    res.writeHead(303, {
+      location: "/",
+      "set-cookie": sessionCookie(session.token, config.AUTH_COOKIE_TTL_MS, isSecure(config)),
+      "cache-control": "no-store",
+    });
+    res.end();
+  }
+
+  /** POST /api/auth/signout: revoke the session cookie's token and clear it. */
+  async handleSignOut(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== "POST") {
+      sendText(res, 405, "sign out with POST\n", { allow: "POST" });
+      return;
+    }
+    if (!originAllowed(this.deps.config, req)) {
+      sendText(res, 403, "origin not allowed\n");
+      return;
+    }
+    const cookie = readCookie(req, SESSION_COOKIE);
+    if (cookie) {
+      const row = await this.deps.db.apiToken.findUnique({ where: { hash: hashToken(cookie) }, select: { id: true, principalId: true, kind: true } });
+      if (row?.kind === "cookie") {
+        await this.deps.db.apiToken.update({ where: { id: row.id }, data: { revokedAt: new Date() } });
+        this.watch.publish({ type: "token.revoked", tokenId: row.id, principalId: row.principalId });
+      }
+    }
+    res.writeHead(204, { "set-cookie": clearedSessionCookie(isSecure(this.deps.config)), "cache-control": "no-store" });
+    res.end();
+  }
+}
+
+const isSecure = (config: Config) => config.PUBLIC_URL?.startsWith("https:") ?? false;
+
+export function signInUrl(base: string, token: string): string {
+  return `${base.replace(/\/+$/, "")}/signin?token=${encodeURIComponent(token)}`;
+}

@@ -1,0 +1,112 @@
+// Limits (rate-limiter-flexible, in memory, per instance): calls per second
+// per connection and per principal, subscriptions per connection, WebSocket
+// connections per principal and per address, chat runs per principal. Each
+// refusal is TOO_MANY_REQUESTS naming the limit and when to retry.
+import { TRPCError } from "@trpc/server";
+import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import type { Config } from "../env";
+
+/** The cause of a rate-limit refusal; trpc.ts copies `retryAfterMs` into the error's data. */
+export class RetryAfter extends Error {
+  override readonly name = "RetryAfter";
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(message);
+  }
+}
+
+export function tooManyRequests(message: string, retryAfterMs: number): TRPCError {
+  const cause = new RetryAfter(message, retryAfterMs);
+  return new TRPCError({ code: "TOO_MANY_REQUESTS", message: `${message}; retry after ${retryAfterMs} ms`, cause });
+}
+
+/** A token bucket of `rate` per second holding `rate + burst`: the rate limiter, then a burst allowance refilled over 10 s. */
+function bucket(prefix: string, rate: number, burst: number): BurstyRateLimiter | RateLimiterMemory {
+  const steady = new RateLimiterMemory({ keyPrefix: prefix, points: rate, duration: 1 });
+  if (burst === 0) return steady;
+  return new BurstyRateLimiter(steady, new RateLimiterMemory({ keyPrefix: `${prefix}-burst`, points: burst, duration: 10 }));
+}
+
+/** Counts of open things per key, with a cap. */
+class Counter {
+  private readonly counts = new Map<string, number>();
+  constructor(readonly max: number) {}
+  count(key: string): number {
+    return this.counts.get(key) ?? 0;
+  }
+  /** Take one slot; null when full. The release function is idempotent. */
+  take(key: string): (() => void) | null {
+    const n = this.count(key);
+    if (n >= this.max) return null;
+    this.counts.set(key, n + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = this.count(key) - 1;
+      if (left > 0) this.counts.set(key, left);
+      else this.counts.delete(key);
+    };
+  }
+}
+
+export class Limits {
+  private readonly perConnection;
+  private readonly perPrincipal;
+  readonly subscriptions: Counter;
+  readonly connectionsByPrincipal: Counter;
+  readonly connectionsByAddress: Counter;
+  readonly chatRuns: Counter;
+
+  constructor(private readonly config: Config) {
+    this.perConnection = bucket("conn", config.RATE_LIMIT_PER_CONNECTION, config.RATE_LIMIT_BURST);
+    this.perPrincipal = bucket("principal", config.RATE_LIMIT_PER_PRINCIPAL, config.RATE_LIMIT_BURST);
+    this.subscriptions = new Counter(config.MAX_SUBSCRIPTIONS_PER_CONNECTION);
+    this.connectionsByPrincipal = new Counter(config.MAX_CONNECTIONS_PER_PRINCIPAL);
+    this.connectionsByAddress = new Counter(config.MAX_CONNECTIONS_PER_ADDRESS);
+    this.chatRuns = new Counter(config.CHAT_MAX_RUNS_PER_PRINCIPAL);
+  }
+
+  /** One call: a token from the connection's bucket and (when known) the principal's; TOO_MANY_REQUESTS otherwise. */
+  async consumeCall(connectionKey: string, principalKey: string | null): Promise<void> {
+    await this.consume(this.perConnection, connectionKey, `more than ${this.config.RATE_LIMIT_PER_CONNECTION} calls per second on this connection (RATE_LIMIT_PER_CONNECTION, burst RATE_LIMIT_BURST)`);
+    if (principalKey !== null) {
+      await this.consume(this.perPrincipal, principalKey, `more than ${this.config.RATE_LIMIT_PER_PRINCIPAL} calls per second by this principal (RATE_LIMIT_PER_PRINCIPAL, burst RATE_LIMIT_BURST)`);
+    }
+  }
+
+  private async consume(limiter: BurstyRateLimiter | RateLimiterMemory, key: string, message: string): Promise<void> {
+    try {
+      await limiter.consume(key);
+    } catch (error) {
+      if (error instanceof RateLimiterRes) throw tooManyRequests(message, Math.max(1, Math.ceil(error.msBeforeNext)));
+      throw error;
+    }
+  }
+
+  /** A subscription slot on a connection, or TOO_MANY_REQUESTS. */
+  openSubscription(connectionId: string): () => void {
+    const release = this.subscriptions.take(connectionId);
+    if (!release) {
+      throw tooManyRequests(
+        `${this.subscriptions.max} subscriptions are open on this connection; the limit is ${this.subscriptions.max} (MAX_SUBSCRIPTIONS_PER_CONNECTION). End one first`,
+        1_000,
+      );
+    }
+    return release;
+  }
+
+  /** A chat run slot for a principal, or TOO_MANY_REQUESTS. */
+  startChatRun(principalId: string): () => void {
+    const release = this.chatRuns.take(principalId);
+    if (!release) {
+      throw tooManyRequests(
+        `you have ${this.chatRuns.max} chat runs streaming; the limit is ${this.chatRuns.max} (CHAT_MAX_RUNS_PER_PRINCIPAL). Wait for one to finish or call chat.stop`,
+        1_000,
+      );
+    }
+    return release;
+  }
+}
