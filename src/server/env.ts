@@ -31,6 +31,10 @@ export const configSchema = z.object({
   WS_PONG_TIMEOUT_MS: int(5_000, 100, 600_000),
   /** Largest WebSocket frame accepted; a bigger one closes that connection with 1009. */
   WS_MAX_PAYLOAD_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  /** Queued bytes on one connection past which resumable streams pause (deltas merge; persisted events are re-read later). */
+  WS_SOFT_BUFFER_BYTES: int(1024 * 1024, 16 * 1024, 1024 * 1024 * 1024),
+  /** Queued bytes on one connection past which it is dropped; its client reconnects and resumes. */
+  WS_MAX_BUFFER_BYTES: int(8 * 1024 * 1024, 64 * 1024, 4 * 1024 * 1024 * 1024),
   /** Largest message content accepted by `message.post` (UTF-8 bytes). */
   MESSAGE_MAX_BYTES: int(64 * 1024, 1, 16 * 1024 * 1024),
   /** Events a subscriber may have queued before it is re-synchronised from the database. */

@@ -53,7 +53,10 @@ export function createLiveHub(opts: { config: Config; db: Db; bus: Bus; log: Log
   const stats = new HubStats();
   const stamps = new PublishStamps();
   const bus = instrumentBus(opts.bus, stats, stamps);
-  const connections = new ConnectionRegistry(stats, log.child({ component: "connections" }));
+  const connections = new ConnectionRegistry(stats, log.child({ component: "connections" }), {
+    softBytes: config.WS_SOFT_BUFFER_BYTES,
+    hardBytes: config.WS_MAX_BUFFER_BYTES,
+  });
   const presence = new PresenceTracker(bus, config.PRESENCE_TYPING_TTL_MS);
   const metrics = new MetricsCollector({
     db,

@@ -14,6 +14,20 @@ import type { HubStats } from "../metrics/hub-stats";
 /** Close code sent by system.disconnect; clients reconnect (and resume their streams). */
 export const OPERATOR_DISCONNECT_CODE = 4000;
 
+/**
+ * Backpressure bounds per connection (WS_SOFT_BUFFER_BYTES, WS_MAX_BUFFER_BYTES).
+ * Past the soft bound, resumable streams stop pulling from their queues (so
+ * chat deltas merge and persisted events are re-read from the database later
+ * instead of piling up in memory); past the hard bound the connection is
+ * dropped and its client reconnects and resumes from its tracked ids.
+ */
+export interface BufferBounds {
+  softBytes: number;
+  hardBytes: number;
+}
+
+const WRITABLE_POLL_MS = 10;
+
 class ConnectionRecord {
   /** The tRPC context's connectionId; null until tRPC created the context. */
   id: string | null = null;
@@ -53,10 +67,30 @@ export class ConnectionRegistry {
   private readonly byId = new Map<string, ConnectionRecord>();
   private readonly graceTimers = new Set<NodeJS.Timeout>();
 
+  /** Connections dropped for exceeding the hard buffer bound. */
+  slowConsumerDrops = 0;
+
   constructor(
     private readonly stats: HubStats,
     private readonly log: Logger,
+    private readonly bounds: BufferBounds = { softBytes: 1024 * 1024, hardBytes: 8 * 1024 * 1024 },
   ) {}
+
+  /**
+   * Resolves when `connectionId`'s socket has less than the soft bound queued
+   * (at once for HTTP/SSE ids and closed connections), or when `signal` aborts.
+   */
+  writable(connectionId: string, signal?: AbortSignal): Promise<void> {
+    const socket = this.byId.get(connectionId)?.socket;
+    if (!socket || socket.bufferedAmount < this.bounds.softBytes) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (signal?.aborted || socket.readyState !== socket.OPEN || socket.bufferedAmount < this.bounds.softBytes) resolve();
+        else setTimeout(check, WRITABLE_POLL_MS).unref();
+      };
+      check();
+    });
+  }
 
   /** Open connections, including those whose context is not created yet. */
   get size(): number {
@@ -68,10 +102,21 @@ export class ConnectionRegistry {
     const record = new ConnectionRecord(socket, req.socket.remoteAddress);
     this.bySocket.set(socket, record);
     this.byRequest.set(req, record);
-    const { stats } = this;
+    const { stats, bounds, log } = this;
+    const countDrop = () => this.slowConsumerDrops++;
     const send = socket.send.bind(socket);
     // Replaces the instance's send: counts frames and bytes, observes fan-out latency.
     socket.send = function instrumentedSend(data: unknown, options?: unknown, cb?: unknown) {
+      if (socket.bufferedAmount > bounds.hardBytes) {
+        // The peer stopped reading: drop it rather than grow without bound. A
+        // close frame would queue behind the backlog, so terminate.
+        if (socket.readyState === socket.OPEN) {
+          countDrop();
+          log.warn({ connectionId: record.id, bufferedBytes: socket.bufferedAmount, limit: bounds.hardBytes }, "dropping a slow consumer (WS_MAX_BUFFER_BYTES)");
+          socket.terminate();
+        }
+        return;
+      }
       record.messagesOut++;
       stats.messagesOut++;
       const bytes = typeof data === "string" ? Buffer.byteLength(data) : ArrayBuffer.isView(data) ? data.byteLength : 0;

@@ -88,6 +88,12 @@ export interface SessionStreamOptions {
   /** Running chat answers, for snapshots on (re)connect; without it, chat deltas are still streamed. */
   chatRuns?: ActiveRunSource;
   /**
+   * Resolves when the subscriber's connection can take more (backpressure).
+   * While it waits, live items stay in the bounded queue: chat deltas merge,
+   * and an overflow is re-read from the database once the client drains.
+   */
+  writable?: (signal: AbortSignal | undefined) => Promise<void>;
+  /**
    * Issue 6: whether this subscriber may see a message (auth/policy.ts
    * canSeeMessage). Events about messages it may not see, and the chat text of
    * answers it may not see, are skipped; its cursor still advances past them,
@@ -227,6 +233,8 @@ export async function* sessionEventStream(
       for (;;) {
         const page = await readSessionEvents(db, sessionId, cursor);
         for (const envelope of page) {
+          // A long back-fill respects backpressure too (it never pushes past the soft bound).
+          if (opts.writable) await opts.writable(signal);
           cursor = envelope.seq;
           observe(envelope.event);
           if (shown(envelope.event)) yield tracked(String(envelope.seq), envelope.event);
@@ -238,6 +246,7 @@ export async function* sessionEventStream(
     yield* catchUp();
     yield* snapshots();
     while (!signal?.aborted) {
+      if (opts.writable) await opts.writable(signal);
       const next = await queue.take(signal);
       if (next.kind === "closed") return;
       if (next.kind === "overflow") {
