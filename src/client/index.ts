@@ -1,6 +1,9 @@
 // Parley's typed client for other TypeScript apps, agents and the web UI (no
 // React in it). Subscriptions go over one WebSocket (or SSE with
 // transport: "sse"); queries and mutations over batched, streamed HTTP.
+// Besides the raw typed client (`api`) it has the helpers most programs need:
+// `connectionState`, `tail` (a session's events, resuming across reconnects)
+// and `ask` (a chat answer as it streams, stoppable with an AbortSignal).
 import {
   createTRPCClient,
   createWSClient,
@@ -8,15 +11,29 @@ import {
   httpSubscriptionLink,
   splitLink,
   wsLink,
+  type TRPCClient,
   type TRPCLink,
+  type TRPCWebSocketClient,
 } from "@trpc/client";
 import { EventSource as NodeEventSource } from "eventsource";
 import superjson from "superjson";
 import NodeWebSocket from "ws";
 import type { AppRouter } from "../server/routers/_app";
+import { askSession, type AskItem, type AskOptions } from "./ask";
+import {
+  ConnectionStateSource,
+  followWsClient,
+  reportingRetryDelay,
+  sseConnectionStateLink,
+  type ConnectionStateObservable,
+} from "./connection-state";
+import { tailSession, type TailItem, type TailOptions } from "./tail";
 
-export type { AppRouter, RouterInputs, RouterOutputs } from "../server/routers/_app";
-export type { SessionEvent } from "../shared/events";
+export type * from "./types";
+export type { AskItem, AskOptions } from "./ask";
+export type { ConnectionState, ConnectionStateListener, ConnectionStateObservable } from "./connection-state";
+export type { TailItem, TailOptions } from "./tail";
+export { describeFailure, isPermanentFailure, type ParleyFailure, type ParleyFailureKind } from "./errors";
 
 export const TRPC_HTTP_PATH = "/api/trpc";
 export const TRPC_WS_PATH = "/api/trpc-ws";
@@ -38,12 +55,49 @@ export interface ParleyClientOptions {
 
 export const defaultRetryDelayMs = (attempt: number) => (attempt === 0 ? 0 : Math.min(250 * 2 ** (attempt - 1), 10_000));
 
-export function createParleyClient(options: ParleyClientOptions) {
+export interface ParleyClient {
+  /** The typed tRPC client: `api.session.create.mutate(...)`, `api.session.events.subscribe(...)`. */
+  api: TRPCClient<AppRouter>;
+  /** The WebSocket client (null with transport "sse"), for connection state. */
+  wsClient: TRPCWebSocketClient | null;
+  /**
+   * What the transport is doing: connecting, open, reconnecting (with the
+   * attempt, its delay and when it starts), closed. With SSE it follows the
+   * running subscriptions (closed when none runs).
+   */
+  connectionState: ConnectionStateObservable;
+  /**
+   * The session's events as `{ id, event }`, oldest first: the history (or the
+   * events after `from`), then live ones. Resumes by itself after any
+   * disconnect or server-side end of the stream, each persisted event exactly
+   * once. Ends when `signal` aborts or the client closes; throws on NOT_FOUND,
+   * UNAUTHORIZED, FORBIDDEN and bad input.
+   */
+  tail(sessionId: string, options?: TailOptions): AsyncGenerator<TailItem, void, undefined>;
+  /**
+   * Ask the session's (or `agentId`'s) agent: chat.send, then the answer's
+   * deltas as they stream, then `done` with the persisted message. Aborting
+   * `signal` stops the run (chat.stop) and yields `done` with the stopped
+   * message. Leaving the loop early does not stop the run (runs belong to the server).
+   */
+  ask(sessionId: string, prompt: string, options?: AskOptions): AsyncGenerator<AskItem, void, undefined>;
+  /** Close the WebSocket; pending subscriptions end, `tail` and `ask` iterators return. */
+  close(): Promise<void>;
+}
+
+export function createParleyClient(options: ParleyClientOptions): ParleyClient {
   const base = options.url.replace(/\/+$/, "");
   const httpUrl = `${base}${TRPC_HTTP_PATH}`;
   const wsUrl = `${base.replace(/^http/, "ws")}${TRPC_WS_PATH}`;
   const { token } = options;
   const headers = (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
+  const retryDelayMs = options.retryDelayMs ?? defaultRetryDelayMs;
+  // Aborted by close(): ends the helpers' iterators so they never reopen a closed client.
+  const lifetime = new AbortController();
+  const connectionState = new ConnectionStateSource(
+    options.transport !== "sse" && options.lazy === false ? { state: "connecting" } : { state: "closed", idle: true },
+  );
+  let lastConnectionError: string | null = null;
 
   const wsClient =
     options.transport === "sse"
@@ -54,7 +108,7 @@ export function createParleyClient(options: ParleyClientOptions) {
           WebSocket: globalThis.WebSocket ?? (NodeWebSocket as unknown as typeof WebSocket),
           connectionParams:
             token || options.name ? { ...(token ? { token } : {}), ...(options.name ? { name: options.name } : {}) } : undefined,
-          retryDelayMs: options.retryDelayMs ?? defaultRetryDelayMs,
+          retryDelayMs: reportingRetryDelay(connectionState, retryDelayMs, () => lastConnectionError),
           // Open the socket with the first subscription, close it 5 s after the last one ends.
           lazy: { enabled: options.lazy ?? true, closeMs: 5_000 },
           keepAlive: { enabled: true, intervalMs: 15_000, pongTimeoutMs: 5_000 },
@@ -76,26 +130,31 @@ export function createParleyClient(options: ParleyClientOptions) {
         }),
       });
 
+  const stopFollowing = wsClient ? followWsClient(connectionState, wsClient, (message) => (lastConnectionError = message)) : () => undefined;
+
   const api = createTRPCClient<AppRouter>({
     links: [
       splitLink({
         condition: (op) => op.type === "subscription",
-        true: subscriptionLink,
+        // With SSE there is no socket to watch: the subscriptions report the state.
+        true: wsClient ? subscriptionLink : [sseConnectionStateLink<AppRouter>(connectionState, retryDelayMs), subscriptionLink],
         false: httpBatchStreamLink({ url: httpUrl, transformer: superjson, headers }),
       }),
     ],
   });
 
   return {
-    /** The typed tRPC client: `api.session.create.mutate(...)`, `api.session.events.subscribe(...)`. */
     api,
-    /** The WebSocket client (null with transport "sse"), for connection state. */
     wsClient,
-    /** Close the WebSocket; pending subscriptions end. */
+    connectionState,
+    tail: (sessionId, tailOptions = {}) => tailSession(api, sessionId, { ...tailOptions, lifetime: lifetime.signal, retryDelayMs }),
+    ask: (sessionId, prompt, askOptions = {}) =>
+      askSession(api, sessionId, prompt, { ...askOptions, lifetime: lifetime.signal, retryDelayMs }),
     close: async () => {
+      lifetime.abort();
+      stopFollowing();
       await wsClient?.close();
+      connectionState.end();
     },
   };
 }
-
-export type ParleyClient = ReturnType<typeof createParleyClient>;

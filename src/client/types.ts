@@ -1,0 +1,31 @@
+// The types an app needs, each derived from the server's own definitions
+// (the router, zod schemas, Prisma models through the router's outputs), so
+// they change when the server does. Nothing here is written by hand.
+import type { AppRouter, RouterInputs, RouterOutputs } from "../server/routers/_app";
+
+export type { AppRouter, RouterInputs, RouterOutputs };
+export type { SessionEvent, ChatStreamEvent } from "../shared/events";
+export type { ChatRunEvent, RunMetadata, ProviderId, FinishReason } from "../shared/chat";
+export type { AgentEvent, AgentEventEnvelope, AgentEventPublishInput, KnownAgentEventType } from "../shared/agent-events";
+export type { MetricsSample, MetricsResolutionMs } from "../shared/metrics";
+
+/** A session as the API returns it. */
+export type Session = RouterOutputs["session"]["create"];
+/** A session with `messageCount` and `lastSeq` (session.get). */
+export type SessionDetails = RouterOutputs["session"]["get"];
+/** A message as the API returns it (with its `seq`). */
+export type Message = RouterOutputs["message"]["post"];
+/** A window of metrics.live. */
+export type MetricsWindow = RouterOutputs["metrics"]["live"] extends AsyncIterable<infer W> ? W : never;
+/** An agent (agent.list). */
+export type Agent = RouterOutputs["agent"]["list"][number];
+
+export type SessionCreateInput = RouterInputs["session"]["create"];
+export type SessionUpdateInput = RouterInputs["session"]["update"];
+export type SessionListInput = RouterInputs["session"]["list"];
+export type MessagePostInput = RouterInputs["message"]["post"];
+export type MessageListInput = RouterInputs["message"]["list"];
+export type ChatSendInput = RouterInputs["chat"]["send"];
+export type ChatSendOutput = RouterOutputs["chat"]["send"];
+export type EventsPublishInput = RouterInputs["events"]["publish"];
+export type EventsSubscribeInput = RouterInputs["events"]["subscribe"];
