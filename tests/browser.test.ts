@@ -193,4 +193,63 @@ describe("web UI", () => {
     await expect.poll(() => page.locator('[data-testid="message"][data-status="stopped"]').count(), poll).toBe(1);
     await page.close();
   });
+
+  it("draws live metrics charts that update", async () => {
+    const page = await chromium.browser.newPage();
+    await page.goto(`${server.url}/metrics`);
+    const charts = page.getByTestId("metrics-charts");
+    await expect.poll(() => charts.count(), poll).toBe(1);
+    await expect.poll(() => page.locator(".uplot").count(), poll).toBe(8);
+    const first = Number(await charts.getAttribute("data-last"));
+    await expect.poll(async () => Number(await charts.getAttribute("data-last")), poll).toBeGreaterThan(first);
+    await shot(page, "metrics");
+    // Pause freezes the charts.
+    await page.getByRole("button", { name: "Pause" }).click();
+    const frozen = await charts.getAttribute("data-last");
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await charts.getAttribute("data-last")).toBe(frozen);
+    await page.getByRole("radio", { name: "5 s" }).click();
+    await page.close();
+  });
+
+  it("shows the demo flow on the events page, filtered by pattern", async () => {
+    const page = await chromium.browser.newPage();
+    await page.goto(`${server.url}/events`);
+    await expect.poll(() => badge(page), poll).toBe("connected");
+    await page.getByRole("button", { name: "Run demo flow" }).click();
+    await expect.poll(() => page.locator('[data-testid="event-row"][data-type="tts.result"]').count(), poll).toBeGreaterThanOrEqual(1);
+    expect(await page.locator('[data-testid="event-row"][data-type^="llm."]').count()).toBeGreaterThan(0);
+    await shot(page, "events");
+    await page.getByLabel("Type filter").fill("llm.*");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await expect.poll(() => page.locator('[data-testid="event-row"][data-type^="stt."]').count(), poll).toBe(0);
+    await expect.poll(() => page.locator('[data-testid="event-row"][data-type^="llm."]').count(), poll).toBeGreaterThan(0);
+    await page.close();
+  });
+
+  it("lists connections with their subscriptions and disconnects one", async () => {
+    const watcher = createParleyClient({ url: server.url });
+    const session = await watcher.api.session.create.mutate({ title: "Watched" });
+    const sub = watcher.api.session.events.subscribe({ sessionId: session.id }, {});
+    const page = await chromium.browser.newPage();
+    await page.goto(`${server.url}/connections`);
+    await expect.poll(() => page.getByText("session.events").count(), poll).toBeGreaterThanOrEqual(1);
+    await shot(page, "connections");
+    const rows = await page.getByTestId("connection-row").count();
+    expect(rows).toBeGreaterThanOrEqual(2);
+    sub.unsubscribe();
+    await watcher.close();
+    await page.close();
+  });
+
+  it("runs the diagnostics: transports reachable, forced reconnect resumes", async () => {
+    const page = await chromium.browser.newPage();
+    await page.goto(`${server.url}/diagnostics`);
+    for (const check of ["ws", "http", "sse", "resume"]) {
+      await expect.poll(() => page.getByTestId(`check-${check}`).getAttribute("data-status"), { ...poll, timeout: 40_000 }).toBe("ok");
+    }
+    await expect.poll(() => page.getByTestId("server-summary").textContent(), poll).toContain("Version");
+    await shot(page, "diagnostics");
+    await page.close();
+  });
 });

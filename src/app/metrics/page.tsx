@@ -1,0 +1,165 @@
+"use client";
+// /metrics: live uPlot charts from metrics.live (history first, then one
+// window per resolution step), with a resolution selector and pause.
+import { Pause, Play } from "lucide-react";
+import { useEffect, useMemo, useState } from "react";
+import type uPlot from "uplot";
+import type { MetricsSample } from "../../shared/metrics";
+import { metricsResolutions, type MetricsResolutionMs } from "../../shared/metrics";
+import { errorMessage, parley } from "../_components/parley";
+import { Button, Card, ErrorState, Loading, PageHeader } from "../_components/ui";
+import { Chart, type ChartSeries } from "./chart";
+
+const MAX_POINTS = 600;
+
+interface ChartSpec {
+  key: string;
+  title: string;
+  unit: string;
+  series: (ChartSeries & { get: (w: MetricsSample) => number | null })[];
+}
+
+const mb = (b: number) => b / 1_048_576;
+const CHARTS: ChartSpec[] = [
+  { key: "connections", title: "Connections", unit: "", series: [{ label: "WebSocket", color: "#6366f1", get: (w) => w.hub.connections }] },
+  {
+    key: "messages",
+    title: "Messages / s",
+    unit: "",
+    series: [
+      { label: "out", color: "#0ea5e9", get: (w) => w.hub.messagesOutPerSec },
+      { label: "in", color: "#a855f7", get: (w) => w.hub.messagesInPerSec },
+    ],
+  },
+  {
+    key: "fanout",
+    title: "Fan-out latency",
+    unit: " ms",
+    series: [
+      { label: "p50", color: "#10b981", get: (w) => w.hub.fanoutP50Ms },
+      { label: "p99", color: "#f59e0b", get: (w) => w.hub.fanoutP99Ms },
+    ],
+  },
+  {
+    key: "eventloop",
+    title: "Event-loop delay",
+    unit: " ms",
+    series: [
+      { label: "p50", color: "#10b981", get: (w) => w.process.eventLoopDelayP50Ms },
+      { label: "p99", color: "#ef4444", get: (w) => w.process.eventLoopDelayP99Ms },
+    ],
+  },
+  { key: "cpu", title: "CPU", unit: "%", series: [{ label: "process", color: "#f97316", get: (w) => w.process.cpuPercent }] },
+  {
+    key: "memory",
+    title: "Memory",
+    unit: " MB",
+    series: [
+      { label: "RSS", color: "#6366f1", get: (w) => mb(w.process.rssBytes) },
+      { label: "heap", color: "#14b8a6", get: (w) => mb(w.process.heapUsedBytes) },
+    ],
+  },
+  { key: "runs", title: "Active chat runs", unit: "", series: [{ label: "runs", color: "#ec4899", get: (w) => w.hub.activeChatRuns }] },
+  { key: "tokens", title: "Tokens / s (last runs)", unit: "", series: [{ label: "tok/s", color: "#84cc16", get: (w) => w.hub.chatTokensPerSecond }] },
+];
+
+const resolutionLabel: Record<MetricsResolutionMs, string> = { 1000: "1 s", 5000: "5 s", 10000: "10 s", 60000: "1 min" };
+
+export default function MetricsPage() {
+  const [resolution, setResolution] = useState<MetricsResolutionMs>(1000);
+  const [paused, setPaused] = useState(false);
+  const [windows, setWindows] = useState<MetricsSample[]>([]);
+  const [shown, setShown] = useState<MetricsSample[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [attempt, setAttempt] = useState(0);
+
+  useEffect(() => {
+    const sub = parley().api.metrics.live.subscribe(
+      { resolutionMs: resolution },
+      {
+        onData: ({ data }) => setWindows((w) => [...w.filter((x) => x.t !== data.t), data].slice(-MAX_POINTS)),
+        onError: setError,
+      },
+    );
+    return () => sub.unsubscribe();
+  }, [resolution, attempt]);
+
+  // Paused charts keep what they show; the stream keeps buffering underneath.
+  if (!paused && shown !== windows) setShown(windows);
+
+  const datasets = useMemo(
+    () =>
+      CHARTS.map((c) => [shown.map((w) => w.t / 1000), ...c.series.map((s) => shown.map((w) => s.get(w)))] as uPlot.AlignedData),
+    [shown],
+  );
+  const last = shown.at(-1);
+
+  return (
+    <>
+      <PageHeader
+        title="Metrics"
+        description="Live process and hub figures from metrics.live: the last ten minutes, then every new window."
+        actions={
+          <>
+            <div role="radiogroup" aria-label="Resolution" className="flex rounded-lg border border-border bg-panel p-0.5">
+              {metricsResolutions.map((r) => (
+                <button
+                  key={r}
+                  role="radio"
+                  aria-checked={resolution === r}
+                  onClick={() => {
+                    setResolution(r);
+                    setWindows([]);
+                  }}
+                  className={`rounded-md px-2.5 py-1 text-xs font-medium ${resolution === r ? "bg-accent text-accent-fg" : "text-muted hover:text-fg"}`}
+                >
+                  {resolutionLabel[r]}
+                </button>
+              ))}
+            </div>
+            <Button onClick={() => setPaused((p) => !p)} aria-pressed={paused}>
+              {paused ? <Play size={14} /> : <Pause size={14} />} {paused ? "Resume" : "Pause"}
+            </Button>
+          </>
+        }
+      />
+      {error ? (
+        <Card>
+          <ErrorState title="The metrics stream stopped" message={errorMessage(error)} retry={() => {
+              setError(null);
+              setAttempt((a) => a + 1);
+            }} />
+        </Card>
+      ) : shown.length === 0 ? (
+        <Card>
+          <Loading label="Waiting for the first metrics window…" />
+        </Card>
+      ) : (
+        <div className="grid gap-4 md:grid-cols-2" data-testid="metrics-charts" data-points={shown.length} data-last={last?.t}>
+          {CHARTS.map((c, i) => {
+            const latest = last ? c.series.map((s) => s.get(last)) : [];
+            return (
+              <Card key={c.key} className="p-4">
+                <div className="mb-2 flex items-baseline justify-between gap-2">
+                  <h2 className="text-sm font-medium text-muted">
+                    {c.title}
+                    {c.unit.trim() && <span className="ml-1 text-xs">({c.unit.trim()})</span>}
+                  </h2>
+                  <span className="text-lg font-semibold tabular-nums">
+                    {latest.map((v, j) => (
+                      <span key={j} className="ml-3" style={{ color: c.series[j]?.color }}>
+                        {v === null || v === undefined ? "—" : `${+v.toFixed(v < 10 ? 2 : 0)}${c.unit}`}
+                      </span>
+                    ))}
+                  </span>
+                </div>
+                <Chart series={c.series} data={datasets[i]!} />
+              </Card>
+            );
+          })}
+        </div>
+      )}
+      {paused && <p className="mt-3 text-center text-xs text-muted">Paused: new windows are buffered and shown on resume.</p>}
+    </>
+  );
+}
