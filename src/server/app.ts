@@ -5,7 +5,7 @@ import http from "node:http";
 import type { Duplex } from "node:stream";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { applyWSSHandler } from "@trpc/server/adapters/ws";
-import { WebSocketServer } from "ws";
+import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "pino";
 import { Auth } from "./auth";
 import { originAllowed, setSecurityHeaders, SIGNIN_PATHS, SIGNOUT_PATH } from "./auth/http";
@@ -18,6 +18,7 @@ import { createDb } from "./db";
 import { createLiveHub, METRICS_PATH } from "./metrics";
 import type { Config } from "./env";
 import { createLogger } from "./log";
+import { FaultInjector, parseFaults } from "./faults";
 import { wireEncoder } from "./wire";
 import { appRouter } from "./routers/_app";
 import { healthReport } from "./services/health";
@@ -44,6 +45,8 @@ export interface ParleyServer {
   signInUrl: string | null;
   /** The WebSocket server (its `clients` are the open connections). */
   wsServer: WebSocketServer;
+  /** PARLEY_FAULTS in effect (with counts of what it did), or null. */
+  faults: FaultInjector | null;
   /** Graceful stop: reconnect notice to WS clients, stop accepting, finish within SHUTDOWN_TIMEOUT_MS. */
   close: () => Promise<void>;
 }
@@ -65,6 +68,17 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string) {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
+/** PARLEY_FAULTS, validated; refused in production unless PARLEY_FAULTS_IN_PRODUCTION=yes. */
+function createFaults(config: Config, log: Logger): FaultInjector | null {
+  if (!config.PARLEY_FAULTS) return null;
+  if (config.NODE_ENV === "production" && config.PARLEY_FAULTS_IN_PRODUCTION !== "yes") {
+    throw new Error("PARLEY_FAULTS is set but NODE_ENV is production: set PARLEY_FAULTS_IN_PRODUCTION=yes if you really mean to break production traffic");
+  }
+  const spec = parseFaults(config.PARLEY_FAULTS);
+  log.warn({ faults: spec }, "fault injection is ON: subscription frames will be dropped, duplicated, delayed or disconnected on purpose");
+  return new FaultInjector(spec);
+}
+
 export async function startServer(options: StartOptions): Promise<ParleyServer> {
   const { config } = options;
   const log = options.log ?? createLogger(config.LOG_LEVEL);
@@ -83,6 +97,9 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   // its connection listener must run before tRPC's, hence prepend.
   const live = createLiveHub({ config, db, bus, log });
   wss.prependListener("connection", live.onConnection);
+  const faults = createFaults(config, log);
+  // Installed first, so the faulty send sits closest to the socket (the registry still counts what was meant to go out).
+  if (faults) wss.prependListener("connection", (socket: WebSocket) => faults.attach(socket));
   live.deps.metrics.setActiveChatRuns(() => chat.activeCount);
   chat.onRunFinished((figures) => live.deps.metrics.recordChatRun(figures));
   const deps: ServerDeps = {
@@ -236,6 +253,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       await nextApp?.close().catch(() => undefined);
       stopRevocations();
       auth.close();
+      faults?.close();
       await live.close();
       await chat.close(); // running answers end as "interrupted", saved before the database closes
       await bus.close();
@@ -245,5 +263,5 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     return closing;
   };
 
-  return { url, port, deps, signInUrl, wsServer: wss, close };
+  return { url, port, deps, signInUrl, wsServer: wss, faults, close };
 }

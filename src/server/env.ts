@@ -31,6 +31,10 @@ export const configSchema = z.object({
   WS_PONG_TIMEOUT_MS: int(5_000, 100, 600_000),
   /** Largest WebSocket frame accepted; a bigger one closes that connection with 1009. */
   WS_MAX_PAYLOAD_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+  /** Fault injection on WebSocket subscription data, e.g. `drop=0.01,duplicate=0.01,delay=50ms,disconnectEvery=30s` (see src/server/faults.ts). Off when unset. */
+  PARLEY_FAULTS: z.string().max(500).optional(),
+  /** PARLEY_FAULTS is refused when NODE_ENV is production unless this is `yes`. */
+  PARLEY_FAULTS_IN_PRODUCTION: z.enum(["yes", "no"]).default("no"),
   /** Queued bytes on one connection past which resumable streams pause (deltas merge; persisted events are re-read later). */
   WS_SOFT_BUFFER_BYTES: int(1024 * 1024, 16 * 1024, 1024 * 1024 * 1024),
   /** Queued bytes on one connection past which it is dropped; its client reconnects and resumes. */
