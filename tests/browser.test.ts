@@ -237,6 +237,8 @@ describe("web UI", () => {
     await shot(page, "connections");
     const rows = await page.getByTestId("connection-row").count();
     expect(rows).toBeGreaterThanOrEqual(2);
+    await page.getByTestId("connection-row").filter({ hasText: "session.events" }).getByRole("button", { name: /Disconnect/ }).click();
+    await expect.poll(() => page.getByText("its client will reconnect and resume").count(), poll).toBe(1);
     sub.unsubscribe();
     await watcher.close();
     await page.close();

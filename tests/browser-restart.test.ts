@@ -1,0 +1,103 @@
+// The web UI across a server restart (a second server on the same port and
+// database): the badge goes reconnecting → connected, messages posted
+// meanwhile appear once, and messages written while the server is down are
+// queued visibly and sent once each, in order, after it is back.
+import fs from "node:fs";
+import path from "node:path";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createParleyClient } from "../src/client";
+import { artifactsDir, launchChromium } from "./helpers/browser";
+import { freshDatabase, spawnServer, type ServerProcess } from "./helpers/server";
+
+let server: ServerProcess | null = null;
+let chromium: Awaited<ReturnType<typeof launchChromium>>;
+let db: { url: string; dir: string };
+let port: string;
+
+const poll = { timeout: 30_000, interval: 100 };
+
+async function start() {
+  server = await spawnServer({ DATABASE_URL: db.url, PORT: port, LOG_LEVEL: "warn" });
+  return server;
+}
+async function stop() {
+  server?.child.kill("SIGTERM");
+  await server?.exited;
+  server = null;
+}
+
+beforeAll(async () => {
+  db = freshDatabase();
+  port = "0";
+  const first = await start();
+  port = new URL(first.url).port;
+  chromium = await launchChromium();
+  fs.mkdirSync(artifactsDir, { recursive: true });
+}, 90_000);
+afterAll(async () => {
+  await chromium?.close();
+  await stop();
+  fs.rmSync(db.dir, { recursive: true, force: true });
+});
+
+const badge = (page: Page) => page.getByTestId("connection-badge").getAttribute("data-state");
+const texts = (page: Page) => page.locator('[data-testid="message-content"]').allTextContents();
+
+describe("web UI across a server restart", () => {
+  it("shows reconnecting then connected, and messages posted meanwhile appear once", async () => {
+    const url = `http://127.0.0.1:${port}`;
+    const api = createParleyClient({ url });
+    const session = await api.api.session.create.mutate({ title: "Restart" });
+    await api.api.message.post.mutate({ sessionId: session.id, content: "before the restart", author: "api" });
+    await api.close();
+
+    const page = await chromium.browser.newPage();
+    await page.goto(`${url}/s/${session.id}`);
+    await expect.poll(() => page.getByTestId("live-state").textContent(), poll).toBe("live");
+    await expect.poll(() => badge(page), poll).toBe("connected");
+
+    await stop();
+    await expect.poll(() => badge(page), poll).toMatch(/reconnecting|offline/);
+    await page.screenshot({ path: path.join(artifactsDir, "session-reconnecting.png") });
+    await start();
+    const again = createParleyClient({ url });
+    await again.api.message.post.mutate({ sessionId: session.id, content: "posted while the page was away", author: "api" });
+    await again.close();
+
+    await expect.poll(() => badge(page), poll).toBe("connected");
+    await expect.poll(() => texts(page), poll).toEqual(["before the restart", "posted while the page was away"]);
+    await page.close();
+  });
+
+  it("queues messages written while the server is down and sends each once, in order", async () => {
+    const url = `http://127.0.0.1:${port}`;
+    const api = createParleyClient({ url });
+    const session = await api.api.session.create.mutate({ title: "Offline queue" });
+    await api.close();
+    const page = await chromium.browser.newPage();
+    await page.goto(`${url}/s/${session.id}`);
+    await expect.poll(() => page.getByTestId("live-state").textContent(), poll).toBe("live");
+
+    await stop();
+    await expect.poll(() => badge(page), poll).toMatch(/reconnecting|offline/);
+    const box = page.getByRole("textbox", { name: "Message" });
+    await box.fill("first while offline");
+    await box.press("Enter");
+    await box.fill("second while offline");
+    await box.press("Enter");
+    await expect.poll(() => page.getByTestId("queued-message").count(), poll).toBe(2);
+    await page.screenshot({ path: path.join(artifactsDir, "session-offline-queue.png") });
+
+    await start();
+    await expect.poll(() => badge(page), poll).toBe("connected");
+    await expect.poll(() => page.getByTestId("queued-message").count(), poll).toBe(0);
+    await expect.poll(() => texts(page), poll).toEqual(["first while offline", "second while offline"]);
+    // Exactly once on the server too, in this order.
+    const check = createParleyClient({ url });
+    const { items } = await check.api.message.list.query({ sessionId: session.id });
+    expect(items.map((m) => m.content)).toEqual(["first while offline", "second while offline"]);
+    await check.close();
+    await page.close();
+  });
+});
