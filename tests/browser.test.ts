@@ -235,8 +235,7 @@ describe("web UI", () => {
     await page.goto(`${server.url}/connections`);
     await expect.poll(() => page.getByText("session.events").count(), poll).toBeGreaterThanOrEqual(1);
     await shot(page, "connections");
-    const rows = await page.getByTestId("connection-row").count();
-    expect(rows).toBeGreaterThanOrEqual(2);
+    await expect.poll(() => page.getByTestId("connection-row").count(), poll).toBeGreaterThanOrEqual(2);
     await page.getByTestId("connection-row").filter({ hasText: "session.events" }).getByRole("button", { name: /Disconnect/ }).click();
     await expect.poll(() => page.getByText("its client will reconnect and resume").count(), poll).toBe(1);
     sub.unsubscribe();
