@@ -86,9 +86,13 @@ export interface ServerProcess {
   exited: Promise<number | string>;
 }
 
-/** Run `server.ts` as `npm start` does (after prepare), on a free port. */
+/**
+ * Run `server.ts` as `npm start` does (after prepare), on a free port. One
+ * process (node with tsx's loader, no wrapper), so a signal reaches the server
+ * itself: SIGKILL really kills it.
+ */
 export async function spawnServer(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
-  const child = spawn(path.join(repoRoot, "node_modules", ".bin", "tsx"), ["server.ts", ...args], {
+  const child = spawn(process.execPath, ["--import", "tsx", "server.ts", ...args], {
     cwd: repoRoot,
     // PARLEY_AUTH off unless the test passes it (tests/auth*.test.ts turn it on).
     env: { ...process.env, LOG_LEVEL: "info", PORT: "0", PARLEY_AUTH: "off", ...env },

@@ -373,12 +373,14 @@ export class ChatRunRegistry implements ActiveRunSource {
       where: { status: "streaming" },
       select: { id: true, sessionId: true, metadata: true, updatedAt: true },
     });
-    // With several instances, only this instance's runs (or runs older than
-    // any run may live, whose instance never came back) were interrupted.
+    // Alone (no shared bus), every streaming answer was ours. With several
+    // instances (REDIS_URL), only this instance's runs, or runs older than any
+    // run may live (their instance never came back), were interrupted.
     const abandonedBefore = Date.now() - this.deps.config.CHAT_RUN_TIMEOUT_MS - ABANDONED_MARGIN_MS;
+    const shared = this.deps.config.REDIS_URL !== undefined;
     const stuck = streaming.filter((message) => {
       const owner = objectOf(message.metadata).instance;
-      return owner === undefined || owner === this.instance || message.updatedAt.getTime() < abandonedBefore;
+      return !shared || owner === undefined || owner === this.instance || message.updatedAt.getTime() < abandonedBefore;
     });
     for (const message of stuck) {
       const metadata = { ...objectOf(message.metadata), finishReason: "error", error: "interrupted" };
