@@ -16,7 +16,7 @@ export type SessionDetails = RouterOutputs["session"]["get"];
 /** A message as the API returns it (with its `seq`). */
 export type Message = RouterOutputs["message"]["post"];
 /** A window of metrics.live. */
-export type MetricsWindow = RouterOutputs["metrics"]["live"] extends AsyncIterable<infer W> ? W : never;
+export type MetricsWindow = RouterOutputs["metrics"]["live"] extends AsyncIterable<{ data: infer W }> ? W : never;
 /** An agent (agent.list). */
 export type Agent = RouterOutputs["agent"]["list"][number];
 

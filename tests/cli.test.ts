@@ -1,0 +1,213 @@
+// The `parley` CLI as a real process against a real server with
+// authentication on: each command's output and exit code, --json for scripts,
+// and the errors scripts branch on (unreachable 3, bad token 4, not found 5,
+// usage 2, Ctrl-C 130).
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createParleyClient, type ParleyClient } from "../src/client";
+import { createPrincipalWithToken } from "../src/server/auth/tokens";
+import { startFakeOpenAi, closedPortUrl, type FakeProvider } from "./helpers/chat-fakes";
+import { repoRoot, startTestServer, waitFor, type TestServer } from "./helpers/server";
+
+const cliEntry = path.join(repoRoot, "src", "cli", "index.ts");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A running CLI process whose output is collected as it arrives. */
+function startCli(args: string[], env: Record<string, string | undefined> = {}) {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", cliEntry, ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, PARLEY_URL: t.url, PARLEY_TOKEN: adminToken, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const result: Run = { code: null, stdout: "", stderr: "" };
+  child.stdout?.on("data", (c: Buffer) => (result.stdout += c.toString()));
+  child.stderr?.on("data", (c: Buffer) => (result.stderr += c.toString()));
+  const exited = new Promise<Run>((resolve) => child.once("exit", (code) => resolve({ ...result, code })));
+  return { child, result, exited };
+}
+
+const cli = (args: string[], env: Record<string, string | undefined> = {}) => startCli(args, env).exited;
+const jsonLines = (stdout: string): unknown[] =>
+  stdout
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as unknown);
+
+let t: TestServer;
+let openai: FakeProvider;
+let adminToken: string;
+let sdk: ParleyClient;
+
+beforeAll(async () => {
+  openai = await startFakeOpenAi();
+  t = await startTestServer({ PARLEY_AUTH: "on", OPENAI_BASE_URL: openai.url, OPENAI_API_KEY: "sk-test", OPENAI_DEFAULT_MODEL: "fake-gpt" });
+  adminToken = (await createPrincipalWithToken(t.server.deps.db, { name: "cli admin", role: "admin", expiresAt: null })).token;
+  sdk = createParleyClient({ url: t.url, token: adminToken, retryDelayMs: () => 50 });
+});
+afterAll(async () => {
+  await sdk?.close();
+  await t?.close();
+  await openai?.close();
+});
+
+describe("parley CLI", () => {
+  it("sessions create | ls | archive, in words and as JSON", async () => {
+    const created = await cli(["--json", "sessions", "create", "CLI planning"]);
+    expect(created.code).toBe(0);
+    const session = JSON.parse(created.stdout) as { id: string; title: string };
+    expect(session.title).toBe("CLI planning");
+
+    const listed = await cli(["sessions", "ls"]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(`${session.id}  CLI planning`);
+
+    const archived = await cli(["sessions", "archive", session.id]);
+    expect(archived.code).toBe(0);
+    expect(archived.stdout).toContain("(archived)");
+    const after = await cli(["--json", "sessions", "ls"]);
+    expect((JSON.parse(after.stdout) as { id: string }[]).map((s) => s.id)).not.toContain(session.id);
+    const withArchived = await cli(["--json", "sessions", "ls", "--archived"]);
+    expect((JSON.parse(withArchived.stdout) as { id: string }[]).map((s) => s.id)).toContain(session.id);
+  });
+
+  it("send prints the message with its seq; tail shows history then live messages and exits 130 on Ctrl-C", async () => {
+    const session = await sdk.api.session.create.mutate({ title: "tail" });
+    const sent = await cli(["send", session.id, "first words", "--author", "ada"]);
+    expect(sent.code).toBe(0);
+    expect(sent.stdout.trim()).toBe("#1 ada (user): first words");
+
+    const tail = startCli(["tail", session.id]);
+    const tailJson = startCli(["--json", "tail", session.id]);
+    await waitFor(() => tail.result.stdout.includes("first words") && tailJson.result.stdout.includes("first words"), "history", 30_000);
+    const second = await cli(["--json", "send", session.id, "second words"]);
+    expect(JSON.parse(second.stdout)).toMatchObject({ seq: 2, content: "second words", author: "parley-cli" });
+    await waitFor(() => tail.result.stdout.includes("second words") && tailJson.result.stdout.includes("second words"), "live", 30_000);
+
+    tail.child.kill("SIGINT");
+    tailJson.child.kill("SIGINT");
+    const [human, json] = await Promise.all([tail.exited, tailJson.exited]);
+    expect(human.code).toBe(130);
+    expect(human.stdout.trim().split("\n")).toEqual(["#1 ada (user): first words", "#2 parley-cli (user): second words"]);
+    expect(json.code).toBe(130);
+    const events = jsonLines(json.stdout) as { id: string; event: { type: string } }[];
+    expect(events.map((e) => [e.id, e.event.type])).toEqual([
+      ["1", "message.created"],
+      ["2", "message.created"],
+    ]);
+  });
+
+  it("ask streams the built-in assistant's answer; --json gives deltas then done", async () => {
+    const session = await sdk.api.session.create.mutate({ title: "ask" });
+    await sdk.api.message.post.mutate({ sessionId: session.id, content: "The launch is on Friday.", author: "ada" });
+    const agents = await sdk.api.agent.list.query();
+    const builtin = agents.find((a) => a.provider === "builtin")?.id ?? "";
+
+    const asked = await cli(["ask", session.id, "When is the launch?", "--agent", builtin]);
+    expect(asked.code).toBe(0);
+    expect(asked.stdout).toContain("> The launch is on Friday.");
+
+    const json = await cli(["--json", "ask", session.id, "When is the launch?", "--agent", builtin]);
+    expect(json.code).toBe(0);
+    const items = jsonLines(json.stdout) as { type: string; text?: string; message?: { content: string; status: string } }[];
+    const done = items.at(-1);
+    expect(done).toMatchObject({ type: "done", message: { status: "complete" } });
+    expect(items.slice(0, -1).every((i) => i.type === "delta")).toBe(true);
+    expect(items.slice(0, -1).map((i) => i.text).join("")).toBe(done?.message?.content);
+  });
+
+  it("Ctrl-C during ask stops the run (chat.stop) and exits 130", async () => {
+    openai.answers = [{ kind: "tokens", tokens: ["one ", "two ", "three "], intervalMs: 20, endless: true }];
+    const session = await sdk.api.session.create.mutate({ title: "ask stop" });
+    const agents = await sdk.api.agent.list.query();
+    const agentId = agents.find((a) => a.provider === "openai")?.id ?? "";
+    const ask = startCli(["ask", session.id, "talk forever", "--agent", agentId]);
+    await waitFor(() => ask.result.stdout.includes("three"), "streamed text", 30_000);
+    ask.child.kill("SIGINT");
+    const done = await ask.exited;
+    expect(done.code).toBe(130);
+    expect(done.stderr).toContain("[answer stopped]");
+    const messages = await sdk.api.message.list.query({ sessionId: session.id });
+    expect(messages.items.at(-1)).toMatchObject({ role: "assistant", status: "stopped" });
+    await waitFor(() => openai.requests.at(-1)?.abortedByClient === true, "the provider to see the request end");
+    openai.answers = [];
+  });
+
+  it("events --type 'llm.*' shows only matching events", async () => {
+    const session = await sdk.api.session.create.mutate({ title: "events" });
+    await sdk.api.events.publish.mutate({ type: "stt.start", data: { language: "en" }, sessionId: session.id });
+    await sdk.api.events.publish.mutate({ type: "llm.start", data: { model: "m1" }, sessionId: session.id });
+    const events = startCli(["--json", "events", "--type", "llm.*", "--session", session.id]);
+    await waitFor(() => events.result.stdout.includes("m1"), "replayed llm.start", 30_000);
+    await sdk.api.events.publish.mutate({ type: "stt.start", data: { language: "fr" }, sessionId: session.id });
+    await sdk.api.events.publish.mutate({ type: "llm.progress", data: { delta: "hi" }, sessionId: session.id });
+    await waitFor(() => jsonLines(events.result.stdout).length === 2, "live llm event", 30_000);
+    events.child.kill("SIGINT");
+    const done = await events.exited;
+    expect(done.code).toBe(130);
+    const types = (jsonLines(done.stdout) as { type: string }[]).map((e) => e.type);
+    expect(types[0]).toBe("llm.start");
+    expect(types.every((type) => type.startsWith("llm."))).toBe(true);
+  });
+
+  it("metrics --once prints the key figures; --json parses", async () => {
+    const human = await cli(["metrics", "--once"]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/process\s+cpu [\d.]+%/);
+    expect(human.stdout).toMatch(/hub\s+connections \d+/);
+    const json = await cli(["--json", "metrics", "--once"]);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout.trim())).toMatchObject({ process: { rssBytes: expect.any(Number) as number }, hub: { connections: expect.any(Number) as number } });
+  });
+
+  it("token create | list | revoke: the new token works until it is revoked (then exit 4)", async () => {
+    const created = await cli(["--json", "token", "create", "build bot", "--role", "member", "--expires-in", "1d"]);
+    expect(created.code).toBe(0);
+    const token = JSON.parse(created.stdout) as { token: string; id: string };
+    expect(token.token.length).toBeGreaterThan(20);
+
+    const listed = await cli(["token", "list"]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`${token.id}  build bot  role=member  active`));
+    expect(listed.stdout).not.toContain(token.token);
+
+    expect((await cli(["sessions", "ls"], { PARLEY_TOKEN: token.token })).code).toBe(0);
+    const revoked = await cli(["token", "revoke", token.id]);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toContain("revoked");
+    const refused = await cli(["sessions", "ls"], { PARLEY_TOKEN: token.token });
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain("PARLEY_TOKEN");
+  });
+
+  it("exit codes: unreachable 3, bad or missing token 4, not found 5, bad usage 2", async () => {
+    const down = await closedPortUrl();
+    const unreachable = await cli(["sessions", "ls"], { PARLEY_URL: down });
+    expect(unreachable.code).toBe(3);
+    expect(unreachable.stderr).toContain(`cannot reach the Parley server at ${down}`);
+    const unreachableTail = await cli(["tail", "some-session"], { PARLEY_URL: down });
+    expect(unreachableTail.code).toBe(3);
+
+    const badToken = await cli(["sessions", "ls"], { PARLEY_TOKEN: "pt_not-a-real-token" });
+    expect(badToken.code).toBe(4);
+    expect(badToken.stderr).toContain("invalid, expired or revoked");
+    const noToken = await cli(["events"], { PARLEY_TOKEN: "" });
+    expect(noToken.code).toBe(4);
+    expect(noToken.stderr).toContain("authentication required");
+
+    const missing = await cli(["tail", "no-such-session"]);
+    expect(missing.code).toBe(5);
+    expect(missing.stderr).toContain("not found");
+    expect((await cli(["send", "no-such-session", "hi"])).code).toBe(5);
+
+    expect((await cli(["no-such-command"])).code).toBe(2);
+    expect((await cli(["sessions", "create"])).code).toBe(2);
+    expect((await cli(["metrics", "--resolution", "7"])).code).toBe(2);
+    expect((await cli(["--help"])).code).toBe(0);
+  });
+});
