@@ -210,4 +210,45 @@ describe("parley CLI", () => {
     expect((await cli(["metrics", "--resolution", "7"])).code).toBe(2);
     expect((await cli(["--help"])).code).toBe(0);
   });
+
+  it("examples/agent-bot joins with an agent token, answers a message that mentions it, and reports agent.progress", async () => {
+    const session = await sdk.api.session.create.mutate({ title: "bot" });
+    await sdk.api.message.post.mutate({ sessionId: session.id, content: "The launch is on Friday.", author: "ada" });
+    const bot = await createPrincipalWithToken(t.server.deps.db, { name: "bot", role: "agent", expiresAt: null });
+    await sdk.api.session.addMember.mutate({ sessionId: session.id, principalId: bot.info.principalId, role: "agent" });
+
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "examples", "agent-bot", "index.ts"), "--session", session.id], {
+      cwd: repoRoot,
+      env: { ...process.env, PARLEY_URL: t.url, PARLEY_TOKEN: bot.token },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (c: Buffer) => (output += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      await waitFor(() => output.includes("joined"), "the bot to join", 30_000);
+      await sdk.api.message.post.mutate({ sessionId: session.id, content: "not for the bot: when is the launch?" });
+      const question = await sdk.api.message.post.mutate({ sessionId: session.id, content: "@bot when is the launch?", author: "ada" });
+      await waitFor(() => output.includes(`answered #${question.seq} (complete)`), "the bot's answer", 30_000);
+      const messages = (await sdk.api.message.list.query({ sessionId: session.id })).items;
+      const answers = messages.filter((m) => m.role === "assistant");
+      expect(answers).toHaveLength(1);
+      expect(answers[0]).toMatchObject({ parentId: question.id, status: "complete" });
+      expect(answers[0]?.content).toContain("> The launch is on Friday.");
+
+      const progress: { step: string | number; percent: number }[] = [];
+      const sub = sdk.api.events.subscribe.subscribe(
+        { types: ["agent.progress"], sessionId: session.id, replay: 100 },
+        { onData: ({ data }) => (data.type === "agent.progress" ? progress.push(data.data) : undefined) },
+      );
+      await waitFor(() => progress.some((p) => p.percent === 100), "progress events");
+      sub.unsubscribe();
+      expect(progress[0]).toMatchObject({ step: "received", percent: 0 });
+      expect(progress.at(-1)).toMatchObject({ step: "done", percent: 100 });
+    } finally {
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+    }
+  });
 });

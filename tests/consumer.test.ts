@@ -1,5 +1,5 @@
 // The SDK as another project sees it: build it with tsup, install it into
-// examples/consumer by path, type-check that project against Parley's router
+// examples/consumer by path (file:../../dist), type-check that project against Parley's router
 // (its @ts-expect-error lines must all be errors, and a plain typo must fail),
 // then run it against a real server.
 import { execFile } from "node:child_process";
@@ -44,7 +44,8 @@ describe("examples/consumer against the built SDK", () => {
     expect(dts).toMatch(/type AppRouter = /);
     expect(dts).toContain("createParleyClient");
     expect(fs.existsSync(path.join(repoRoot, "dist", "client", "index.js"))).toBe(true);
-    expect(fs.realpathSync(path.join(consumerDir, "node_modules", "parley"))).toBe(fs.realpathSync(repoRoot));
+    expect(fs.realpathSync(path.join(consumerDir, "node_modules", "parley"))).toBe(fs.realpathSync(path.join(repoRoot, "dist")));
+    expect(JSON.parse(fs.readFileSync(path.join(repoRoot, "dist", "package.json"), "utf8"))).toMatchObject({ name: "parley", exports: { "./client": { types: "./client/index.d.ts" } } });
   });
 
   it("type-checks: every deliberately wrong call in src/type-tests.ts is an error", async () => {

@@ -35,7 +35,19 @@ export async function* askSession(
   // No signal on the send itself: once the run exists we need its id to stop it.
   const started = await api.chat.send.mutate({ ...sendOptions, sessionId, content: prompt });
   onStarted?.(started);
-  const { runId } = started;
+  yield* followRun(api, started.runId, { signal: userSignal, lifetime, retryDelayMs });
+}
+
+/**
+ * Follow one run (chat.run) from the start: its deltas, then `done`. Aborting
+ * `signal` stops the run (chat.stop) and yields `done` with the stopped message.
+ */
+export async function* followRun(
+  api: TRPCClient<AppRouter>,
+  runId: string,
+  options: { signal?: AbortSignal; lifetime: AbortSignal; retryDelayMs: (attempt: number) => number },
+): AsyncGenerator<AskItem, void, undefined> {
+  const { signal: userSignal, lifetime, retryDelayMs } = options;
 
   let received = 0; // text length yielded so far: the resume cursor
   let done: ChatMessage | null = null;

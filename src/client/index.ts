@@ -19,7 +19,7 @@ import { EventSource as NodeEventSource } from "eventsource";
 import superjson from "superjson";
 import NodeWebSocket from "ws";
 import type { AppRouter } from "../server/routers/_app";
-import { askSession, type AskItem, type AskOptions } from "./ask";
+import { askSession, followRun, type AskItem, type AskOptions } from "./ask";
 import {
   ConnectionStateSource,
   followWsClient,
@@ -81,6 +81,11 @@ export interface ParleyClient {
    * message. Leaving the loop early does not stop the run (runs belong to the server).
    */
   ask(sessionId: string, prompt: string, options?: AskOptions): AsyncGenerator<AskItem, void, undefined>;
+  /**
+   * Follow a run started another way (chat.regenerate, another client's
+   * chat.send): its deltas from the start, then `done`. Aborting `signal` stops the run.
+   */
+  followRun(runId: string, options?: { signal?: AbortSignal }): AsyncGenerator<AskItem, void, undefined>;
   /** Close the WebSocket; pending subscriptions end, `tail` and `ask` iterators return. */
   close(): Promise<void>;
 }
@@ -150,6 +155,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     tail: (sessionId, tailOptions = {}) => tailSession(api, sessionId, { ...tailOptions, lifetime: lifetime.signal, retryDelayMs }),
     ask: (sessionId, prompt, askOptions = {}) =>
       askSession(api, sessionId, prompt, { ...askOptions, lifetime: lifetime.signal, retryDelayMs }),
+    followRun: (runId, runOptions = {}) => followRun(api, runId, { signal: runOptions.signal, lifetime: lifetime.signal, retryDelayMs }),
     close: async () => {
       lifetime.abort();
       stopFollowing();
