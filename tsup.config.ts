@@ -41,7 +41,7 @@ export default defineConfig([
     clean: false,
     // tsup's dts worker passes --incremental from tsconfig.json unless told otherwise (TS5074).
     dts: { compilerOptions: { incremental: false } },
-    onSuccess: async () => writeDistPackage(),
+    onSuccess: () => Promise.resolve(writeDistPackage()),
   },
   {
     // The CLI bundles its own copy of the SDK (it is small); the shebang in src/cli/index.ts is kept.
