@@ -73,6 +73,11 @@ export async function* followRun(
               // Keep only text past what we hold (a resumed stream may repeat some).
               const end = data.offset + data.text.length;
               if (end <= received) return;
+              if (data.offset > received) {
+                // Text is missing before this delta (a lost frame): resume from what we hold.
+                sink.complete();
+                return;
+              }
               const text = data.offset < received ? data.text.slice(received - data.offset) : data.text;
               sink.push({ type: "delta", text, offset: received, runId, messageId: data.messageId });
               received = end;

@@ -3,6 +3,12 @@
 // a reconnect; tail also resumes after the subscription itself ends (a server
 // error, a restart, a stop) by resubscribing from the last id it holds, and
 // drops any persisted event it has already yielded, so each arrives once.
+// Persisted ids are consecutive, so a jump means a frame was lost on the way
+// (a faulty network, or PARLEY_FAULTS): tail resubscribes from the last id it
+// holds instead of skipping. If the resumed stream shows the same jump again,
+// the server confirmed those ids are not for this subscriber (events it may not
+// see are skipped server-side) and tail accepts it. A frame lost at the very
+// end is caught by an idle resync (resubscribing costs one empty back-fill).
 import type { TRPCClient } from "@trpc/client";
 import type { AppRouter } from "../server/routers/_app";
 import type { SessionEvent } from "../shared/events";
@@ -23,6 +29,8 @@ export interface TailOptions {
    * bounded. Default 1000.
    */
   bufferLimit?: number;
+  /** With no event for this long, resubscribe from the cursor to catch a lost last frame. Default 15000; 0 turns it off. */
+  idleResyncMs?: number;
 }
 
 export interface TailItem {
@@ -41,24 +49,36 @@ export async function* tailSession(
   let cursor: string | undefined;
   if (options.from === "end") {
     const session = await api.session.get.query({ id: sessionId });
-    cursor = String(session.lastSeq);
+    // Tracked ids are event seqs (lastEventSeq), not message seqs.
+    cursor = String(session.lastEventSeq);
   } else if (options.from !== undefined) {
     cursor = String(options.from);
   }
   // The last persisted seq queued for the consumer: anything at or below it is a duplicate.
   let lastSeq = cursor !== undefined && /^\d+$/.test(cursor) ? Number(cursor) : 0;
   const signal = options.signal ? AbortSignal.any([options.signal, options.lifetime]) : options.lifetime;
+  const idleResyncMs = options.idleResyncMs ?? 15_000;
+  /** The id after a jump we resubscribed for; seeing it again first means the jump is real. */
+  let unconfirmedJumpTo: number | null = null;
 
   yield* resumableSubscription<TailItem>({
     signal,
     highWater: options.bufferLimit,
     retryDelayMs: options.retryDelayMs,
     isPermanent: isPermanentFailure,
-    open: (sink) =>
-      api.session.events.subscribe(
+    open: (sink) => {
+      let idle: ReturnType<typeof setTimeout> | undefined;
+      const armIdle = () => {
+        if (idleResyncMs <= 0) return;
+        clearTimeout(idle);
+        idle = setTimeout(() => sink.complete(), idleResyncMs);
+      };
+      armIdle();
+      const subscription = api.session.events.subscribe(
         { sessionId, lastEventId: cursor },
         {
           onData: ({ id, data }) => {
+            armIdle();
             if (data.type === "stream.reset") {
               // The cursor cannot belong to this stream: the whole stream follows.
               lastSeq = 0;
@@ -66,14 +86,35 @@ export async function* tailSession(
             } else if (persistedTypes.has(data.type)) {
               const seq = Number(id);
               if (seq <= lastSeq) return;
+              if (seq > lastSeq + 1 && unconfirmedJumpTo !== seq) {
+                // Possibly a lost frame: resume from what we hold rather than skip it.
+                unconfirmedJumpTo = seq;
+                clearTimeout(idle);
+                sink.complete();
+                return;
+              }
+              unconfirmedJumpTo = null;
               lastSeq = seq;
               cursor = id;
             }
             sink.push({ id, event: data });
           },
-          onError: (error) => sink.error(error),
-          onComplete: () => sink.complete(),
+          onError: (error) => {
+            clearTimeout(idle);
+            sink.error(error);
+          },
+          onComplete: () => {
+            clearTimeout(idle);
+            sink.complete();
+          },
         },
-      ),
+      );
+      return {
+        unsubscribe: () => {
+          clearTimeout(idle);
+          subscription.unsubscribe();
+        },
+      };
+    },
   });
 }
