@@ -1,0 +1,88 @@
+// `npm run token -- <command>`: manage API tokens from the shell, on the
+// database DATABASE_URL names, with the server's own token code.
+//
+//   create --name bot --role agent [--expires 30d]   a new principal and its token (printed once)
+//   list [--all]                                     tokens (never secrets); --all includes revoked ones
+//   revoke <id>                                      a running server ends its streams within a second
+//   signin [--name admin]                            a fresh one-time sign-in link for an admin
+import { roles, type Role } from "../src/server/auth/principal";
+import { signInUrl } from "../src/server/auth";
+import { createPrincipalWithToken, listTokens, revokeToken, signInTokenFor } from "../src/server/auth/tokens";
+import { createDb } from "../src/server/db";
+import { parseConfig } from "../src/server/env";
+
+const USAGE = `usage: npm run token -- create --name <name> --role <${roles.join("|")}> [--expires <n>(s|m|h|d)]
+       npm run token -- list [--all]
+       npm run token -- revoke <token id>
+       npm run token -- signin [--name <admin name>]`;
+
+function fail(message: string): never {
+  console.error(`${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** "30d", "12h", "15m", "45s" → milliseconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+)\s*(s|m|h|d)$/.exec(text.trim());
+  if (!match) fail(`--expires "${text}" is not a duration like 30d, 12h, 15m or 45s`);
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"];
+  return Number(match[1]) * unit;
+}
+
+const [command, ...args] = process.argv.slice(2);
+const config = parseConfig(process.env);
+const db = await createDb(config.DATABASE_URL);
+try {
+  switch (command) {
+    case "create": {
+      const name = option(args, "name")?.trim();
+      const role = option(args, "role");
+      if (!name) fail("--name is required");
+      if (!role || !(roles as readonly string[]).includes(role)) fail(`--role must be one of ${roles.join(", ")}`);
+      const expires = option(args, "expires");
+      const expiresAt = expires ? new Date(Date.now() + parseDuration(expires)) : null;
+      const { token, info } = await createPrincipalWithToken(db, { name, role: role as Role, expiresAt });
+      console.log(`created token ${info.id} for ${info.principal.kind} "${name}" (role ${role}, principal ${info.principalId})`);
+      console.log(`expires: ${expiresAt ? expiresAt.toISOString() : "never (until revoked)"}`);
+      console.log(`\n  ${token}\n\nThis is the only time the token is shown: store it now. Send it as "Authorization: Bearer <token>" or createParleyClient({ token }).`);
+      break;
+    }
+    case "list": {
+      const tokens = await listTokens(db, { includeRevoked: args.includes("--all") });
+      if (tokens.length === 0) console.log("no tokens");
+      for (const t of tokens) {
+        const state = t.revokedAt ? `revoked ${t.revokedAt.toISOString()}` : t.expiresAt && t.expiresAt < new Date() ? "expired" : "active";
+        console.log(
+          [t.id, t.principal.role.padEnd(6), JSON.stringify(t.name), state, `expires ${t.expiresAt?.toISOString() ?? "never"}`, `last used ${t.lastUsedAt?.toISOString() ?? "never"}`].join("  "),
+        );
+      }
+      break;
+    }
+    case "revoke": {
+      const id = args[0];
+      if (!id) fail("revoke needs a token id (npm run token -- list)");
+      const info = await revokeToken(db, id);
+      if (!info) fail(`no token ${id}`);
+      console.log(`revoked ${info.id} ("${info.name}"); a running server ends its connections within AUTH_REVOCATION_POLL_MS`);
+      break;
+    }
+    case "signin": {
+      const name = option(args, "name");
+      const admin = await db.principal.findFirst({ where: { role: "admin", disabledAt: null, ...(name ? { name } : {}) }, orderBy: { createdAt: "asc" } });
+      if (!admin) fail(name ? `no admin named "${name}"` : "no admin yet: start the server once (it creates one)");
+      const token = await signInTokenFor(db, admin.id, config.AUTH_SIGNIN_TTL_MS);
+      const base = config.PUBLIC_URL ?? `http://${config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
+      console.log(`one-time sign-in link for "${admin.name}" (valid ${Math.round(config.AUTH_SIGNIN_TTL_MS / 60_000)} min):\n\n  ${signInUrl(base, token)}\n`);
+      break;
+    }
+    default:
+      fail(command ? `unknown command "${command}"` : "a command is required");
+  }
+} finally {
+  await db.$disconnect();
+}
