@@ -5,9 +5,8 @@
 // drops any persisted event it has already yielded, so each arrives once.
 // Persisted ids are consecutive, so a jump means a frame was lost on the way
 // (a faulty network, or PARLEY_FAULTS): tail resubscribes from the last id it
-// holds instead of skipping. If the resumed stream shows the same jump again,
-// the server confirmed those ids are not for this subscriber (events it may not
-// see are skipped server-side) and tail accepts it. A frame lost at the very
+// holds instead of skipping (events a subscriber may not see still come, as
+// `stream.hidden`, so ids are always consecutive). A frame lost at the very
 // end is caught by an idle resync (resubscribing costs one empty back-fill).
 import type { TRPCClient } from "@trpc/client";
 import type { AppRouter } from "../server/routers/_app";
@@ -39,7 +38,7 @@ export interface TailItem {
   event: SessionEvent;
 }
 
-const persistedTypes = new Set<SessionEvent["type"]>(["message.created", "message.updated", "session.updated"]);
+const persistedTypes = new Set<SessionEvent["type"]>(["message.created", "message.updated", "session.updated", "stream.hidden"]);
 
 export async function* tailSession(
   api: TRPCClient<AppRouter>,
@@ -58,8 +57,6 @@ export async function* tailSession(
   let lastSeq = cursor !== undefined && /^\d+$/.test(cursor) ? Number(cursor) : 0;
   const signal = options.signal ? AbortSignal.any([options.signal, options.lifetime]) : options.lifetime;
   const idleResyncMs = options.idleResyncMs ?? 15_000;
-  /** The id after a jump we resubscribed for; seeing it again first means the jump is real. */
-  let unconfirmedJumpTo: number | null = null;
 
   yield* resumableSubscription<TailItem>({
     signal,
@@ -86,14 +83,12 @@ export async function* tailSession(
             } else if (persistedTypes.has(data.type)) {
               const seq = Number(id);
               if (seq <= lastSeq) return;
-              if (seq > lastSeq + 1 && unconfirmedJumpTo !== seq) {
-                // Possibly a lost frame: resume from what we hold rather than skip it.
-                unconfirmedJumpTo = seq;
+              if (seq > lastSeq + 1) {
+                // A lost frame: resume from what we hold rather than skip it.
                 clearTimeout(idle);
                 sink.complete();
                 return;
               }
-              unconfirmedJumpTo = null;
               lastSeq = seq;
               cursor = id;
             }

@@ -13,6 +13,14 @@ export type SessionEvent =
    * follows from the start. Sent with tracked id "0".
    */
   | { type: "stream.reset"; reason: string; lastEventSeq: number }
+  /**
+   * An event exists at this id that this subscriber may not see (a private or
+   * agent-only message). Sent instead of nothing so ids stay consecutive: a
+   * jump in ids then always means a lost frame, which a client repairs by
+   * resuming from its last id. Ignore it otherwise. (The id itself already
+   * tells that something happened; this tells nothing more.)
+   */
+  | { type: "stream.hidden" }
   | ChatStreamEvent;
 
 /**

@@ -57,6 +57,9 @@ export async function writeSessionEvent(
   return { seq, event };
 }
 
+/** What a subscriber gets in place of an event it may not see (ids stay consecutive). */
+const HIDDEN: SessionEvent = { type: "stream.hidden" };
+
 const BACKFILL_PAGE = 500;
 
 /** Persisted events with seq in (afterSeq, untilSeq], oldest first, one page. */
@@ -237,7 +240,7 @@ export async function* sessionEventStream(
           if (opts.writable) await opts.writable(signal);
           cursor = envelope.seq;
           observe(envelope.event);
-          if (shown(envelope.event)) yield tracked(String(envelope.seq), envelope.event);
+          yield tracked(String(envelope.seq), shown(envelope.event) ? envelope.event : HIDDEN);
         }
         if (page.length < BACKFILL_PAGE || signal?.aborted) return;
       }
@@ -268,7 +271,7 @@ export async function* sessionEventStream(
       }
       cursor = envelope.seq;
       observe(envelope.event);
-      if (shown(envelope.event)) yield tracked(String(envelope.seq), envelope.event);
+      yield tracked(String(envelope.seq), shown(envelope.event) ? envelope.event : HIDDEN);
     }
   } finally {
     unsubscribe();
