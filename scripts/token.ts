@@ -5,6 +5,7 @@
 //   list [--all]                                     tokens (never secrets); --all includes revoked ones
 //   revoke <id>                                      a running server ends its streams within a second
 //   signin [--name admin]                            a fresh one-time sign-in link for an admin
+//   user --name alice [--role member]                a person for the web UI, and their one-time sign-in link
 import { roles, type Role } from "../src/server/auth/principal";
 import { signInUrl } from "../src/server/auth";
 import { createPrincipalWithToken, listTokens, revokeToken, signInTokenFor } from "../src/server/auth/tokens";
@@ -14,7 +15,8 @@ import { parseConfig } from "../src/server/env";
 const USAGE = `usage: npm run token -- create --name <name> --role <${roles.join("|")}> [--expires <n>(s|m|h|d)]
        npm run token -- list [--all]
        npm run token -- revoke <token id>
-       npm run token -- signin [--name <admin name>]`;
+       npm run token -- signin [--name <admin name>]
+       npm run token -- user --name <name> [--role <viewer|member|admin>]`;
 
 function fail(message: string): never {
   console.error(`${message}\n\n${USAGE}`);
@@ -32,6 +34,11 @@ export function parseDuration(text: string): number {
   if (!match) fail(`--expires "${text}" is not a duration like 30d, 12h, 15m or 45s`);
   const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"];
   return Number(match[1]) * unit;
+}
+
+function printSignIn(name: string, token: string) {
+  const base = config.PUBLIC_URL ?? `http://${config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
+  console.log(`one-time sign-in link for "${name}" (valid ${Math.round(config.AUTH_SIGNIN_TTL_MS / 60_000)} min):\n\n  ${signInUrl(base, token)}\n`);
 }
 
 const [command, ...args] = process.argv.slice(2);
@@ -75,9 +82,18 @@ try {
       const name = option(args, "name");
       const admin = await db.principal.findFirst({ where: { role: "admin", disabledAt: null, ...(name ? { name } : {}) }, orderBy: { createdAt: "asc" } });
       if (!admin) fail(name ? `no admin named "${name}"` : "no admin yet: start the server once (it creates one)");
-      const token = await signInTokenFor(db, admin.id, config.AUTH_SIGNIN_TTL_MS);
-      const base = config.PUBLIC_URL ?? `http://${config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
-      console.log(`one-time sign-in link for "${admin.name}" (valid ${Math.round(config.AUTH_SIGNIN_TTL_MS / 60_000)} min):\n\n  ${signInUrl(base, token)}\n`);
+      printSignIn(admin.name, await signInTokenFor(db, admin.id, config.AUTH_SIGNIN_TTL_MS));
+      break;
+    }
+    case "user": {
+      // A person for the web UI: a user principal signs in with a one-time link (a cookie follows), no API token.
+      const name = option(args, "name");
+      if (!name) fail("user needs --name");
+      const role = option(args, "role") ?? "member";
+      if (!["viewer", "member", "admin"].includes(role)) fail("--role for a person must be viewer, member or admin");
+      const user = await db.principal.create({ data: { name, kind: role === "admin" ? "admin" : "user", role: role as Role } });
+      console.log(`created ${user.kind} "${name}" (role ${role}, principal ${user.id}); add them to sessions with session.addMember`);
+      printSignIn(name, await signInTokenFor(db, user.id, config.AUTH_SIGNIN_TTL_MS));
       break;
     }
     default:
