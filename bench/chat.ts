@@ -11,6 +11,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { createParser } from "eventsource-parser";
 import { createParleyClient } from "../src/client";
+import { PARLEY_BENCH_ENV } from "./targets";
 import { startServer } from "../src/server/app";
 import { parseConfig } from "../src/server/env";
 import { startFakeOpenAi, type FakeProvider } from "../tests/helpers/chat-fakes";
@@ -88,6 +89,7 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
   const tokens = Array.from({ length: options.tokens }, (_, i) => token(i));
   fake.answers = [{ kind: "tokens", tokens, intervalMs: 1000 / options.rate }];
   const config = parseConfig({
+    ...PARLEY_BENCH_ENV,
     NODE_ENV: "production",
     LOG_LEVEL: "silent",
     PORT: "0",

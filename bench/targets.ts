@@ -12,6 +12,20 @@ export type TargetName = (typeof TARGETS)[number];
 
 export const root = path.resolve(import.meta.dirname, "..");
 
+/**
+ * Parley as benchmarked: production mode on loopback, authentication off (the
+ * baselines have none), and the per-address / per-principal limits lifted,
+ * because every load client comes from 127.0.0.1 as one principal.
+ */
+export const PARLEY_BENCH_ENV = {
+  PARLEY_AUTH: "off",
+  MAX_CONNECTIONS_PER_ADDRESS: "100000",
+  MAX_CONNECTIONS_PER_PRINCIPAL: "100000",
+  RATE_LIMIT_PER_CONNECTION: "1000000",
+  RATE_LIMIT_PER_PRINCIPAL: "1000000",
+  RATE_LIMIT_BURST: "1000000",
+} as const;
+
 export interface RunningTarget {
   name: TargetName;
   port: number;
@@ -32,7 +46,7 @@ export async function startTarget(name: TargetName, env: Record<string, string> 
     const template = env.PARLEY_BENCH_TEMPLATE_DB;
     if (!template) throw new Error("PARLEY_BENCH_TEMPLATE_DB is required to start parley");
     fs.copyFileSync(template, path.join(dataDir, "parley.db"));
-    Object.assign(childEnv, { PORT: "0", DATABASE_URL: `file:${path.join(dataDir, "parley.db")}`, LOG_LEVEL: "warn" });
+    Object.assign(childEnv, PARLEY_BENCH_ENV, { PORT: "0", DATABASE_URL: `file:${path.join(dataDir, "parley.db")}`, LOG_LEVEL: "warn" });
     args = ["--import", "tsx", "server.ts"];
     // PARLEY_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of the Parley server (open it in Chrome DevTools).
     if (process.env.PARLEY_BENCH_CPU_PROF) args.unshift("--cpu-prof", `--cpu-prof-dir=${process.env.PARLEY_BENCH_CPU_PROF}`);
