@@ -115,10 +115,13 @@ export class ChatRunRegistry implements ActiveRunSource {
 
   constructor(private readonly deps: ChatRunDeps) {
     this.instance = deps.config.PARLEY_INSTANCE ?? `${os.hostname()}:${deps.config.PORT}`;
-    // A chat.stop received by another instance reaches the one executing the run.
-    this.stopListener = deps.bus.subscribe(chatControlChannel, (command) => {
-      this.runs.get(command.runId)?.abort("stopped");
-    });
+    // A chat.stop received by another instance reaches the one executing the run
+    // (only a shared bus has other instances).
+    this.stopListener = deps.config.REDIS_URL
+      ? deps.bus.subscribe(chatControlChannel, (command) => {
+          this.runs.get(command.runId)?.abort("stopped");
+        })
+      : () => undefined;
   }
 
   /** Called with each finished run's time to first token and tokens/s (metrics). */
