@@ -1,25 +1,4 @@
-// The foundation's session stream spec (tests/session-stream.test.ts), re-run
-// unchanged on PostgreSQL: every server it starts gets a fresh database on a
-// real PostgreSQL (tests/helpers/postgres.ts) migrated with prisma/postgres/migrations.
-import { afterAll, beforeAll, describe, it } from "vitest";
-import { postgresSkipReason, startPostgres, type PostgresServer } from "./helpers/postgres";
-import { setTestDatabaseFactory } from "./helpers/server";
+// The foundation's session stream spec (tests/session-stream.test.ts), re-run unchanged on PostgreSQL.
+import { onPostgres } from "./helpers/on-postgres";
 
-const skipReason = postgresSkipReason;
-if (skipReason) {
-  console.warn(`postgres.test.ts: ${skipReason}`);
-  describe.skip("session.events on PostgreSQL", () => {
-    it(skipReason, () => undefined);
-  });
-} else {
-  let postgres: PostgresServer | undefined;
-  beforeAll(async () => {
-    postgres = await startPostgres();
-  }, 120_000);
-  afterAll(() => postgres?.close());
-  setTestDatabaseFactory(() => {
-    if (!postgres) throw new Error("PostgreSQL did not start (see beforeAll)");
-    return postgres.freshDatabase();
-  });
-  await import("./session-stream.test");
-}
+await onPostgres("session.events", () => import("./session-stream.test"));

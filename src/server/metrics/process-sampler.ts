@@ -2,15 +2,10 @@
 // (monitorEventLoopDelay, reset at each reading) and GC pause time (a
 // PerformanceObserver on 'gc' entries).
 import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from "node:perf_hooks";
+import type { MetricsSample } from "../../shared/metrics";
 
-export interface ProcessReading {
-  cpuPercent: number;
-  rssBytes: number;
-  heapUsedBytes: number;
-  eventLoopDelayP50Ms: number;
-  eventLoopDelayP99Ms: number;
-  gcPauseMs: number;
-}
+/** The process part of a metrics sample (src/shared/metrics.ts is the one definition). */
+export type ProcessReading = MetricsSample["process"];
 
 export class ProcessSampler {
   private readonly loopDelay: IntervalHistogram;
