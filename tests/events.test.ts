@@ -100,7 +100,9 @@ describe("events", () => {
     await c2.api.events.publish.mutate(info("fresh"));
     await waitFor(() => aged.items.length >= 1, "the fresh one");
     expect(messages(aged.items)).toEqual(["fresh"]);
-    expect(await t.server.deps.agentEvents.sweep()).toBe(3);
+    // The periodic sweep may already have run; either way only the fresh one is left.
+    await t.server.deps.agentEvents.sweep();
+    expect(await t.server.deps.db.event.count()).toBe(1);
   });
 
   it("delivers an addressed event only to its principal's connections", async () => {

@@ -2,7 +2,8 @@
 // server process for PARLEY_SOAK_SECONDS (CI: 120). RSS, heap, open file
 // descriptors and live subscriptions are sampled throughout; over the second
 // half a least-squares line through each one's 10 s minima must be flat within
-// its tolerance,
+// its tolerance (`npm test` runs this file alone, after the others, so other
+// suites' load does not pass for growth),
 // and when the churn stops every connection and subscription is gone.
 import fs from "node:fs";
 import { afterAll, expect, it } from "vitest";
