@@ -198,9 +198,13 @@ async function writesAndResume(doWrites: boolean, doResume: boolean) {
         }
       }),
     );
+    let lastProgress = nowMs();
+    let seen = 0;
     for (;;) {
       const report = await pool.report();
       if (report.received >= sizes.writes) break;
+      if (report.received > seen) [seen, lastProgress] = [report.received, nowMs()];
+      if (nowMs() - lastProgress > 30_000) throw new Error(`writes: the subscriber stalled at ${seen} of ${sizes.writes} deliveries`);
       await sleep(5);
     }
     const writesPerSecond = sizes.writes / ((nowMs() - started) / 1000);
@@ -259,10 +263,19 @@ export function markdownTable(result: ResultRow[]): string {
 }
 
 const startedAt = new Date();
-if (scenarios.includes("fanout")) await fanout();
-if (scenarios.includes("latency")) await latency();
-if (scenarios.includes("connections")) await connections();
-if (scenarios.includes("writes") || scenarios.includes("resume")) await writesAndResume(scenarios.includes("writes"), scenarios.includes("resume"));
+/** Print each scenario's rows as soon as it ends (a long run shows progress). */
+async function step(name: string, run: () => Promise<void>) {
+  const before = rows.length;
+  const t0 = Date.now();
+  await run();
+  console.error(`[${name} done in ${((Date.now() - t0) / 1000).toFixed(0)} s]\n${markdownTable(rows.slice(before))}\n`);
+}
+if (scenarios.includes("fanout")) await step("fanout", fanout);
+if (scenarios.includes("latency")) await step("latency", latency);
+if (scenarios.includes("connections")) await step("connections", connections);
+if (scenarios.includes("writes") || scenarios.includes("resume")) {
+  await step("writes/resume", () => writesAndResume(scenarios.includes("writes"), scenarios.includes("resume")));
+}
 
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
 const table = markdownTable(rows);

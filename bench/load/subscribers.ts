@@ -38,6 +38,11 @@ function connectWs(url: string, subscribeFrame: string, isSubscribed: (frame: st
     socket.on("open", () => socket.send(subscribeFrame));
     socket.on("message", (data: Buffer) => {
       const frame = data.toString();
+      // tRPC's keep-alive: a subscriber that does not answer is closed after WS_PONG_TIMEOUT_MS.
+      if (frame === "PING") {
+        socket.send("PONG");
+        return;
+      }
       if (!subscribed) {
         if (isSubscribed(frame)) {
           subscribed = true;
