@@ -7,7 +7,7 @@
 //
 // Each instance owns the members and typing marks of its own connections and
 // announces that local view on the bus (on every change, and as a heartbeat
-// while it has any). Every instance merges the views it hears, dropping an
+// while it has members or typing marks). Every instance merges the views it hears, dropping an
 // instance's view when its heartbeats stop, so with several instances every
 // subscriber sees the whole room. Every update carries the whole room, so a
 // subscriber never has to reconcile deltas.
