@@ -25,12 +25,14 @@ interface TrackedData {
   data: object;
 }
 
+/** tRPC's tracked payload `{ id, data }` (checked without allocating: this runs per subscriber per event). */
 function isTrackedData(value: unknown): value is TrackedData {
-  if (typeof value !== "object" || value === null) return false;
-  const keys = Object.keys(value);
-  if (keys.length !== 2 || keys[0] !== "id" || keys[1] !== "data") return false;
-  const { id, data } = value as { id: unknown; data: unknown };
-  return typeof id === "string" && typeof data === "object" && data !== null;
+  if (typeof value !== "object" || value === null || !("id" in value) || !("data" in value)) return false;
+  const { id, data } = value;
+  if (typeof id !== "string" || typeof data !== "object" || data === null) return false;
+  // Exactly those two keys (anything else goes through plain superjson).
+  for (const key in value) if (key !== "id" && key !== "data") return false;
+  return true;
 }
 
 /** Per event object: the last tracked id it was sent with, and the encoding. */

@@ -77,12 +77,14 @@ export class ConnectionRegistry {
   ) {}
 
   /**
-   * Resolves when `connectionId`'s socket has less than the soft bound queued
-   * (at once for HTTP/SSE ids and closed connections), or when `signal` aborts.
+   * null when `connectionId`'s socket has less than the soft bound queued (and
+   * for HTTP/SSE ids and closed connections): the caller goes on without
+   * awaiting, so the common case costs nothing per event. Otherwise a promise
+   * that resolves when it drains below the bound, or when `signal` aborts.
    */
-  writable(connectionId: string, signal?: AbortSignal): Promise<void> {
+  writable(connectionId: string, signal?: AbortSignal): Promise<void> | null {
     const socket = this.byId.get(connectionId)?.socket;
-    if (!socket || socket.bufferedAmount < this.bounds.softBytes) return Promise.resolve();
+    if (!socket || socket.bufferedAmount < this.bounds.softBytes) return null;
     return new Promise((resolve) => {
       const check = () => {
         if (signal?.aborted || socket.readyState !== socket.OPEN || socket.bufferedAmount < this.bounds.softBytes) resolve();

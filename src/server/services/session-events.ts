@@ -95,7 +95,7 @@ export interface SessionStreamOptions {
    * While it waits, live items stay in the bounded queue: chat deltas merge,
    * and an overflow is re-read from the database once the client drains.
    */
-  writable?: (signal: AbortSignal | undefined) => Promise<void>;
+  writable?: (signal: AbortSignal | undefined) => Promise<void> | null;
   /**
    * Issue 6: whether this subscriber may see a message (auth/policy.ts
    * canSeeMessage). Events about messages it may not see, and the chat text of
@@ -237,7 +237,8 @@ export async function* sessionEventStream(
         const page = await readSessionEvents(db, sessionId, cursor);
         for (const envelope of page) {
           // A long back-fill respects backpressure too (it never pushes past the soft bound).
-          if (opts.writable) await opts.writable(signal);
+          const draining = opts.writable?.(signal);
+          if (draining) await draining;
           cursor = envelope.seq;
           observe(envelope.event);
           yield tracked(String(envelope.seq), shown(envelope.event) ? envelope.event : HIDDEN);
@@ -249,7 +250,8 @@ export async function* sessionEventStream(
     yield* catchUp();
     yield* snapshots();
     while (!signal?.aborted) {
-      if (opts.writable) await opts.writable(signal);
+      const draining = opts.writable?.(signal);
+      if (draining) await draining;
       const next = await queue.take(signal);
       if (next.kind === "closed") return;
       if (next.kind === "overflow") {
