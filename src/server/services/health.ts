@@ -10,7 +10,7 @@ export async function healthReport({ db, bus, runtime }: ServerDeps) {
     version: runtime.version,
     uptimeS: Math.round((Date.now() - runtime.startedAt.getTime()) / 1000),
     db: dbUp ? ("up" as const) : ("down" as const),
-    bus: busHealth,
+    bus: { ...busHealth, listeners: bus.listenerCount() },
     connections: runtime.connectionCount(),
   };
 }
