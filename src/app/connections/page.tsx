@@ -1,6 +1,6 @@
 "use client";
-// /connections (admin): every open WebSocket with its subscriptions, traffic
-// and buffered bytes, polled every second; disconnect one (it reconnects and resumes).
+// /connections (admin): every open WebSocket of every instance with its subscriptions,
+// traffic and buffered bytes, polled every second; disconnect one (it reconnects and resumes).
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { Cable, Unplug } from "lucide-react";
 import { errorMessage } from "../_components/parley";
@@ -31,7 +31,12 @@ export default function ConnectionsPage() {
       <PageHeader
         title="Connections"
         description="Open WebSocket connections, refreshed every second. Disconnecting one closes it with code 4000; the client reconnects and resumes its streams."
-        actions={<span className="text-sm text-muted tabular-nums">{list.data ? `${connections.length} open` : ""}</span>}
+        actions={
+          <span className="text-sm text-muted tabular-nums">
+            {list.data ? `${connections.length} open` : ""}
+            {list.data && list.data.unanswered.length > 0 ? ` · no answer from ${list.data.unanswered.join(", ")}` : ""}
+          </span>
+        }
       />
       <Card className="overflow-x-auto">
         {list.isPending ? (
@@ -54,11 +59,11 @@ export default function ConnectionsPage() {
             </thead>
             <tbody className="divide-y divide-border">
               {connections.map((c) => (
-                <tr key={c.connectionId} data-testid="connection-row" className="align-top">
+                <tr key={`${c.instance}/${c.connectionId}`} data-testid="connection-row" className="align-top">
                   <td className="px-4 py-3">
                     <div className="font-medium">{c.principal.name}</div>
                     <div className="font-mono text-xs text-muted">
-                      {c.connectionId} · {c.clientAddress ?? "?"} · {relativeTime(c.connectedAt)}
+                      {c.connectionId} · <span data-testid="connection-instance">{c.instance}</span> · {c.clientAddress ?? "?"} · {relativeTime(c.connectedAt)}
                     </div>
                   </td>
                   <td className="px-4 py-3">
@@ -85,7 +90,7 @@ export default function ConnectionsPage() {
                       size="sm"
                       variant="danger"
                       disabled={disconnect.isPending}
-                      onClick={() => disconnect.mutate({ connectionId: c.connectionId })}
+                      onClick={() => disconnect.mutate({ connectionId: c.connectionId, instance: c.instance })}
                       aria-label={`Disconnect ${c.connectionId}`}
                     >
                       <Unplug size={13} /> Disconnect

@@ -2,12 +2,13 @@
 // counters: the metrics collector and its Prometheus registry, the connection
 // registry, presence, and the typed agent event log. app.ts creates them once
 // per server, starts them when the port is known, and closes them on shutdown.
-import os from "node:os";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { WebSocket } from "ws";
 import type { Bus } from "../bus/bus";
+import { ClusterConnections } from "../cluster/connections";
+import { ClusterMembers, instanceName } from "../cluster/members";
 import type { Principal } from "../context";
 import type { Db } from "../db";
 import type { Config } from "../env";
@@ -29,6 +30,8 @@ export interface LiveDeps {
   connections: ConnectionRegistry;
   presence: PresenceTracker;
   agentEvents: AgentEventLog;
+  /** The other instances, with a shared bus (REDIS_URL): who is up, and every instance's connections. */
+  cluster: { members: ClusterMembers; connections: ClusterConnections };
 }
 
 export interface LiveHub {
@@ -58,6 +61,9 @@ export function createLiveHub(opts: { config: Config; db: Db; bus: Bus; log: Log
     hardBytes: config.WS_MAX_BUFFER_BYTES,
   });
   const presence = new PresenceTracker(bus, config.PRESENCE_TYPING_TTL_MS);
+  // Only a shared bus has other instances to hear from; without one nothing goes on the bus.
+  const members = new ClusterMembers(bus, Boolean(config.REDIS_URL));
+  const clusterConnections = new ClusterConnections({ bus, members, registry: connections, log: log.child({ component: "cluster" }) });
   const metrics = new MetricsCollector({
     db,
     bus,
@@ -84,15 +90,18 @@ export function createLiveHub(opts: { config: Config; db: Db; bus: Bus; log: Log
   let registry: Registry | null = null;
 
   return {
-    deps: { metrics, connections, presence, agentEvents },
+    deps: { metrics, connections, presence, agentEvents, cluster: { members, connections: clusterConnections } },
     bus,
     onConnection: (socket, req) => connections.attach(socket, req),
     bindConnection: (req, connectionId, principal) => connections.bind(req, connectionId, principal),
     start(port, version) {
+      const instance = instanceName(config, port);
+      members.start(instance);
+      clusterConnections.start();
       metrics.start();
       agentEvents.start();
       registry = createPrometheusRegistry({
-        instance: config.PARLEY_INSTANCE ?? `${os.hostname()}:${port}`,
+        instance,
         version,
         stats,
         collector: metrics,
@@ -124,6 +133,8 @@ export function createLiveHub(opts: { config: Config; db: Db; bus: Bus; log: Log
       );
     },
     async close() {
+      clusterConnections.close();
+      members.close();
       metrics.close();
       presence.close();
       connections.close();

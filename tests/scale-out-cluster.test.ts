@@ -1,0 +1,147 @@
+// The cluster as an operator sees it, with two instances sharing Redis and one
+// database: the admin's connection list shows every instance's connections,
+// each labelled with its instance, and disconnecting one that lives on the
+// other instance closes it there (its client reconnects and resumes).
+import fs from "node:fs";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { AgentEventEnvelope } from "../src/shared/agent-events";
+import { collect, wsOnlyClient, type WsOnlyClient } from "./helpers/live";
+import { redisSkipReason, startRedis, type RedisServer } from "./helpers/redis";
+import { freshDatabase, startTestServer, waitFor, type TestServer } from "./helpers/server";
+
+if (redisSkipReason) console.warn(`scale-out-cluster.test.ts: ${redisSkipReason}`);
+
+describe.skipIf(redisSkipReason !== null)("two instances sharing Redis", () => {
+  let redis: RedisServer;
+  let a: TestServer;
+  let b: TestServer;
+  let dbDir: string;
+  const extra: WsOnlyClient[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.close();
+  });
+  beforeEach(async () => {
+    const db = freshDatabase();
+    dbDir = db.dir;
+    const env = { REDIS_URL: redis.url, DATABASE_URL: db.url };
+    a = await startTestServer({ ...env, PARLEY_INSTANCE: "instance-a" });
+    b = await startTestServer({ ...env, PARLEY_INSTANCE: "instance-b" });
+    // Each has heard the other's hello.
+    await waitFor(() => a.server.deps.cluster.members.alive().length === 2 && b.server.deps.cluster.members.alive().length === 2, "both instances up");
+  });
+  afterEach(async () => {
+    await Promise.all(extra.splice(0).map((c) => c.close()));
+    await Promise.all([a?.close(), b?.close()]);
+    fs.rmSync(dbDir, { recursive: true, force: true });
+  });
+
+  it("lists every instance's connections, labelled with their instance", async () => {
+    const onA = wsOnlyClient(a.url, "watcher on A");
+    const onB = wsOnlyClient(b.url, "watcher on B");
+    extra.push(onA, onB);
+    collect<AgentEventEnvelope>((h) => onA.api.events.subscribe.subscribe({ replay: 0 }, h));
+    collect<AgentEventEnvelope>((h) => onB.api.events.subscribe.subscribe({ replay: 0 }, h));
+    await waitFor(() => a.server.deps.connections.list().length === 1 && b.server.deps.connections.list().length === 1, "one connection on each");
+
+    for (const server of [a, b]) {
+      const listing = await server.client().api.system.connections.query();
+      expect(listing.unanswered).toEqual([]);
+      expect(listing.connections.map((c) => [c.instance, c.principal.name]).sort()).toEqual([
+        ["instance-a", "watcher on A"],
+        ["instance-b", "watcher on B"],
+      ]);
+      const remote = listing.connections.find((c) => c.instance === "instance-b");
+      expect(remote).toMatchObject({ subscriptions: [{ procedure: "events.subscribe", count: 1 }], bufferedAmount: 0 });
+      expect(remote!.connectedAt).toBeInstanceOf(Date);
+    }
+  });
+
+  it("closes a connection that lives on the other instance; its client reconnects there and resumes", async () => {
+    const watcher = wsOnlyClient(b.url, "watcher on B");
+    extra.push(watcher);
+    const sub = collect<AgentEventEnvelope>((h) => watcher.api.events.subscribe.subscribe({ replay: 0 }, h));
+    await waitFor(() => b.server.deps.connections.list().some((c) => c.subscriptions.length > 0), "subscribed on B");
+    const admin = a.client();
+    await admin.api.events.publish.mutate({ type: "system.info", data: { message: "one" } });
+    await waitFor(() => sub.items.length === 1, "first event");
+
+    const { connections } = await admin.api.system.connections.query();
+    const target = connections.find((c) => c.instance === "instance-b");
+    expect(target).toBeDefined();
+    const closed = new Promise<number>((resolve) => {
+      for (const socket of b.server.wsServer.clients) socket.once("close", (code) => resolve(code));
+    });
+    await expect(admin.api.system.disconnect.mutate({ connectionId: target!.connectionId, instance: "instance-b" })).resolves.toEqual({
+      disconnected: target!.connectionId,
+    });
+    expect(await closed).toBe(4000);
+
+    await admin.api.events.publish.mutate({ type: "system.info", data: { message: "two" } });
+    await waitFor(
+      () => b.server.deps.connections.list().some((c) => c.connectionId !== target!.connectionId && c.subscriptions.length > 0),
+      "the client reconnected to B and resubscribed",
+    );
+    await waitFor(() => sub.items.length === 2, "the missed event");
+    await admin.api.events.publish.mutate({ type: "system.info", data: { message: "three" } });
+    await waitFor(() => sub.items.length === 3, "live after reconnect");
+    expect(sub.items.map((e) => (e.type === "system.info" ? e.data.message : e.type))).toEqual(["one", "two", "three"]);
+    expect(sub.errors).toEqual([]);
+
+    // Gone now: NOT_FOUND names the instance. A connection id of B's is not looked up on A by default.
+    const gone = admin.api.system.disconnect.mutate({ connectionId: target!.connectionId, instance: "instance-b" });
+    await expect(gone).rejects.toMatchObject({ data: { code: "NOT_FOUND" } });
+    await expect(gone).rejects.toThrow("is not open on instance instance-b");
+    const current = b.server.deps.connections.list()[0]!.connectionId;
+    if (!a.server.deps.connections.list().some((c) => c.connectionId === current)) {
+      await expect(admin.api.system.disconnect.mutate({ connectionId: current })).rejects.toMatchObject({ data: { code: "NOT_FOUND" } });
+    }
+  });
+
+  it("answers TIMEOUT within a second for an instance nobody runs, and drops a stopped instance from the listing at once", async () => {
+    const admin = a.client();
+    const started = Date.now();
+    const nobody = admin.api.system.disconnect.mutate({ connectionId: "ws-1", instance: "instance-z" });
+    await expect(nobody).rejects.toMatchObject({ data: { code: "TIMEOUT" } });
+    await expect(nobody).rejects.toThrow("instance instance-z did not answer");
+    expect(Date.now() - started).toBeLessThan(2_000);
+
+    await b.close(); // says bye on the way out
+    await waitFor(() => a.server.deps.cluster.members.alive().length === 1, "B gone from A's view");
+    const quick = Date.now();
+    const listing = await admin.api.system.connections.query();
+    expect(Date.now() - quick).toBeLessThan(500);
+    expect(listing).toEqual({ connections: [], unanswered: [] });
+  });
+});
+
+describe("one instance without REDIS_URL", () => {
+  let t: TestServer | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  it("lists its own connections labelled with its instance, and knows no other instance", async () => {
+    t = await startTestServer({ PARLEY_INSTANCE: "alone" });
+    const server = t;
+    const watcher = wsOnlyClient(server.url, "watcher");
+    try {
+      collect<AgentEventEnvelope>((h) => watcher.api.events.subscribe.subscribe({ replay: 0 }, h));
+      await waitFor(() => server.server.deps.connections.list().length === 1, "a connection");
+      const admin = server.client();
+      const listing = await admin.api.system.connections.query();
+      expect(listing.unanswered).toEqual([]);
+      expect(listing.connections.map((c) => c.instance)).toEqual(["alone"]);
+      await expect(
+        admin.api.system.disconnect.mutate({ connectionId: listing.connections[0]!.connectionId, instance: "elsewhere" }),
+      ).rejects.toMatchObject({ data: { code: "NOT_FOUND" } });
+      expect(server.server.deps.cluster.members.alive()).toEqual(["alone"]);
+    } finally {
+      await watcher.close();
+    }
+  });
+});
