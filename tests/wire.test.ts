@@ -3,7 +3,7 @@
 import { transformTRPCResponse } from "@trpc/server/unstable-core-do-not-import";
 import superjson from "superjson";
 import { describe, expect, it } from "vitest";
-import { PreparedJson, wireEncoder, wireTransformer } from "../src/server/wire";
+import { NO_FRAME, PreparedJson, SubscriptionLane, wireEncoder, wireTransformer } from "../src/server/wire";
 
 const stockConfig = { transformer: { input: superjson, output: superjson } } as unknown as Parameters<typeof transformTRPCResponse>[0];
 const ourConfig = { transformer: wireTransformer } as unknown as Parameters<typeof transformTRPCResponse>[0];
@@ -60,5 +60,22 @@ describe("wire format", () => {
     const prepared = serialize({ id: "1", data: { when: new Date(2) } });
     // HTTP and SSE responses stringify the same value.
     expect(JSON.stringify({ x: prepared })).toBe(JSON.stringify({ x: superjson.serialize({ id: "1", data: { when: new Date(2) } }) }));
+  });
+
+  it("binds a subscription lane from its probe without sending anything, then builds the frames tRPC would send", () => {
+    for (const [sub, jsonrpc] of [[1, undefined], ["abc", "2.0"]] as const) {
+      const probe = { type: "stream.hidden" };
+      const lane = new SubscriptionLane(probe);
+      expect(lane.bound).toBe(false);
+      // The probe goes through tRPC like any tracked value: the encoder binds the lane and sends nothing.
+      expect(frames(sub, "6", probe, jsonrpc).ours).toBe(NO_FRAME);
+      expect(lane.bound).toBe(true);
+      const fresh = { ...event, message: { ...event.message, id: `m-${sub}` } };
+      expect(lane.frame("7", fresh).toString()).toBe(frames(sub, "7", fresh, jsonrpc).stock);
+      // One frame per event and subscription id, shared by every lane with that id.
+      const other = new SubscriptionLane({ type: "stream.hidden" });
+      other.bind(sub, jsonrpc);
+      expect(other.frame("7", fresh)).toBe(lane.frame("7", fresh));
+    }
   });
 });

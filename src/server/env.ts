@@ -39,6 +39,8 @@ export const configSchema = z.object({
   WS_SOFT_BUFFER_BYTES: int(1024 * 1024, 16 * 1024, 1024 * 1024 * 1024),
   /** Queued bytes on one connection past which it is dropped; its client reconnects and resumes. */
   WS_MAX_BUFFER_BYTES: int(8 * 1024 * 1024, 64 * 1024, 4 * 1024 * 1024 * 1024),
+  /** Caught-up session streams on WebSockets get live events written straight to the socket (wire.ts); `off` sends every event through tRPC's subscription loop (for comparison). */
+  WS_DIRECT_FANOUT: z.enum(["on", "off"]).default("on"),
   /** Largest message content accepted by `message.post` (UTF-8 bytes). */
   MESSAGE_MAX_BYTES: int(64 * 1024, 1, 16 * 1024 * 1024),
   /** Events a subscriber may have queued before it is re-synchronised from the database. */

@@ -5,12 +5,21 @@
 // object), and the WebSocket encoder splices those cached bytes into each
 // subscriber's envelope. The bytes on the wire are exactly what stock tRPC
 // with superjson sends (tests/wire.test.ts), so every tRPC client decodes them.
+//
+// Direct fan-out: a caught-up session stream on a WebSocket learns its tRPC
+// subscription id once (SubscriptionLane), then its live events are written
+// straight to the socket as complete frames, built once per event and
+// subscription id, instead of passing through the stream's generator and
+// tRPC's per-subscription loop (see services/session-events.ts).
 import type { CombinedDataTransformer } from "@trpc/server";
 import type { Encoder } from "@trpc/server/adapters/ws";
 import superjson from "superjson";
 
 /** A value already serialised by superjson, with its JSON text. `toJSON` keeps HTTP/SSE responses correct. */
 export class PreparedJson {
+  /** Complete WebSocket frames carrying this value, by frame prefix (SubscriptionLane). */
+  frames: Map<string, Buffer> | undefined;
+
   constructor(
     readonly value: unknown,
     readonly json: string,
@@ -38,6 +47,65 @@ function isTrackedData(value: unknown): value is TrackedData {
 /** Per event object: the last tracked id it was sent with, and the encoding. */
 const cache = new WeakMap<object, { id: string; prepared: PreparedJson }>();
 
+/** The encoding of tracked `{ id, data }`, made once per event object and id. */
+function prepareTracked(id: string, data: object): PreparedJson {
+  const hit = cache.get(data);
+  if (hit && hit.id === id) return hit.prepared;
+  const serialized = superjson.serialize({ id, data });
+  const prepared = new PreparedJson(serialized, JSON.stringify(serialized));
+  cache.set(data, { id, prepared });
+  return prepared;
+}
+
+/** Probe event objects of lanes that have not learnt their subscription id yet. */
+const probes = new WeakMap<object, SubscriptionLane>();
+
+/** What the encoder returns for a probe: nothing is sent (ConnectionRegistry skips it). */
+export const NO_FRAME = "";
+
+/** Distinct subscription ids whose frames one event keeps (beyond it frames are built per send). */
+const FRAMES_PER_EVENT = 16;
+
+/**
+ * How one WebSocket subscription's live events reach its socket directly. The
+ * stream yields `tracked(id, probe)` once through tRPC; the encoder sees the
+ * probe with the subscription's JSON-RPC id, binds the lane, and sends
+ * nothing. From then on `frame()` builds exactly the frame tRPC would have
+ * sent for a tracked event, shared by every subscription with the same id.
+ */
+export class SubscriptionLane {
+  private prefix: string | null = null;
+
+  /** `probe`: a fresh event object of the stream's own type, used only to bind this lane. */
+  constructor(readonly probe: object) {
+    probes.set(probe, this);
+  }
+
+  get bound(): boolean {
+    return this.prefix !== null;
+  }
+
+  bind(subscriptionId: unknown, jsonrpc: unknown): void {
+    let prefix = `{"id":${JSON.stringify(subscriptionId)}`;
+    if (jsonrpc !== undefined) prefix += `,"jsonrpc":${JSON.stringify(jsonrpc)}`;
+    this.prefix = `${prefix},"result":{"type":"data","data":`;
+    probes.delete(this.probe);
+  }
+
+  /** The frame tRPC sends for `tracked(id, data)` on this subscription (wireEncoder's bytes). */
+  frame(id: string, data: object): Buffer {
+    const prefix = this.prefix;
+    if (prefix === null) throw new Error("SubscriptionLane.frame before bind");
+    const prepared = prepareTracked(id, data);
+    const hit = prepared.frames?.get(prefix);
+    if (hit) return hit;
+    const frame = Buffer.from(`${prefix}${prepared.json},"id":${JSON.stringify(id)}}}`);
+    prepared.frames ??= new Map();
+    if (prepared.frames.size < FRAMES_PER_EVENT) prepared.frames.set(prefix, frame);
+    return frame;
+  }
+}
+
 export const wireTransformer: CombinedDataTransformer = {
   input: superjson,
   output: {
@@ -45,10 +113,7 @@ export const wireTransformer: CombinedDataTransformer = {
       if (!isTrackedData(value)) return superjson.serialize(value);
       const hit = cache.get(value.data);
       if (hit && hit.id === value.id) return hit.prepared;
-      const serialized = superjson.serialize(value);
-      const prepared = new PreparedJson(serialized, JSON.stringify(serialized));
-      cache.set(value.data, { id: value.id, prepared });
-      return prepared;
+      return probes.get(value.data) ?? prepareTracked(value.id, value.data);
     },
     deserialize: (value: unknown): unknown => superjson.deserialize<unknown>(value as Parameters<typeof superjson.deserialize>[0]),
   },
@@ -57,20 +122,25 @@ export const wireTransformer: CombinedDataTransformer = {
 interface DataMessage {
   id: unknown;
   jsonrpc?: unknown;
-  result: { type: "data"; data: PreparedJson; id?: unknown };
+  result: { type: "data"; data: unknown; id?: unknown };
 }
 
-function isPreparedDataMessage(message: unknown): message is DataMessage {
+function isDataMessage(message: unknown): message is DataMessage {
   if (typeof message !== "object" || message === null || !("result" in message)) return false;
-  const result = (message).result;
-  return typeof result === "object" && result !== null && (result as { data?: unknown }).data instanceof PreparedJson;
+  const result = message.result;
+  return typeof result === "object" && result !== null && "data" in result;
 }
 
 /** The WebSocket encoder: JSON, with cached event bytes spliced in (same key order as JSON.stringify). */
 export const wireEncoder: Encoder = {
   encode(message: unknown): string {
-    if (!isPreparedDataMessage(message)) return JSON.stringify(message);
+    if (!isDataMessage(message)) return JSON.stringify(message);
     const { id, jsonrpc, result } = message;
+    if (result.data instanceof SubscriptionLane) {
+      result.data.bind(id, jsonrpc);
+      return NO_FRAME;
+    }
+    if (!(result.data instanceof PreparedJson)) return JSON.stringify(message);
     let out = `{"id":${JSON.stringify(id)}`;
     if (jsonrpc !== undefined) out += `,"jsonrpc":${JSON.stringify(jsonrpc)}`;
     out += `,"result":{"type":"data","data":${result.data.json}`;

@@ -56,10 +56,13 @@ export function createLiveHub(opts: { config: Config; db: Db; bus: Bus; log: Log
   const stats = new HubStats();
   const stamps = new PublishStamps();
   const bus = instrumentBus(opts.bus, stats, stamps);
-  const connections = new ConnectionRegistry(stats, log.child({ component: "connections" }), {
-    softBytes: config.WS_SOFT_BUFFER_BYTES,
-    hardBytes: config.WS_MAX_BUFFER_BYTES,
-  });
+  const connections = new ConnectionRegistry(
+    stats,
+    log.child({ component: "connections" }),
+    { softBytes: config.WS_SOFT_BUFFER_BYTES, hardBytes: config.WS_MAX_BUFFER_BYTES },
+    // Injected faults act on the frames tRPC sends, so with PARLEY_FAULTS every frame goes that way.
+    config.WS_DIRECT_FANOUT === "on" && !config.PARLEY_FAULTS ? { stamps } : null,
+  );
   const presence = new PresenceTracker(bus, config.PRESENCE_TYPING_TTL_MS);
   // Only a shared bus has other instances to hear from; without one nothing goes on the bus.
   const members = new ClusterMembers(bus, Boolean(config.REDIS_URL));

@@ -72,6 +72,7 @@ export const sessionRouter = router({
       queueLimit: ctx.config.SUBSCRIBER_QUEUE_LIMIT,
       chatRuns: ctx.chat,
       writable: (abort) => ctx.connections.writable(ctx.connectionId, abort),
+      direct: ctx.connections.directSink(ctx.connectionId),
     });
   }),
 });

@@ -25,6 +25,11 @@ export class BoundedQueue<T> {
     return this.items.length - this.head;
   }
 
+  /** Nothing queued, no overflow to report, not closed: `take` would wait. */
+  get idle(): boolean {
+    return this.size === 0 && !this.overflowed && !this.closed;
+  }
+
   push(value: T): void {
     if (this.closed) return;
     if (this.waiter) {

@@ -10,6 +10,8 @@ import type { Logger } from "pino";
 import type { WebSocket } from "ws";
 import type { Principal } from "../context";
 import type { HubStats } from "../metrics/hub-stats";
+import type { PublishStamps } from "../metrics/instrument";
+import { NO_FRAME } from "../wire";
 
 /** Close code sent by system.disconnect; clients reconnect (and resume their streams). */
 export const OPERATOR_DISCONNECT_CODE = 4000;
@@ -27,6 +29,19 @@ export interface BufferBounds {
 }
 
 const WRITABLE_POLL_MS = 10;
+
+/**
+ * A WebSocket connection as the direct fan-out path sees it (see
+ * SubscriptionLane in wire.ts): is there room, and send one complete frame.
+ */
+export interface DirectSink {
+  /** True while the socket has less than the soft bound queued and is open. */
+  writable(): boolean;
+  /** Send a complete text frame; `published` is the bus message it carries (for the fan-out latency metric). */
+  send(frame: Buffer, published: object): void;
+}
+
+const TEXT_FRAME = { binary: false } as const;
 
 class ConnectionRecord {
   /** The tRPC context's connectionId; null until tRPC created the context. */
@@ -69,12 +84,37 @@ export class ConnectionRegistry {
 
   /** Connections dropped for exceeding the hard buffer bound. */
   slowConsumerDrops = 0;
+  /** Frames sent by the direct fan-out path (the rest go through tRPC's subscription loop). */
+  directFrames = 0;
 
   constructor(
     private readonly stats: HubStats,
     private readonly log: Logger,
     private readonly bounds: BufferBounds = { softBytes: 1024 * 1024, hardBytes: 8 * 1024 * 1024 },
+    /** Publish stamps (for fan-out latency of direct sends); null turns the direct path off (fault injection, WS_DIRECT_FANOUT=off). */
+    private readonly direct: { stamps: PublishStamps } | null = null,
   ) {}
+
+  /**
+   * The direct fan-out sink of a WebSocket connection; null for HTTP/SSE ids,
+   * closed connections, and when the direct path is off.
+   */
+  directSink(connectionId: string): DirectSink | null {
+    const record = this.byId.get(connectionId);
+    if (!record || !this.direct) return null;
+    const { socket } = record;
+    const { stamps } = this.direct;
+    const soft = this.bounds.softBytes;
+    return {
+      writable: () => socket.readyState === socket.OPEN && socket.bufferedAmount < soft,
+      send: (frame, published) => {
+        this.directFrames++;
+        const at = stamps.of(published);
+        if (at !== 0) record.pendingFanoutAt = at;
+        socket.send(frame, TEXT_FRAME);
+      },
+    };
+  }
 
   /**
    * null when `connectionId`'s socket has less than the soft bound queued (and
@@ -109,6 +149,8 @@ export class ConnectionRegistry {
     const send = socket.send.bind(socket);
     // Replaces the instance's send: counts frames and bytes, observes fan-out latency.
     socket.send = function instrumentedSend(data: unknown, options?: unknown, cb?: unknown) {
+      // A subscription lane's probe (wire.ts): nothing to send.
+      if (data === NO_FRAME) return;
       if (socket.bufferedAmount > bounds.hardBytes) {
         // The peer stopped reading: drop it rather than grow without bound. A
         // close frame would queue behind the backlog, so terminate.

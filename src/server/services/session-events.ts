@@ -7,7 +7,9 @@ import { runIdOf } from "../../shared/chat";
 import type { ChatStreamEvent, SessionEvent, SessionEventEnvelope } from "../../shared/events";
 import { channel, type Bus, type Channel } from "../bus/bus";
 import type { Db } from "../db";
+import { SubscriptionLane } from "../wire";
 import { BoundedQueue } from "./bounded-queue";
+import type { DirectSink } from "./connections";
 
 /**
  * What the session channel carries: persisted envelopes, and the ephemeral
@@ -103,6 +105,12 @@ export interface SessionStreamOptions {
    * so resuming stays exact. Default: everything.
    */
   canSee?: (message: { visibility: Visibility; authorId: string | null }) => boolean;
+  /**
+   * The subscriber's WebSocket, for the direct path: while the stream is
+   * caught up and nothing is queued, live events are written straight to it
+   * (ConnectionRegistry.directSink; null or absent: always through tRPC).
+   */
+  direct?: DirectSink | null;
 }
 
 /** One queued item: a persisted envelope, or an ephemeral chat delta. */
@@ -157,13 +165,29 @@ export async function* sessionEventStream(
     return run !== undefined && canSee({ visibility: run.visibility ?? "public", authorId: run.authorId ?? null });
   };
   const queue = new BoundedQueue<StreamItem>(opts.queueLimit, mergeChatDeltas);
+  // The direct path (see the loop below): on while the generator waits on an empty queue.
+  const sink = opts.direct ?? null;
+  const probe: SessionEvent = { type: "stream.hidden" };
+  const lane = sink ? new SubscriptionLane(probe) : null;
+  let direct = false;
+  let deliverDirect: (message: SessionChannelMessage) => boolean = () => false;
   const unsubscribe = bus.subscribe(
     sessionChannel(sessionId),
-    (message) =>
-      queue.push(message.seq === null ? { kind: "chat", event: message.event } : { kind: "persisted", envelope: message }),
+    (message) => {
+      if (direct) {
+        if (deliverDirect(message)) return;
+        direct = false; // the generator takes over from the queue
+      }
+      queue.push(message.seq === null ? { kind: "chat", event: message.event } : { kind: "persisted", envelope: message });
+    },
     // The bus may have lost messages (Redis was down, or not yet subscribed):
     // handled like an overflow, so the stream re-reads the gap from the database.
-    { onResync: () => queue.invalidate() },
+    {
+      onResync: () => {
+        direct = false;
+        queue.invalidate();
+      },
+    },
   );
   try {
     const session = await db.session.findUnique({ where: { id: sessionId }, select: { lastEventSeq: true } });
@@ -247,12 +271,51 @@ export async function* sessionEventStream(
       }
     }
 
+    /**
+     * The direct path: the bus listener writes the next live event straight
+     * to the subscriber's socket (one frame per event and subscription id,
+     * shared by all subscribers), skipping this generator and tRPC's
+     * per-subscription loop. It handles the common case only: the next seq, a
+     * chat delta that continues exactly what the subscriber has, room in the
+     * socket. Anything else returns false: the item goes to the queue and
+     * this generator handles it as before (gaps, snapshots, backpressure).
+     */
+    deliverDirect = (message) => {
+      if (!sink || !lane || signal?.aborted || !sink.writable()) return false;
+      if (message.seq === null) {
+        const event = message.event;
+        if (event.type !== "chat.delta") return false;
+        if (finishedRuns.has(event.runId) || !runVisible(event.runId, event.messageId)) return true;
+        const have = covered.get(event.runId) ?? 0;
+        if (event.offset + event.text.length <= have) return true;
+        if (event.offset !== have) return false;
+        covered.set(event.runId, have + event.text.length);
+        sink.send(lane.frame(String(cursor), event), message);
+        return true;
+      }
+      if (message.seq <= cursor) return true;
+      if (message.seq !== cursor + 1) return false;
+      cursor = message.seq;
+      observe(message.event);
+      sink.send(lane.frame(String(message.seq), shown(message.event) ? message.event : HIDDEN), message);
+      return true;
+    };
+
     yield* catchUp();
     yield* snapshots();
     while (!signal?.aborted) {
       const draining = opts.writable?.(signal);
       if (draining) await draining;
+      // Caught up with nothing queued: everything this generator yielded has
+      // been sent (it only resumes when tRPC asks for the next value), so live
+      // events may now go straight to the socket, in order. The first time,
+      // the lane learns its subscription id from a probe that sends nothing.
+      if (lane && queue.idle) {
+        if (!lane.bound) yield tracked(String(cursor), probe);
+        direct = lane.bound && queue.idle;
+      }
       const next = await queue.take(signal);
+      direct = false;
       if (next.kind === "closed") return;
       if (next.kind === "overflow") {
         // Chat deltas were dropped with the queue: snapshots re-synchronise the text.

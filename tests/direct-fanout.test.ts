@@ -1,0 +1,111 @@
+// The direct fan-out path (wire.ts SubscriptionLane, session-events.ts):
+// a caught-up WebSocket subscriber gets live events written straight to its
+// socket, byte for byte what tRPC's own path sends, and falls back to that
+// path (and back) without losing or repeating anything.
+import { afterEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { range } from "./helpers/stream";
+import { startTestServer, waitFor, type TestServer } from "./helpers/server";
+
+let t: TestServer | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+/** A raw tRPC WebSocket client on session.events: the data frames exactly as received. */
+async function rawSubscriber(url: string, sessionId: string, lastEventId?: string) {
+  const socket = new WebSocket(`${url.replace("http", "ws")}/api/trpc-ws`);
+  await new Promise((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
+  const frames: string[] = [];
+  socket.on("message", (data: Buffer, isBinary: boolean) => {
+    if (isBinary) throw new Error("a binary frame");
+    const text = data.toString();
+    if (text.includes('"type":"data"')) frames.push(text);
+  });
+  socket.send(
+    JSON.stringify({ id: 1, method: "subscription", params: { path: "session.events", input: { json: { sessionId, ...(lastEventId ? { lastEventId } : {}) } } } }),
+  );
+  return { frames, close: () => socket.terminate() };
+}
+
+const seqOf = (frame: string) => Number((JSON.parse(frame) as { result: { id: string } }).result.id);
+
+describe("direct fan-out", () => {
+  it("sends live events straight to caught-up sockets, byte-identical to the tRPC path", async () => {
+    t = await startTestServer();
+    const client = t.client();
+    const session = await client.api.session.create.mutate({ title: "direct" });
+    const live = await rawSubscriber(t.url, session.id);
+    await waitFor(() => t!.server.deps.connections.directFrames === 0 && t!.server.deps.bus.listenerCount() >= 1, "subscribed");
+    await new Promise((r) => setTimeout(r, 100)); // the probe has bound the lane
+    const before = t.server.deps.connections.directFrames;
+    const posted = await client.api.message.post.mutate({ sessionId: session.id, content: "hello </script> 🙂" });
+    await waitFor(() => live.frames.some((f) => seqOf(f) === posted.seq), "the live frame");
+    expect(t.server.deps.connections.directFrames).toBeGreaterThan(before);
+
+    // The same event read back by a resuming subscriber goes through tRPC's loop.
+    const directCount = t.server.deps.connections.directFrames;
+    const resumed = await rawSubscriber(t.url, session.id, String(posted.seq - 1));
+    await waitFor(() => resumed.frames.some((f) => seqOf(f) === posted.seq), "the back-filled frame");
+    expect(resumed.frames.find((f) => seqOf(f) === posted.seq)).toBe(live.frames.find((f) => seqOf(f) === posted.seq));
+    expect(t.server.deps.connections.directFrames).toBe(directCount);
+    live.close();
+    resumed.close();
+  });
+
+  it("falls back to the generator on a gap and returns to the direct path, every seq once and in order", async () => {
+    t = await startTestServer();
+    const client = t.client();
+    const session = await client.api.session.create.mutate({ title: "direct" });
+    const sub = await rawSubscriber(t.url, session.id);
+    await waitFor(() => t!.server.deps.bus.listenerCount() >= 1, "subscribed");
+    await new Promise((r) => setTimeout(r, 100));
+    // Every 7th persisted event is never published: the next one arrives with a
+    // gap, which the direct path hands to the generator (it reads the gap from
+    // the database), after which the direct path takes over again.
+    const { bus, connections } = t.server.deps;
+    const publish = bus.publish.bind(bus);
+    let dropped = 0;
+    bus.publish = (channel, message) => {
+      const seq = (message as { seq?: unknown }).seq;
+      if (typeof seq === "number" && seq % 7 === 0) {
+        dropped++;
+        return;
+      }
+      publish(channel, message);
+    };
+    let last = 0;
+    const directAt: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      // A burst (group commit publishes it at once), then one at a time.
+      const burst = await Promise.all(range(1, 10).map((i) => client.api.message.post.mutate({ sessionId: session.id, content: `r${round} #${i}` })));
+      last = Math.max(last, ...burst.map((m) => m.seq));
+      for (let i = 0; i < 10; i++) last = (await client.api.message.post.mutate({ sessionId: session.id, content: `r${round} one ${i}` })).seq;
+      await waitFor(() => sub.frames.length > 0 && seqOf(sub.frames.at(-1) ?? "{}") === last, `round ${round}`, 15_000);
+      directAt.push(connections.directFrames);
+    }
+    expect(dropped).toBeGreaterThan(5);
+    expect(sub.frames.map(seqOf)).toEqual(range(1, last));
+    // The direct path kept working after each gap.
+    for (let i = 1; i < directAt.length; i++) expect(directAt[i]).toBeGreaterThan(directAt[i - 1] ?? 0);
+    sub.close();
+  });
+
+  it("is off with WS_DIRECT_FANOUT=off: the same events, all through tRPC", async () => {
+    t = await startTestServer({ WS_DIRECT_FANOUT: "off" });
+    const client = t.client();
+    const session = await client.api.session.create.mutate({ title: "direct off" });
+    const sub = await rawSubscriber(t.url, session.id);
+    await waitFor(() => t!.server.deps.bus.listenerCount() >= 1, "subscribed");
+    const posted = await Promise.all(range(1, 20).map((i) => client.api.message.post.mutate({ sessionId: session.id, content: `#${i}` })));
+    const last = Math.max(...posted.map((m) => m.seq));
+    await waitFor(() => sub.frames.length > 0 && seqOf(sub.frames.at(-1) ?? "{}") === last, "every event");
+    expect(sub.frames.map(seqOf)).toEqual(range(1, last));
+    expect(t.server.deps.connections.directFrames).toBe(0);
+    sub.close();
+  });
+});
