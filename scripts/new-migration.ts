@@ -2,7 +2,7 @@
 // prisma/schema.prisma, offline. `prisma migrate dev` needs a shadow database
 // and fails with the JavaScript engine, so this diffs the schema as of the
 // last commit (or --from <file>) against the working copy, writes
-// prisma/migrations/<timestamp>_<name>/migration.sql, and applies it.
+// prisma/migrations/<timestamp>_<name>/migration.sql, applies it and regenerates the client.
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -44,6 +44,8 @@ fs.mkdirSync(dir, { recursive: true });
 fs.writeFileSync(path.join(dir, "migration.sql"), diff.stdout);
 console.log(`wrote ${path.relative(root, dir)}/migration.sql`);
 execFileSync(path.join(root, "node_modules", ".bin", "prisma"), ["migrate", "deploy"], { cwd: root, stdio: "inherit" });
+// The SQLite client (src/generated/prisma) must know the new fields before typecheck and tests.
+execFileSync(path.join(root, "node_modules", ".bin", "prisma"), ["generate"], { cwd: root, stdio: "inherit" });
 // The same change for PostgreSQL: regenerate prisma/postgres/schema.prisma and
 // write its migration (one data model; tests/postgres-schema.test.ts checks it).
 execFileSync(path.join(root, "node_modules", ".bin", "tsx"), ["scripts/postgres-schema.ts", "--name", name], {

@@ -3,7 +3,7 @@
 // streams one assistant answer.
 import { z } from "zod";
 import type { Message } from "../generated/prisma/client";
-import { idSchema, visibilities } from "./schemas";
+import { clientKeySchema, idSchema, visibilities } from "./schemas";
 
 /** Providers a server can know. "builtin" (the retrieval assistant) is always available. */
 export const providerIds = ["builtin", "openai", "ollama"] as const;
@@ -76,6 +76,11 @@ export const chatSendInput = z.object({
   author: z.string().trim().min(1).max(100).default("anonymous"),
   /** The question's visibility; its answer inherits it (issue 6). */
   visibility: z.enum(visibilities).default("public"),
+  /**
+   * Idempotency key of the question: a retry with the same key starts no
+   * second run; it returns the stored question, its first answer and that answer's run.
+   */
+  clientKey: clientKeySchema.optional(),
 });
 
 export const chatRunInput = z.object({

@@ -14,6 +14,18 @@ export const messageStatuses = ["complete", "streaming", "stopped", "error"] as 
 
 export const idSchema = z.string().min(1, "must not be empty").max(64, "must be at most 64 characters");
 
+/**
+ * An idempotency key chosen by the poster (message.post, chat.send): a retry
+ * with the same key in the same session returns the message already stored
+ * instead of writing a second one. Generate one per message (e.g. a UUID) and
+ * send it on every retry of that message.
+ */
+export const clientKeySchema = z
+  .string()
+  .min(1, "must not be empty")
+  .max(64, "must be at most 64 characters")
+  .regex(/^[A-Za-z0-9_-]+$/, "may contain only letters, digits, '_' and '-'");
+
 const jsonByteLength = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).length;
 
 export const metadataSchema = z
@@ -54,6 +66,8 @@ export const messagePostInput = z.object({
   author: z.string().trim().min(1).max(100).default("anonymous"),
   visibility: z.enum(visibilities).default("public"),
   metadata: metadataSchema.optional(),
+  /** Idempotency key: a retry with the same key returns the stored message (same id and seq). */
+  clientKey: clientKeySchema.optional(),
 });
 
 export const messageListInput = z

@@ -10,12 +10,12 @@ import { tracked, TRPCError, type TrackedEnvelope } from "@trpc/server";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { Message, MessageStatus, Prisma, Visibility } from "../../generated/prisma/client";
-import type { ChatRunEvent, FinishReason, RunMetadata, chatRegenerateInput, chatSendInput } from "../../shared/chat";
+import { runIdOf, type ChatRunEvent, type FinishReason, type RunMetadata, type chatRegenerateInput, type chatSendInput } from "../../shared/chat";
 import { channel, type Bus } from "../bus/bus";
 import type { Db } from "../db";
 import { isPostgresUrl, type Config } from "../env";
 import { BoundedQueue } from "../services/bounded-queue";
-import { inSession, sessionNotFound } from "../services/errors";
+import { inSession, isUniqueViolation, sessionNotFound } from "../services/errors";
 import {
   sessionChannel,
   writeSessionEvent,
@@ -57,6 +57,13 @@ export interface RunAsker {
   scope: Prisma.MessageWhereInput;
 }
 const OPEN_ASKER: RunAsker = { authorId: null, scope: {} };
+
+/** What `chat.send` answers: the stored question, its answer's id and the run streaming it. */
+export interface ChatSendResult {
+  userMessage: Message;
+  assistantMessageId: string;
+  runId: string;
+}
 
 class ChatRun {
   readonly controller = new AbortController();
@@ -103,6 +110,8 @@ const RECENT_RUNS = 1_000;
 export class ChatRunRegistry implements ActiveRunSource {
   private readonly runs = new Map<string, ChatRun>();
   private readonly recent = new Map<string, string>();
+  /** Sends with a clientKey still in progress here (`sessionId clientKey`): a concurrent retry waits for the first. */
+  private readonly keyedSends = new Map<string, Promise<ChatSendResult>>();
   /** Slots taken by sends that are still persisting, per session, so limits hold under concurrency. */
   private readonly reserved = new Map<string, number>();
   private reservedTotal = 0;
@@ -157,8 +166,82 @@ export class ChatRunRegistry implements ActiveRunSource {
     return out;
   }
 
-  /** Persist the user message and a `streaming` answer, start the run. */
-  async send(input: z.output<typeof chatSendInput>, asker: RunAsker = OPEN_ASKER) {
+  /**
+   * Persist the user message and a `streaming` answer, start the run. With a
+   * `clientKey` already used in the session, nothing is written and no run
+   * starts: the stored question, its first answer and that answer's run are
+   * returned (also to a concurrent duplicate, here or on another instance).
+   */
+  async send(
+    input: z.output<typeof chatSendInput>,
+    asker: RunAsker = OPEN_ASKER,
+    /** Takes the caller's run slot (CHAT_MAX_RUNS_PER_PRINCIPAL) only when a new run starts; returns its release. */
+    takeSlot: () => () => void = () => () => undefined,
+  ): Promise<ChatSendResult> {
+    const key = input.clientKey;
+    if (key === undefined) return this.startHoldingSlot(input, asker, takeSlot);
+    const slot = `${input.sessionId} ${key}`;
+    const inFlight = this.keyedSends.get(slot);
+    if (inFlight) return inFlight;
+    const sending = (async () => {
+      const stored = await this.sentWithKey(input.sessionId, key);
+      if (stored) return stored;
+      try {
+        return await this.startHoldingSlot(input, asker, takeSlot);
+      } catch (error) {
+        // Another instance stored the key between our look-up and our insert.
+        if (!isUniqueViolation(error)) throw error;
+        const raced = await this.sentWithKey(input.sessionId, key);
+        if (!raced) throw error;
+        return raced;
+      }
+    })();
+    this.keyedSends.set(slot, sending);
+    try {
+      return await sending;
+    } finally {
+      this.keyedSends.delete(slot);
+    }
+  }
+
+  /** What `send` returned for the question stored under `clientKey`, or null when the key is unused. */
+  private async sentWithKey(sessionId: string, clientKey: string): Promise<ChatSendResult | null> {
+    const { db } = this.deps;
+    const userMessage = await db.message.findFirst({ where: { sessionId, clientKey } });
+    if (!userMessage) return null;
+    const answer = await db.message.findFirst({
+      where: { sessionId, parentId: userMessage.id, role: "assistant" },
+      orderBy: { seq: "asc" },
+      select: { id: true, metadata: true },
+    });
+    const runId = answer ? runIdOf(answer) : null;
+    if (!answer || !runId) {
+      throw new TRPCError({
+        code: "CONFLICT",
+        message: `clientKey ${clientKey} is already used in session ${sessionId} by message ${userMessage.id}, which was posted without chat.send; use a new key for a new question`,
+      });
+    }
+    return { userMessage, assistantMessageId: answer.id, runId };
+  }
+
+  /** A new question and run; the slot is held until the run finishes. */
+  private async startHoldingSlot(
+    input: z.output<typeof chatSendInput>,
+    asker: RunAsker,
+    takeSlot: () => () => void,
+  ): Promise<ChatSendResult> {
+    const release = takeSlot();
+    try {
+      const sent = await this.sendOnce(input, asker);
+      void this.whenFinished(sent.runId).finally(release);
+      return sent;
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  private async sendOnce(input: z.output<typeof chatSendInput>, asker: RunAsker): Promise<ChatSendResult> {
     const { db, config } = this.deps;
     const bytes = Buffer.byteLength(input.content, "utf8");
     if (bytes > config.MESSAGE_MAX_BYTES) {
@@ -190,6 +273,7 @@ export class ChatRunRegistry implements ActiveRunSource {
               visibility: input.visibility,
               content: input.content,
               metadata: {},
+              clientKey: input.clientKey ?? null,
             },
           });
           const assistant = await tx.message.create({

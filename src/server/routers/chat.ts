@@ -7,6 +7,7 @@ import { chatRegenerateInput, chatRunInput, chatSendInput, chatStopInput } from 
 import { requireSession, type SessionNeed } from "../auth/access";
 import { canSeeMessage, visibleMessagesWhere } from "../auth/policy";
 import type { Context } from "../context";
+import { clientKeyTaken } from "../services/errors";
 import { authedProcedure, router } from "../trpc";
 
 /** The run's session access and message visibility for the caller; NOT_FOUND when the run is unknown or hidden from it. */
@@ -35,11 +36,15 @@ export const chatRouter = router({
    * Persists the user message and a `streaming` answer, starts the run.
    * CONFLICT when the session already has an active run, TOO_MANY_REQUESTS at the server's cap.
    */
+  /** With a `clientKey` already used in the session: the stored question and its run, nothing new (CONFLICT if the caller may not see it). */
   send: authedProcedure.input(chatSendInput).mutation(async ({ ctx, input }) => {
-    await requireSession(ctx, input.sessionId, "write");
-    return withRunSlot(ctx, () =>
-      ctx.chat.send(input, { authorId: ctx.principal.id, scope: visibleMessagesWhere(ctx.principal) }),
+    const access = await requireSession(ctx, input.sessionId, "write");
+    // The run slot is taken only if a new run starts (a retry with a used clientKey starts none).
+    const sent = await ctx.chat.send(input, { authorId: ctx.principal.id, scope: visibleMessagesWhere(ctx.principal) }, () =>
+      ctx.auth.limits.startChatRun(ctx.principal.id),
     );
+    if (!canSeeMessage(ctx.principal, access, sent.userMessage)) throw clientKeyTaken(input.sessionId, input.clientKey);
+    return sent;
   }),
   /** A new answer to the same question, kept beside the old one (same parentId). */
   regenerate: authedProcedure.input(chatRegenerateInput).mutation(async ({ ctx, input }) => {

@@ -1,16 +1,20 @@
 // message.*: post and page through a session's messages.
 import { messageListInput, messagePostInput } from "../../shared/schemas";
 import { requireSession } from "../auth/access";
-import { visibleMessagesWhere } from "../auth/policy";
+import { canSeeMessage, visibleMessagesWhere } from "../auth/policy";
+import { clientKeyTaken } from "../services/errors";
 import { listMessages, postMessage } from "../services/messages";
 import { authedProcedure, router } from "../trpc";
 
 export const messageRouter = router({
   /** Persists the message (seq assigned atomically) and publishes message.created. */
   /** Needs write access to the session; the caller is the message's author (authorId). */
+  /** With a `clientKey` already used in the session: the stored message, if the caller may see it (else CONFLICT). */
   post: authedProcedure.input(messagePostInput).mutation(async ({ ctx, input }) => {
-    await requireSession(ctx, input.sessionId, "write");
-    return postMessage(ctx, { maxContentBytes: ctx.config.MESSAGE_MAX_BYTES }, input, ctx.principal.id);
+    const access = await requireSession(ctx, input.sessionId, "write");
+    const message = await postMessage(ctx, { maxContentBytes: ctx.config.MESSAGE_MAX_BYTES }, input, ctx.principal.id);
+    if (!canSeeMessage(ctx.principal, access, message)) throw clientKeyTaken(input.sessionId, input.clientKey);
+    return message;
   }),
   /** Only the messages the caller may see (visibility rules, auth/policy.ts). */
   list: authedProcedure.input(messageListInput).query(async ({ ctx, input }) => {

@@ -8,6 +8,13 @@ export function isRecordNotFound(error: unknown): boolean {
   return typeof error === "object" && error !== null && "code" in error && error.code === RECORD_NOT_FOUND;
 }
 
+/** Prisma's "unique constraint failed" code. */
+const UNIQUE_VIOLATION = "P2002";
+
+export function isUniqueViolation(error: unknown): boolean {
+  return typeof error === "object" && error !== null && "code" in error && error.code === UNIQUE_VIOLATION;
+}
+
 export function sessionNotFound(id: string): TRPCError {
   return new TRPCError({ code: "NOT_FOUND", message: `session ${id} does not exist` });
 }
@@ -20,4 +27,15 @@ export async function inSession<T>(sessionId: string, write: () => Promise<T>): 
     if (isRecordNotFound(error)) throw sessionNotFound(sessionId);
     throw error;
   }
+}
+
+/**
+ * A `clientKey` that names a message the caller may not see (someone else's
+ * private message): refused, so a guessed key reveals nothing.
+ */
+export function clientKeyTaken(sessionId: string, clientKey: string | undefined): TRPCError {
+  return new TRPCError({
+    code: "CONFLICT",
+    message: `clientKey ${clientKey ?? ""} is already used in session ${sessionId} by another author; generate a new key for a new message`,
+  });
 }

@@ -5,6 +5,8 @@
 // insert writes the k messages and one the k events. Each caller still
 // resolves only after the transaction holding its message has committed, and
 // gets the same errors it would alone (NOT_FOUND for its own missing session).
+// Idempotency: a post whose `clientKey` is already stored in its session (or
+// repeated within one batch) resolves with that message; nothing is written.
 import type { z } from "zod";
 import type { Message, Prisma } from "../../generated/prisma/client";
 import type { SessionEventEnvelope } from "../../shared/events";
@@ -12,7 +14,7 @@ import type { messagePostInput } from "../../shared/schemas";
 import superjson from "superjson";
 import type { Bus } from "../bus/bus";
 import type { Db } from "../db";
-import { sessionNotFound } from "./errors";
+import { isUniqueViolation, sessionNotFound } from "./errors";
 import { sessionChannel } from "./session-events";
 
 type PostInput = z.output<typeof messagePostInput>;
@@ -26,6 +28,12 @@ interface Pending {
 
 /** Most messages written in one transaction; more wait for the next one. */
 const MAX_BATCH = 256;
+/**
+ * Times a batch is written again after a unique-constraint failure on a
+ * clientKey: another writer (another instance, or chat.send) stored the key
+ * between our read and our insert; the next attempt reads it and returns it.
+ */
+const KEY_RACE_RETRIES = 3;
 
 export class MessageWriter {
   private queue: Pending[] = [];
@@ -49,7 +57,7 @@ export class MessageWriter {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, MAX_BATCH);
         try {
-          const published = await this.write(batch);
+          const published = await this.writeWithKeyRetries(batch);
           for (const { sessionId, envelope } of published) this.bus.publish(sessionChannel(sessionId), envelope);
         } catch (error) {
           for (const item of batch) item.reject(error);
@@ -57,6 +65,18 @@ export class MessageWriter {
       }
     } finally {
       this.writing = false;
+    }
+  }
+
+  private async writeWithKeyRetries(batch: Pending[]) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.write(batch);
+      } catch (error) {
+        // The transaction rolled back: nothing of this batch was written, so writing it again is safe.
+        const keyed = batch.some((item) => item.input.clientKey !== undefined);
+        if (!keyed || !isUniqueViolation(error) || attempt >= KEY_RACE_RETRIES) throw error;
+      }
     }
   }
 
@@ -72,13 +92,38 @@ export class MessageWriter {
       const existing = await tx.session.findMany({ where: { id: { in: [...bySession.keys()] } }, select: { id: true } });
       const found = new Set(existing.map((s) => s.id));
       const written: { item: Pending; message: Message; envelope: SessionEventEnvelope }[] = [];
+      const replayed: { item: Pending; message: Message }[] = [];
       const missing: Pending[] = [];
-      for (const [sessionId, items] of bySession) {
+      for (const [sessionId, allItems] of bySession) {
         if (!found.has(sessionId)) {
-          missing.push(...items);
+          missing.push(...allItems);
           continue;
         }
+        // Keys already stored answer with their message; of a key repeated in
+        // this batch, the first post is written and the others answer with it.
+        const keys = [...new Set(allItems.flatMap((item) => (item.input.clientKey ? [item.input.clientKey] : [])))];
+        const byKey = new Map<string, Message>();
+        if (keys.length > 0) {
+          const stored = await tx.message.findMany({ where: { sessionId, clientKey: { in: keys } } });
+          for (const message of stored) if (message.clientKey) byKey.set(message.clientKey, message);
+        }
+        const items: Pending[] = [];
+        const repeats: Pending[] = [];
+        const claimed = new Set<string>();
+        for (const item of allItems) {
+          const key = item.input.clientKey;
+          if (key !== undefined && (byKey.has(key) || claimed.has(key))) {
+            repeats.push(item);
+            continue;
+          }
+          if (key !== undefined) claimed.add(key);
+          items.push(item);
+        }
         const k = items.length;
+        if (k === 0) {
+          replay(repeats, byKey, replayed);
+          continue;
+        }
         // One update takes k message seqs and k event seqs; the write lock
         // (SQLite) or row lock (PostgreSQL) keeps them unique and gap-free.
         const counters = await tx.session.update({
@@ -98,6 +143,7 @@ export class MessageWriter {
             content: input.content,
             visibility: input.visibility,
             metadata: input.metadata ?? {},
+            clientKey: input.clientKey ?? null,
           })),
         });
         messages.sort((a, b) => a.seq - b.seq);
@@ -117,13 +163,25 @@ export class MessageWriter {
           const item = items[i];
           const envelope = envelopes[i];
           if (item && envelope) written.push({ item, message, envelope });
+          if (message.clientKey) byKey.set(message.clientKey, message);
         });
+        replay(repeats, byKey, replayed);
       }
-      return { written, missing };
+      return { written, replayed, missing };
     });
     for (const item of outcome.missing) item.reject(sessionNotFound(item.input.sessionId));
     for (const { item, message } of outcome.written) item.resolve(message);
+    for (const { item, message } of outcome.replayed) item.resolve(message);
     return outcome.written.map((w) => ({ sessionId: w.message.sessionId, envelope: w.envelope }));
+  }
+}
+
+/** Answer each repeated post with the message stored under its key (every repeat's key is in `byKey`). */
+function replay(repeats: Pending[], byKey: Map<string, Message>, out: { item: Pending; message: Message }[]) {
+  for (const item of repeats) {
+    const message = byKey.get(item.input.clientKey ?? "");
+    if (message) out.push({ item, message });
+    else item.reject(new Error(`clientKey ${item.input.clientKey}: no stored message (a bug in the message writer)`));
   }
 }
 

@@ -11,7 +11,7 @@ import { useConnection } from "../../_components/connection-badge";
 import { displayName, isNetworkError, parley, parleyBrowser } from "../../_components/parley";
 import { notifyError } from "../../_components/toasts";
 import { Button } from "../../_components/ui";
-import { outboxFor, type OutboxItem, type Visibility } from "./outbox";
+import { newClientKey, outboxFor, type OutboxItem, type Visibility } from "./outbox";
 import type { TypingMark } from "./presence";
 
 type Agent = RouterOutputs["agent"]["list"][number];
@@ -19,12 +19,20 @@ type Agent = RouterOutputs["agent"]["list"][number];
 const NO_AGENT = "none";
 const TYPING_REFRESH_MS = 1_500;
 
+/** Send one message with its idempotency key: a retry after a lost acknowledgement returns the stored one. */
 async function deliver(item: OutboxItem) {
   const { api } = parley();
+  const clientKey = item.key;
   if (item.agentId) {
-    await api.chat.send.mutate({ sessionId: item.sessionId, content: item.content, agentId: item.agentId, author: displayName() });
+    await api.chat.send.mutate({ sessionId: item.sessionId, content: item.content, agentId: item.agentId, author: displayName(), clientKey });
   } else {
-    await api.message.post.mutate({ sessionId: item.sessionId, content: item.content, author: displayName(), visibility: item.visibility });
+    await api.message.post.mutate({
+      sessionId: item.sessionId,
+      content: item.content,
+      author: displayName(),
+      visibility: item.visibility,
+      clientKey,
+    });
   }
 }
 
@@ -136,10 +144,13 @@ export function Composer({
       outbox.enqueue(item);
       return;
     }
+    // One key for this message whichever way it goes: if the send fails after
+    // the server stored it, the queued retry returns that message.
+    const key = newClientKey();
     try {
-      await deliver({ ...item, key: "", state: "sending", queuedAt: Date.now() });
+      await deliver({ ...item, key, state: "sending", queuedAt: Date.now() });
     } catch (error) {
-      if (isNetworkError(error)) outbox.enqueue(item);
+      if (isNetworkError(error)) outbox.enqueue(item, key);
       else {
         setDraft((d) => d || content);
         notifyError("Message not sent", error);

@@ -1,12 +1,24 @@
 // Messages written while the server cannot be reached. They are shown as
 // queued and sent after the WebSocket reconnects, one at a time and in order;
-// each leaves the queue only when the server has acknowledged it. (The server
-// has no idempotency key yet: if an acknowledgement is lost after the write
-// committed, a retry can post twice. See the issue-5 report.)
+// each leaves the queue only when the server has acknowledged it. Every item
+// carries one idempotency key (`clientKey`), sent on each attempt: when an
+// acknowledgement is lost after the write committed, the retry returns the
+// stored message instead of posting it twice, so each is sent exactly once.
 
 export type Visibility = "public" | "private" | "agent_only";
 
+/** A fresh idempotency key (about 25 URL-safe characters; getRandomValues works outside secure contexts too, randomUUID does not). */
+export function newClientKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  let key = "";
+  for (const byte of bytes) key += alphabet[byte & 63];
+  // 16 × 6 bits = 96 bits of randomness, plus a time prefix so keys also sort by creation.
+  return `${Date.now().toString(36)}-${key}`;
+}
+
 export interface OutboxItem {
+  /** The message's idempotency key (`clientKey`), the same on every attempt; also its React key. */
   key: string;
   sessionId: string;
   content: string;
@@ -41,8 +53,9 @@ export class Outbox {
     return this.items.length;
   }
 
-  enqueue(item: Omit<OutboxItem, "key" | "state" | "queuedAt">) {
-    this.set([...this.items, { ...item, key: crypto.randomUUID(), state: "queued", queuedAt: Date.now() }]);
+  /** Queue a message; pass the key of an attempt that already failed so a retry cannot post it twice. */
+  enqueue(item: Omit<OutboxItem, "key" | "state" | "queuedAt">, key: string = newClientKey()) {
+    this.set([...this.items, { ...item, key, state: "queued", queuedAt: Date.now() }]);
   }
 
   remove(key: string) {
