@@ -1,7 +1,9 @@
 // The web UI across a server restart (a second server on the same port and
 // database): the badge goes reconnecting → connected, messages posted
 // meanwhile appear once, and messages written while the server is down are
-// queued visibly and sent once each, in order, after it is back.
+// queued visibly and sent once each, in order, after it is back. A post whose
+// answer is lost after the server stored it is retried with the same
+// clientKey and still stored once.
 import fs from "node:fs";
 import path from "node:path";
 import type { Page } from "playwright-core";
@@ -97,7 +99,41 @@ describe("web UI across a server restart", () => {
     const check = createParleyClient({ url });
     const { items } = await check.api.message.list.query({ sessionId: session.id });
     expect(items.map((m) => m.content)).toEqual(["first while offline", "second while offline"]);
+    // Each was sent with its own idempotency key.
+    expect(new Set(items.map((m) => m.clientKey)).size).toBe(2);
+    expect(items.every((m) => m.clientKey !== null)).toBe(true);
     await check.close();
+    await page.close();
+  });
+
+  it("stores a message once when the answer to its post is lost: the retry carries the same clientKey", async () => {
+    const url = `http://127.0.0.1:${port}`;
+    const api = createParleyClient({ url });
+    const session = await api.api.session.create.mutate({ title: "Lost acknowledgement" });
+    const page = await chromium.browser.newPage();
+    await page.goto(`${url}/s/${session.id}`);
+    await expect.poll(() => page.getByTestId("live-state").textContent(), poll).toBe("live");
+
+    // The first message.post reaches the server, which stores it; its response never reaches the page.
+    const keys: string[] = [];
+    await page.route("**/api/trpc/message.post**", async (route) => {
+      keys.push(/"clientKey":"([A-Za-z0-9_-]+)"/.exec(route.request().postData() ?? "")?.[1] ?? "none");
+      if (keys.length > 1) return route.continue();
+      await route.fetch();
+      await route.abort("connectionreset");
+    });
+    const box = page.getByRole("textbox", { name: "Message" });
+    await box.fill("sent once despite a lost answer");
+    await box.press("Enter");
+
+    await expect.poll(() => keys.length, poll).toBe(2);
+    expect(keys[1]).toBe(keys[0]);
+    expect(keys[0]).not.toBe("none");
+    await expect.poll(() => page.getByTestId("queued-message").count(), poll).toBe(0);
+    await expect.poll(() => texts(page), poll).toEqual(["sent once despite a lost answer"]);
+    const { items } = await api.api.message.list.query({ sessionId: session.id });
+    expect(items.map((m) => [m.content, m.clientKey])).toEqual([["sent once despite a lost answer", keys[0]]]);
+    await api.close();
     await page.close();
   });
 });
