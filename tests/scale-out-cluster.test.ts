@@ -1,10 +1,12 @@
 // The cluster as an operator sees it, with two instances sharing Redis and one
 // database: the admin's connection list shows every instance's connections,
 // each labelled with its instance, and disconnecting one that lives on the
-// other instance closes it there (its client reconnects and resumes).
+// other instance closes it there (its client reconnects and resumes); the
+// metrics of each instance are labelled, and the cluster's can be watched from any.
 import fs from "node:fs";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { AgentEventEnvelope } from "../src/shared/agent-events";
+import type { MetricsSample } from "../src/shared/metrics";
 import { collect, wsOnlyClient, type WsOnlyClient } from "./helpers/live";
 import { redisSkipReason, startRedis, type RedisServer } from "./helpers/redis";
 import { freshDatabase, startTestServer, waitFor, type TestServer } from "./helpers/server";
@@ -27,7 +29,7 @@ describe.skipIf(redisSkipReason !== null)("two instances sharing Redis", () => {
   beforeEach(async () => {
     const db = freshDatabase();
     dbDir = db.dir;
-    const env = { REDIS_URL: redis.url, DATABASE_URL: db.url };
+    const env = { REDIS_URL: redis.url, DATABASE_URL: db.url, METRICS_SAMPLE_MS: "200" };
     a = await startTestServer({ ...env, PARLEY_INSTANCE: "instance-a" });
     b = await startTestServer({ ...env, PARLEY_INSTANCE: "instance-b" });
     // Each has heard the other's hello.
@@ -116,6 +118,48 @@ describe.skipIf(redisSkipReason !== null)("two instances sharing Redis", () => {
     expect(Date.now() - quick).toBeLessThan(500);
     expect(listing).toEqual({ connections: [], unanswered: [] });
   });
+
+  it("labels each instance's metrics, serves another instance's series, and sums the cluster's", async () => {
+    const watcher = wsOnlyClient(a.url, "metrics watcher on A");
+    const loadOnB = [wsOnlyClient(b.url, "load 1"), wsOnlyClient(b.url, "load 2")];
+    extra.push(watcher, ...loadOnB);
+    for (const c of loadOnB) collect<AgentEventEnvelope>((h) => c.api.events.subscribe.subscribe({ replay: 0 }, h));
+
+    expect(await watcher.api.metrics.instances.query()).toEqual({ instance: "instance-a", instances: ["instance-a", "instance-b"] });
+    const own = collect<MetricsSample>((h) => watcher.api.metrics.live.subscribe({ resolutionMs: 1000 }, h));
+    const ofB = collect<MetricsSample>((h) => watcher.api.metrics.live.subscribe({ resolutionMs: 1000, instance: "instance-b" }, h));
+    const cluster = collect<MetricsSample>((h) => watcher.api.metrics.live.subscribe({ resolutionMs: 1000, scope: "cluster" }, h));
+    await waitFor(() => ofB.items.some((w) => w.hub.connections === 2), "B's series showing its two connections", 5_000);
+    await waitFor(
+      () => cluster.items.some((w) => w.hub.connections === 3 && (w.hub.subscriptions["events.subscribe"] ?? 0) === 2),
+      "a cluster window with both instances' connections",
+      5_000,
+    );
+    await waitFor(() => own.items.length >= 2, "A's own windows", 5_000);
+
+    // Each series carries only its own label: A's stream never mixes in B's samples.
+    expect(new Set(own.items.map((w) => w.instance))).toEqual(new Set(["instance-a"]));
+    expect(own.items.every((w) => w.hub.connections === 1)).toBe(true);
+    expect(new Set(ofB.items.map((w) => w.instance))).toEqual(new Set(["instance-b"]));
+    const full = cluster.items.find((w) => w.hub.connections === 3)!;
+    expect(full.instance).toBe("cluster");
+    expect(full.instances).toEqual(["instance-a", "instance-b"]);
+    expect(full.process.rssBytes).toBeGreaterThan(0);
+    for (const s of [own, ofB, cluster]) {
+      expect(s.errors).toEqual([]);
+      expect(new Set(s.ids).size).toBe(s.ids.length);
+    }
+
+    const snapshot = await watcher.api.metrics.snapshot.query({ scope: "cluster" });
+    expect(snapshot?.instances).toEqual(["instance-a", "instance-b"]);
+    expect((await watcher.api.metrics.snapshot.query({ instance: "instance-b" }))?.instance).toBe("instance-b");
+    expect((await watcher.api.metrics.snapshot.query())?.instance).toBe("instance-a");
+    await expect(watcher.api.metrics.snapshot.query({ instance: "instance-z" })).rejects.toMatchObject({ data: { code: "NOT_FOUND" } });
+
+    // Prometheus: each instance's own figures, under its own label.
+    const scrape = await (await fetch(`${b.url}/api/metrics`)).text();
+    expect(scrape).toMatch(/parley_ws_connections\{instance="instance-b"\} 2/);
+  });
 });
 
 describe("one instance without REDIS_URL", () => {
@@ -125,9 +169,10 @@ describe("one instance without REDIS_URL", () => {
     t = undefined;
   });
 
-  it("lists its own connections labelled with its instance, and knows no other instance", async () => {
-    t = await startTestServer({ PARLEY_INSTANCE: "alone" });
+  it("lists its own connections labelled with its instance, knows no other instance, and its cluster metrics are its own", async () => {
+    t = await startTestServer({ PARLEY_INSTANCE: "alone", METRICS_SAMPLE_MS: "100" });
     const server = t;
+    expect(server.server.deps.bus.listenerCount()).toBe(0); // nothing of the cluster listens on an in-process bus
     const watcher = wsOnlyClient(server.url, "watcher");
     try {
       collect<AgentEventEnvelope>((h) => watcher.api.events.subscribe.subscribe({ replay: 0 }, h));
@@ -140,6 +185,11 @@ describe("one instance without REDIS_URL", () => {
         admin.api.system.disconnect.mutate({ connectionId: listing.connections[0]!.connectionId, instance: "elsewhere" }),
       ).rejects.toMatchObject({ data: { code: "NOT_FOUND" } });
       expect(server.server.deps.cluster.members.alive()).toEqual(["alone"]);
+      // The cluster is this instance: its series is labelled `cluster` and lists only it.
+      expect(await admin.api.metrics.instances.query()).toEqual({ instance: "alone", instances: ["alone"] });
+      await waitFor(() => server.server.deps.cluster.metrics.source("cluster")?.latest() != null, "a cluster sample");
+      const cluster = await admin.api.metrics.snapshot.query({ scope: "cluster" });
+      expect(cluster).toMatchObject({ instance: "cluster", instances: ["alone"] });
     } finally {
       await watcher.close();
     }

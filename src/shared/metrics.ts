@@ -6,7 +6,20 @@ import { z } from "zod";
 export const metricsResolutions = [1_000, 5_000, 10_000, 60_000] as const;
 export type MetricsResolutionMs = (typeof metricsResolutions)[number];
 
-export const metricsLiveInput = z.object({
+/**
+ * Whose figures: this instance's (the default), another instance's by name
+ * (`metrics.instances` lists them), or the whole cluster's (see README,
+ * "Cluster metrics": sums of counts, rates, memory and CPU; the worst latency).
+ */
+export const metricsScopeInput = z.object({
+  scope: z.enum(["instance", "cluster"]).default("instance"),
+  /** With scope `instance`: which one (default: the one serving the call). */
+  instance: z.string().min(1).max(200).optional(),
+});
+
+export const metricsSnapshotInput = metricsScopeInput.optional();
+
+export const metricsLiveInput = metricsScopeInput.extend({
   resolutionMs: z
     .union(metricsResolutions.map((r) => z.literal(r)) as [z.ZodLiteral<1000>, z.ZodLiteral<5000>, z.ZodLiteral<10000>, z.ZodLiteral<60000>])
     .default(1_000),
@@ -30,6 +43,10 @@ export interface GpuSample {
  * A figure that could not be measured in the window is null.
  */
 export interface MetricsSample {
+  /** The instance it was measured on (PARLEY_INSTANCE), or `cluster` for a cluster-wide window. */
+  instance: string;
+  /** Cluster-wide windows only: the instances whose samples were combined. */
+  instances?: string[];
   t: number;
   windowMs: number;
   /** Raw samples folded into this window. */

@@ -1,12 +1,15 @@
 "use client";
 // /metrics: live uPlot charts from metrics.live (history first, then one
-// window per resolution step), with a resolution selector and pause.
+// window per resolution step), with a resolution selector, pause, and (with
+// several instances) an instance / cluster selector.
+import { useQuery } from "@tanstack/react-query";
 import { Pause, Play } from "lucide-react";
 import { useEffect, useMemo, useState } from "react";
 import type uPlot from "uplot";
 import type { MetricsSample } from "../../shared/metrics";
 import { metricsResolutions, type MetricsResolutionMs } from "../../shared/metrics";
 import { errorMessage, parley } from "../_components/parley";
+import { useTRPC } from "../_components/trpc";
 import { Button, Card, ErrorState, Loading, PageHeader } from "../_components/ui";
 import { Chart, type ChartSeries } from "./chart";
 
@@ -65,7 +68,14 @@ const CHARTS: ChartSpec[] = [
 
 const resolutionLabel: Record<MetricsResolutionMs, string> = { 1000: "1 s", 5000: "5 s", 10000: "10 s", 60000: "1 min" };
 
+/** The selector's value for the whole cluster; any other non-empty value names an instance. */
+const CLUSTER = "cluster";
+
 export default function MetricsPage() {
+  const trpc = useTRPC();
+  const instances = useQuery({ ...trpc.metrics.instances.queryOptions(), refetchInterval: 5_000, meta: { silent: true }, retry: false });
+  /** "" = the instance serving this page. */
+  const [view, setView] = useState("");
   const [resolution, setResolution] = useState<MetricsResolutionMs>(1000);
   const [paused, setPaused] = useState(false);
   const [windows, setWindows] = useState<MetricsSample[]>([]);
@@ -74,15 +84,16 @@ export default function MetricsPage() {
   const [attempt, setAttempt] = useState(0);
 
   useEffect(() => {
+    const scope = view === CLUSTER ? { scope: "cluster" as const } : view ? { instance: view } : {};
     const sub = parley().api.metrics.live.subscribe(
-      { resolutionMs: resolution },
+      { resolutionMs: resolution, ...scope },
       {
         onData: ({ data }) => setWindows((w) => [...w.filter((x) => x.t !== data.t), data].slice(-MAX_POINTS)),
         onError: setError,
       },
     );
     return () => sub.unsubscribe();
-  }, [resolution, attempt]);
+  }, [resolution, view, attempt]);
 
   // Paused charts keep what they show; the stream keeps buffering underneath.
   if (!paused && shown !== windows) setShown(windows);
@@ -101,6 +112,25 @@ export default function MetricsPage() {
         description="Live process and hub figures from metrics.live: the last ten minutes, then every new window."
         actions={
           <>
+            {(instances.data?.instances.length ?? 0) > 1 && (
+              <select
+                aria-label="Instance"
+                value={view}
+                onChange={(e) => {
+                  setView(e.target.value);
+                  setWindows([]);
+                }}
+                className="rounded-lg border border-border bg-panel px-2 py-1 text-xs"
+              >
+                <option value="">This instance ({instances.data?.instance})</option>
+                {instances.data?.instances.slice(1).map((name) => (
+                  <option key={name} value={name}>
+                    {name}
+                  </option>
+                ))}
+                <option value={CLUSTER}>Cluster (all instances)</option>
+              </select>
+            )}
             <div role="radiogroup" aria-label="Resolution" className="flex rounded-lg border border-border bg-panel p-0.5">
               {metricsResolutions.map((r) => (
                 <button

@@ -66,7 +66,10 @@ export function aggregateWindow(t: number, windowMs: number, samples: MetricsSam
     for (const [path, n] of Object.entries(hub.subscriptions)) subscriptions[path] = Math.max(subscriptions[path] ?? 0, n);
   }
   const deliveries = h.map((x) => x.fanoutDeliveries);
+  const instances = [...new Set(samples.flatMap((s) => s.instances ?? []))].sort();
   return {
+    instance: samples[0]?.instance ?? "",
+    ...(instances.length > 0 ? { instances } : {}),
     t,
     windowMs,
     samples: sum(samples.map((s) => s.samples)),

@@ -1,7 +1,11 @@
 // The metrics collector: every METRICS_SAMPLE_MS it reads the process, the
-// hub's counters, the database ping and the GPU probe into one sample, keeps
-// METRICS_HISTORY_MS of samples in memory, and publishes each on the
-// `metrics` bus channel. `live()` is the resumable stream `metrics.live` serves.
+// hub's counters, the database ping and the GPU probe into one sample labelled
+// with its instance, keeps METRICS_HISTORY_MS of samples in memory, hands each
+// to local listeners (this instance's own `metrics.live` streams: never through
+// the bus, so they work while Redis is down) and publishes it on the `metrics`
+// bus channel (other instances hear it there: cluster/metrics.ts).
+// `liveWindows` is the resumable stream `metrics.live` serves from any source
+// of samples (this instance's, another instance's, the cluster's).
 import { tracked, type TrackedEnvelope } from "@trpc/server";
 import type { Logger } from "pino";
 import type { MetricsSample } from "../../shared/metrics";
@@ -15,7 +19,16 @@ import { instrumentIterable, type PublishStamps } from "./instrument";
 import type { ChatRunFigures, HubStats } from "./hub-stats";
 import { ProcessSampler, round } from "./process-sampler";
 
+/** Every instance's raw samples (`sample.instance` says whose). */
 export const metricsChannel = channel<MetricsSample>("metrics");
+
+/** Raw samples of one instance or of the cluster: what `liveWindows` folds and streams. */
+export interface SampleSource {
+  /** The retained samples, oldest first. */
+  samples(): MetricsSample[];
+  /** Call `listener` with each new sample until the returned function is called. */
+  subscribe(listener: (sample: MetricsSample) => void): () => void;
+}
 
 /** Chat runs finished this recently count toward "recent" TTFT and tokens/s. */
 const RECENT_CHAT_RUNS_MS = 5 * 60_000;
@@ -62,6 +75,9 @@ export class MetricsCollector implements ChatRunMetrics {
   /** Latest `SELECT 1` round trip (ms). */
   lastDbPingMs: number | null = null;
   private closed = false;
+  private readonly sampleListeners = new Set<(sample: MetricsSample) => void>();
+  /** This server's name among instances (set by start); labels every sample. */
+  instance = "";
 
   constructor(private readonly deps: CollectorDeps) {
     this.capacity = Math.max(1, Math.ceil(deps.historyMs / deps.sampleMs));
@@ -73,7 +89,8 @@ export class MetricsCollector implements ChatRunMetrics {
     return this.deps.sampleMs;
   }
 
-  start(): void {
+  start(instance = this.instance): void {
+    this.instance = instance;
     if (this.timer || this.closed) return;
     this.lastTickAt = performance.now();
     this.lastT = this.alignedNow();
@@ -146,6 +163,12 @@ export class MetricsCollector implements ChatRunMetrics {
     return [...this.history];
   }
 
+  /** Call `listener` with each new sample of this instance until the returned function is called. */
+  onSample(listener: (sample: MetricsSample) => void): () => void {
+    this.sampleListeners.add(listener);
+    return () => this.sampleListeners.delete(listener);
+  }
+
   private alignedNow(): number {
     return Math.round(Date.now() / this.deps.sampleMs) * this.deps.sampleMs;
   }
@@ -194,6 +217,7 @@ export class MetricsCollector implements ChatRunMetrics {
     };
 
     const sample: MetricsSample = {
+      instance: this.instance,
       t,
       windowMs: end - t,
       samples: 1,
@@ -232,48 +256,54 @@ export class MetricsCollector implements ChatRunMetrics {
     if (this.history.length > this.capacity) this.history.shift();
     this.ping();
     this.gpu.poll();
+    // Published first: the instrumented bus stamps the sample, so local streams time its fan-out.
     this.deps.bus.publish(metricsChannel, sample);
+    for (const listener of [...this.sampleListeners]) listener(sample);
     return sample;
   }
+}
 
-  /**
-   * The `metrics.live` stream: subscribe first, replay the history folded at
-   * `resolutionMs` (windows after `lastEventId` only), then fold and emit
-   * live samples. Each window is `tracked(String(window start), window)`.
-   * A slow subscriber whose queue overflows is re-read from the history.
-   */
-  async *live(opts: {
-    resolutionMs: number;
-    lastEventId: string | null | undefined;
-    signal: AbortSignal | undefined;
-  }): AsyncGenerator<TrackedEnvelope<MetricsSample>, void, unknown> {
-    const queue = new BoundedQueue<MetricsSample>(LIVE_QUEUE_LIMIT);
-    const unsubscribe = this.deps.bus.subscribe(metricsChannel, (sample) => queue.push(sample));
-    try {
-      const parsed = opts.lastEventId != null && /^\d{1,15}$/.test(opts.lastEventId) ? Number(opts.lastEventId) : null;
-      let cursor = parsed ?? Number.NEGATIVE_INFINITY;
-      let lastSampleT = Number.NEGATIVE_INFINITY;
-      const folder = new WindowFolder(opts.resolutionMs);
-      const fold = function* (samples: Iterable<MetricsSample>) {
-        for (const sample of samples) {
-          if (sample.t <= lastSampleT) continue;
-          lastSampleT = sample.t;
-          for (const window of folder.push(sample)) {
-            if (window.t <= cursor) continue;
-            cursor = window.t;
-            yield tracked(String(window.t), window);
-          }
+export interface LiveWindowsOptions {
+  resolutionMs: number;
+  /** Resume: only windows that start after this one (a window start in ms). */
+  lastEventId: string | null | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/**
+ * A resumable `metrics.live` stream over `source`: subscribe first, replay the
+ * retained samples folded at `resolutionMs` (windows after `lastEventId` only),
+ * then fold and emit live samples. Each window is
+ * `tracked(String(window start), window)`. A slow subscriber whose queue
+ * overflows is re-read from the retained samples.
+ */
+export async function* liveWindows(source: SampleSource, opts: LiveWindowsOptions): AsyncGenerator<TrackedEnvelope<MetricsSample>, void, unknown> {
+  const queue = new BoundedQueue<MetricsSample>(LIVE_QUEUE_LIMIT);
+  const unsubscribe = source.subscribe((sample) => queue.push(sample));
+  try {
+    const parsed = opts.lastEventId != null && /^\d{1,15}$/.test(opts.lastEventId) ? Number(opts.lastEventId) : null;
+    let cursor = parsed ?? Number.NEGATIVE_INFINITY;
+    let lastSampleT = Number.NEGATIVE_INFINITY;
+    const folder = new WindowFolder(opts.resolutionMs);
+    const fold = function* (samples: Iterable<MetricsSample>) {
+      for (const sample of samples) {
+        if (sample.t <= lastSampleT) continue;
+        lastSampleT = sample.t;
+        for (const window of folder.push(sample)) {
+          if (window.t <= cursor) continue;
+          cursor = window.t;
+          yield tracked(String(window.t), window);
         }
-      };
-      yield* fold(this.samples());
-      while (!opts.signal?.aborted) {
-        const next = await queue.take(opts.signal);
-        if (next.kind === "closed") return;
-        yield* fold(next.kind === "overflow" ? this.samples() : [next.value]);
       }
-    } finally {
-      unsubscribe();
-      queue.close();
+    };
+    yield* fold(source.samples());
+    while (!opts.signal?.aborted) {
+      const next = await queue.take(opts.signal);
+      if (next.kind === "closed") return;
+      yield* fold(next.kind === "overflow" ? source.samples() : [next.value]);
     }
+  } finally {
+    unsubscribe();
+    queue.close();
   }
 }

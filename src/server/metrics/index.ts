@@ -9,6 +9,7 @@ import type { WebSocket } from "ws";
 import type { Bus } from "../bus/bus";
 import { ClusterConnections } from "../cluster/connections";
 import { ClusterMembers, instanceName } from "../cluster/members";
+import { ClusterMetrics } from "../cluster/metrics";
 import type { Principal } from "../context";
 import type { Db } from "../db";
 import type { Config } from "../env";
@@ -30,8 +31,8 @@ export interface LiveDeps {
   connections: ConnectionRegistry;
   presence: PresenceTracker;
   agentEvents: AgentEventLog;
-  /** The other instances, with a shared bus (REDIS_URL): who is up, and every instance's connections. */
-  cluster: { members: ClusterMembers; connections: ClusterConnections };
+  /** The other instances, with a shared bus (REDIS_URL): who is up, every instance's connections and metrics. */
+  cluster: { members: ClusterMembers; connections: ClusterConnections; metrics: ClusterMetrics };
 }
 
 export interface LiveHub {
@@ -79,6 +80,7 @@ export function createLiveHub(opts: { config: Config; db: Db; bus: Bus; log: Log
     connections,
     presenceMembers: () => presence.memberCount(),
   });
+  const clusterMetrics = new ClusterMetrics({ bus, members, collector: metrics, sampleMs: config.METRICS_SAMPLE_MS, historyMs: config.METRICS_HISTORY_MS });
   const agentEvents = new AgentEventLog({
     db,
     bus,
@@ -93,7 +95,7 @@ export function createLiveHub(opts: { config: Config; db: Db; bus: Bus; log: Log
   let registry: Registry | null = null;
 
   return {
-    deps: { metrics, connections, presence, agentEvents, cluster: { members, connections: clusterConnections } },
+    deps: { metrics, connections, presence, agentEvents, cluster: { members, connections: clusterConnections, metrics: clusterMetrics } },
     bus,
     onConnection: (socket, req) => connections.attach(socket, req),
     bindConnection: (req, connectionId, principal) => connections.bind(req, connectionId, principal),
@@ -101,7 +103,8 @@ export function createLiveHub(opts: { config: Config; db: Db; bus: Bus; log: Log
       const instance = instanceName(config, port);
       members.start(instance);
       clusterConnections.start();
-      metrics.start();
+      clusterMetrics.start();
+      metrics.start(instance);
       agentEvents.start();
       registry = createPrometheusRegistry({
         instance,
@@ -137,6 +140,7 @@ export function createLiveHub(opts: { config: Config; db: Db; bus: Bus; log: Log
     },
     async close() {
       clusterConnections.close();
+      clusterMetrics.close();
       members.close();
       metrics.close();
       presence.close();
