@@ -48,11 +48,11 @@ export async function startTarget(name: TargetName, env: Record<string, string> 
     fs.copyFileSync(template, path.join(dataDir, "parley.db"));
     Object.assign(childEnv, PARLEY_BENCH_ENV, { PORT: "0", DATABASE_URL: `file:${path.join(dataDir, "parley.db")}`, LOG_LEVEL: "warn" });
     args = ["--import", "tsx", "server.ts"];
-    // PARLEY_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of the Parley server (open it in Chrome DevTools).
-    if (process.env.PARLEY_BENCH_CPU_PROF) args.unshift("--cpu-prof", `--cpu-prof-dir=${process.env.PARLEY_BENCH_CPU_PROF}`);
   } else {
     args = ["--import", "tsx", `bench/baselines/${name === "ws" ? "ws-server" : "socketio-server"}.ts`];
   }
+  // PARLEY_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each server (open it in Chrome DevTools).
+  if (process.env.PARLEY_BENCH_CPU_PROF) args.unshift("--cpu-prof", `--cpu-prof-dir=${process.env.PARLEY_BENCH_CPU_PROF}`);
   const child = spawn(process.execPath, args, { cwd: root, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const port = await new Promise<number>((resolve, reject) => {

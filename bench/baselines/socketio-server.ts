@@ -21,3 +21,6 @@ server.listen(0, "127.0.0.1", () => {
   const address = server.address();
   if (address && typeof address === "object") console.log(`LISTENING ${address.port}`);
 });
+
+// Exit normally on SIGTERM (so `--cpu-prof` can write its profile).
+process.on("SIGTERM", () => process.exit(0));

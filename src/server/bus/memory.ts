@@ -6,16 +6,20 @@ import type { Bus, BusHealth, Channel, SubscribeOptions, Unsubscribe } from "./b
 type Listener = (message: unknown) => void;
 
 export class MemoryBus implements Bus {
-  private readonly listeners = new Map<string, Set<Listener>>();
+  /**
+   * Listeners per channel, copy-on-write: (un)subscribing replaces the array,
+   * so publish iterates a snapshot without copying it (a listener that
+   * unsubscribes during delivery does not make another one skip).
+   */
+  private readonly listeners = new Map<string, readonly Listener[]>();
   private count = 0;
 
   constructor(private readonly log?: Logger) {}
 
   publish<T>(channel: Channel<T>, message: T): void {
-    const set = this.listeners.get(channel.name);
-    if (!set) return;
-    // Copy so a listener that unsubscribes during delivery does not skip another.
-    for (const listener of [...set]) {
+    const list = this.listeners.get(channel.name);
+    if (!list) return;
+    for (const listener of list) {
       try {
         listener(message);
       } catch (error) {
@@ -26,22 +30,18 @@ export class MemoryBus implements Bus {
 
   // Always live from the moment it returns, so `onResync` is never called.
   subscribe<T>(channel: Channel<T>, listener: (message: T) => void, _options?: SubscribeOptions): Unsubscribe {
-    let set = this.listeners.get(channel.name);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(channel.name, set);
-    }
-    const entry = listener as Listener;
-    set.add(entry);
+    // A wrapper per subscription, so subscribing one function twice gives two independent listeners.
+    const entry: Listener = (message) => listener(message as T);
+    this.listeners.set(channel.name, [...(this.listeners.get(channel.name) ?? []), entry]);
     this.count++;
     let active = true;
     return () => {
       if (!active) return;
       active = false;
       this.count--;
-      const current = this.listeners.get(channel.name);
-      current?.delete(entry);
-      if (current?.size === 0) this.listeners.delete(channel.name);
+      const rest = (this.listeners.get(channel.name) ?? []).filter((l) => l !== entry);
+      if (rest.length === 0) this.listeners.delete(channel.name);
+      else this.listeners.set(channel.name, rest);
     };
   }
 

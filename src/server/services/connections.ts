@@ -6,6 +6,7 @@
 // Hot path: the wrapped `socket.send` adds to counters and, when a fan-out
 // stamp is pending, observes one latency. No allocation per send.
 import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
 import type { Principal } from "../context";
@@ -55,9 +56,13 @@ class ConnectionRecord {
   readonly subscriptions = new Map<string, number>();
   /** Publish time of a value a subscription just yielded; the next send observes it. */
   pendingFanoutAt = 0;
+  /** Corked by the direct path until the end of the current burst of publishes. */
+  corked = false;
 
   constructor(
     readonly socket: WebSocket,
+    /** The TCP socket under `socket` (the upgrade request's). */
+    readonly stream: Duplex,
     readonly clientAddress: string | undefined,
   ) {}
 }
@@ -86,6 +91,19 @@ export class ConnectionRegistry {
   slowConsumerDrops = 0;
   /** Frames sent by the direct fan-out path (the rest go through tRPC's subscription loop). */
   directFrames = 0;
+  /** Connections corked by the direct path, uncorked together once the current burst is written. */
+  private corked: ConnectionRecord[] = [];
+  private readonly uncorkAll = () => {
+    const records = this.corked;
+    this.corked = [];
+    for (const record of records) {
+      record.corked = false;
+      record.stream.uncork();
+    }
+  };
+  /** The last bus message a direct send looked up, and its publish stamp (one lookup per publish, not per subscriber). */
+  private lastPublished: object | null = null;
+  private lastPublishedAt = 0;
 
   constructor(
     private readonly stats: HubStats,
@@ -109,8 +127,19 @@ export class ConnectionRegistry {
       writable: () => socket.readyState === socket.OPEN && socket.bufferedAmount < soft,
       send: (frame, published) => {
         this.directFrames++;
-        const at = stamps.of(published);
-        if (at !== 0) record.pendingFanoutAt = at;
+        if (published !== this.lastPublished) {
+          this.lastPublished = published;
+          this.lastPublishedAt = stamps.of(published);
+        }
+        if (this.lastPublishedAt !== 0) record.pendingFanoutAt = this.lastPublishedAt;
+        // Publishes come in bursts (a group commit publishes its batch in one
+        // loop): cork the TCP socket until the burst is over, so every frame
+        // of the burst leaves in one write instead of one system call each.
+        if (!record.corked) {
+          record.corked = true;
+          record.stream.cork();
+          if (this.corked.push(record) === 1) queueMicrotask(this.uncorkAll);
+        }
         socket.send(frame, TEXT_FRAME);
       },
     };
@@ -141,7 +170,7 @@ export class ConnectionRegistry {
 
   /** Call on the WebSocketServer's 'connection', before tRPC's handler. */
   attach(socket: WebSocket, req: IncomingMessage): void {
-    const record = new ConnectionRecord(socket, req.socket.remoteAddress);
+    const record = new ConnectionRecord(socket, req.socket, req.socket.remoteAddress);
     this.bySocket.set(socket, record);
     this.byRequest.set(req, record);
     const { stats, bounds, log } = this;

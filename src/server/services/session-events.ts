@@ -170,6 +170,9 @@ export async function* sessionEventStream(
   const probe: SessionEvent = { type: "stream.hidden" };
   const lane = sink ? new SubscriptionLane(probe) : null;
   let direct = false;
+  /** `signal.aborted`, kept as a plain flag for the per-event check of the direct path. */
+  let stopped = signal?.aborted ?? false;
+  signal?.addEventListener("abort", () => (stopped = true), { once: true });
   let deliverDirect: (message: SessionChannelMessage) => boolean = () => false;
   const unsubscribe = bus.subscribe(
     sessionChannel(sessionId),
@@ -281,7 +284,7 @@ export async function* sessionEventStream(
      * this generator handles it as before (gaps, snapshots, backpressure).
      */
     deliverDirect = (message) => {
-      if (!sink || !lane || signal?.aborted || !sink.writable()) return false;
+      if (!sink || !lane || stopped || !sink.writable()) return false;
       if (message.seq === null) {
         const event = message.event;
         if (event.type !== "chat.delta") return false;
