@@ -98,7 +98,9 @@ async function details(page: Page, answer: Locator): Promise<Record<string, stri
   await answer.getByRole("button", { name: "Answer details" }).hover();
   const tip = page.getByTestId("answer-details").first();
   await tip.waitFor();
-  const pairs = await tip.locator("dt").evaluateAll((dts) => dts.map((dt) => [dt.textContent ?? "", dt.nextElementSibling?.textContent ?? ""]));
+  const pairs = await tip
+    .locator("dt")
+    .evaluateAll((dts) => dts.map((dt): [string, string] => [dt.textContent ?? "", dt.nextElementSibling?.textContent ?? ""]));
   await page.mouse.move(0, 0);
   return Object.fromEntries(pairs);
 }
