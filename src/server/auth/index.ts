@@ -4,6 +4,7 @@
 // serves sign-in and sign-out, and owns the live-revocation watch and limits.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { TRPCError } from "@trpc/server";
+import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Bus } from "../bus/bus";
 import type { Db } from "../db";
@@ -18,6 +19,7 @@ import {
   sessionCookie,
 } from "./http";
 import { lookupSessionAccess } from "./access";
+import { createLimiterStore } from "./limiter-store";
 import { Limits } from "./limits";
 import { anonymousPrincipal, displayName, localAdminPrincipal, type Principal } from "./principal";
 import { consumeSignInToken, createToken, ensureFirstAdmin, hashToken, principalForToken } from "./tokens";
@@ -35,11 +37,14 @@ export class Auth {
   readonly watch: AuthWatch;
   readonly limits: Limits;
   readonly enabled: boolean;
+  /** With REDIS_URL: where the per-principal call rate is counted, for every instance. */
+  readonly limiterStore: Redis | null;
 
   constructor(private readonly deps: { db: Db; bus: Bus; log: Logger; config: Config }) {
     this.enabled = deps.config.PARLEY_AUTH === "on";
     this.watch = new AuthWatch({ db: deps.db, bus: deps.bus, log: deps.log.child({ component: "auth" }), pollMs: deps.config.AUTH_REVOCATION_POLL_MS });
-    this.limits = new Limits(deps.config);
+    this.limiterStore = deps.config.REDIS_URL ? createLimiterStore(deps.config.REDIS_URL, deps.log.child({ component: "limits" })) : null;
+    this.limits = new Limits(deps.config, this.limiterStore);
   }
 
   start(): void {
@@ -48,6 +53,7 @@ export class Auth {
 
   close(): void {
     this.watch.close();
+    this.limiterStore?.disconnect();
   }
 
   /**

@@ -1,9 +1,12 @@
-// Limits (rate-limiter-flexible, in memory, per instance): calls per second
-// per connection and per principal, subscriptions per connection, WebSocket
-// connections per principal and per address, chat runs per principal. Each
-// refusal is TOO_MANY_REQUESTS naming the limit and when to retry.
+// Limits (rate-limiter-flexible): calls per second per connection and per
+// principal, subscriptions per connection, WebSocket connections per principal
+// and per address, chat runs per principal. Each refusal is TOO_MANY_REQUESTS
+// naming the limit and when to retry. With REDIS_URL the per-principal call
+// rate lives in Redis (RateLimiterRedis), shared by every instance; the rest is
+// per instance (a connection lives on one instance).
 import { TRPCError } from "@trpc/server";
-import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import type { Redis } from "ioredis";
+import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Config } from "../env";
 
 /** The cause of a rate-limit refusal; trpc.ts copies `retryAfterMs` into the error's data. */
@@ -22,11 +25,26 @@ export function tooManyRequests(message: string, retryAfterMs: number): TRPCErro
   return new TRPCError({ code: "TOO_MANY_REQUESTS", message: `${message}; retry after ${retryAfterMs} ms`, cause });
 }
 
-/** A token bucket of `rate` per second holding `rate + burst`: the rate limiter, then a burst allowance refilled over 10 s. */
-function bucket(prefix: string, rate: number, burst: number): BurstyRateLimiter | RateLimiterMemory {
-  const steady = new RateLimiterMemory({ keyPrefix: prefix, points: rate, duration: 1 });
+/**
+ * A token bucket of `rate` per second holding `rate + burst`: the rate
+ * limiter, then a burst allowance refilled over 10 s. In `store` (Redis) when
+ * given, with an in-memory insurance bucket that decides while Redis is down.
+ */
+function bucket(prefix: string, rate: number, burst: number, store: Redis | null = null): BurstyRateLimiter | RateLimiterAbstract {
+  const limiter = (keyPrefix: string, points: number, duration: number) =>
+    store
+      ? new RateLimiterRedis({
+          storeClient: store,
+          keyPrefix: `parley:rl:${keyPrefix}`,
+          points,
+          duration,
+          rejectIfRedisNotReady: true,
+          insuranceLimiter: new RateLimiterMemory({ keyPrefix, points, duration }),
+        })
+      : new RateLimiterMemory({ keyPrefix, points, duration });
+  const steady = limiter(prefix, rate, 1);
   if (burst === 0) return steady;
-  return new BurstyRateLimiter(steady, new RateLimiterMemory({ keyPrefix: `${prefix}-burst`, points: burst, duration: 10 }));
+  return new BurstyRateLimiter(steady, limiter(`${prefix}-burst`, burst, 10));
 }
 
 /** Counts of open things per key, with a cap. */
@@ -60,9 +78,13 @@ export class Limits {
   readonly connectionsByAddress: Counter;
   readonly chatRuns: Counter;
 
-  constructor(private readonly config: Config) {
+  /** @param store Redis for the per-principal rate (REDIS_URL; see limiter-store.ts), or null for memory. */
+  constructor(
+    private readonly config: Config,
+    store: Redis | null = null,
+  ) {
     this.perConnection = bucket("conn", config.RATE_LIMIT_PER_CONNECTION, config.RATE_LIMIT_BURST);
-    this.perPrincipal = bucket("principal", config.RATE_LIMIT_PER_PRINCIPAL, config.RATE_LIMIT_BURST);
+    this.perPrincipal = bucket("principal", config.RATE_LIMIT_PER_PRINCIPAL, config.RATE_LIMIT_BURST, store);
     this.subscriptions = new Counter(config.MAX_SUBSCRIPTIONS_PER_CONNECTION);
     this.connectionsByPrincipal = new Counter(config.MAX_CONNECTIONS_PER_PRINCIPAL);
     this.connectionsByAddress = new Counter(config.MAX_CONNECTIONS_PER_ADDRESS);
@@ -77,7 +99,7 @@ export class Limits {
     }
   }
 
-  private async consume(limiter: BurstyRateLimiter | RateLimiterMemory, key: string, message: string): Promise<void> {
+  private async consume(limiter: BurstyRateLimiter | RateLimiterAbstract, key: string, message: string): Promise<void> {
     try {
       await limiter.consume(key);
     } catch (error) {
