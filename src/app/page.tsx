@@ -97,7 +97,7 @@ export default function SessionsPage() {
                   <div className="grid h-9 w-9 shrink-0 place-items-center rounded-lg bg-subtle text-sm font-semibold text-muted uppercase">
                     {s.title.slice(0, 1)}
                   </div>
-                  <Link href={`/s/${s.id}`} className="min-w-0 flex-1 outline-none">
+                  <Link href={`/s/${s.id}`} className="min-w-0 flex-1 rounded-md">
                     <span className="flex items-center gap-2">
                       <span className="truncate font-medium">{s.title}</span>
                       {s.archivedAt && <span className="rounded-full bg-subtle px-2 py-0.5 text-[11px] text-muted">archived</span>}

@@ -184,7 +184,7 @@ export function Composer({
           </span>
         )}
       </div>
-      <div className="rounded-2xl border border-border bg-panel shadow-sm focus-within:border-accent">
+      <div className="rounded-2xl border border-border bg-panel shadow-sm focus-within:border-accent focus-within:ring-1 focus-within:ring-accent">
         <textarea
           aria-label="Message"
           aria-keyshortcuts="Enter Escape"
