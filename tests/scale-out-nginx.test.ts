@@ -1,0 +1,129 @@
+// The README's nginx sample (ops/nginx/parley.conf), run for real in front of
+// two instances sharing Redis and one database: clients that know only the
+// balancer's address follow a session over WebSocket and over SSE, the
+// instance holding the WebSocket is stopped as in a rolling restart, and both
+// resume through nginx on the other instance with every message exactly once.
+import fs from "node:fs";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import WebSocket from "ws";
+import { createParleyClient, type ParleyClient, type TailItem } from "../src/client";
+import { nginxSkipReason, startNginx, type NginxServer } from "./helpers/nginx";
+import { redisSkipReason, startRedis, type RedisServer } from "./helpers/redis";
+import { freshDatabase, startTestServer, waitFor, type TestServer } from "./helpers/server";
+import { range } from "./helpers/stream";
+
+const skip = nginxSkipReason ?? redisSkipReason;
+const run = skip ? it.skip : it;
+if (skip) console.warn(`scale-out-nginx.test.ts: ${skip}`);
+
+let redis: RedisServer;
+let nginx: NginxServer;
+let a: TestServer;
+let b: TestServer;
+let dbDir: string;
+const clients: ParleyClient[] = [];
+
+beforeAll(async () => {
+  if (skip) return;
+  redis = await startRedis();
+  const db = freshDatabase();
+  dbDir = db.dir;
+  const env = { REDIS_URL: redis.url, DATABASE_URL: db.url };
+  a = await startTestServer({ ...env, PARLEY_INSTANCE: "instance-a" });
+  b = await startTestServer({ ...env, PARLEY_INSTANCE: "instance-b" });
+  nginx = await startNginx([a.url, b.url].map((u) => new URL(u).host));
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await nginx?.close();
+  await a?.close();
+  await b?.close();
+  await redis?.close();
+  if (dbDir) fs.rmSync(dbDir, { recursive: true, force: true });
+});
+
+function client(transport: "ws" | "sse"): ParleyClient {
+  const c = createParleyClient({ url: nginx.url, transport, retryDelayMs: () => 100 });
+  clients.push(c);
+  return c;
+}
+
+/** Follow a session through tail() into an array until `signal` aborts. */
+function follow(c: ParleyClient, sessionId: string, signal: AbortSignal): TailItem[] {
+  const items: TailItem[] = [];
+  void (async () => {
+    for await (const item of c.tail(sessionId, { signal })) items.push(item);
+  })();
+  return items;
+}
+
+/** Post message `n` through nginx with a client key, retrying until it is stored (a retry never stores it twice). */
+async function post(poster: ParleyClient, sessionId: string, n: number): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await poster.api.message.post.mutate({ sessionId, content: `m${n}`, clientKey: `post-${n}` });
+      return;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+const seqsOf = (items: TailItem[]) => items.flatMap((i) => (i.event.type === "message.created" ? [i.event.message.seq] : []));
+
+run("proxies HTTP, SSE and WebSocket; a client whose instance stops resumes through nginx on the other with nothing lost", async () => {
+  // Health through the balancer; metrics are kept off the public side.
+  expect((await fetch(`${nginx.url}/api/health`)).status).toBe(200);
+  expect((await fetch(`${nginx.url}/api/metrics`)).status).toBe(403);
+
+  const poster = client("sse"); // queries and mutations are HTTP either way
+  const session = await poster.api.session.create.mutate({ title: "behind nginx" });
+  const stop = new AbortController();
+  const overWs = follow(client("ws"), session.id, stop.signal);
+  const overSse = follow(client("sse"), session.id, stop.signal);
+  await waitFor(
+    () => a.server.deps.connections.list().length + b.server.deps.connections.list().length === 1,
+    "the WebSocket through nginx",
+    5_000,
+  );
+  const [holder, other] = a.server.deps.connections.list().length === 1 ? [a, b] : [b, a];
+
+  const total = 60;
+  for (const n of range(1, 20)) await post(poster, session.id, n);
+  await waitFor(() => seqsOf(overWs).length === 20 && seqsOf(overSse).length === 20, "the first 20 on both streams", 5_000);
+
+  // A rolling restart: the instance holding the WebSocket stops (SIGTERM does this) while posts go on.
+  const posting = (async () => {
+    for (const n of range(21, total)) {
+      await post(poster, session.id, n);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  await holder.close();
+  await posting;
+  await waitFor(() => seqsOf(overWs).length >= total && seqsOf(overSse).length >= total, "all messages on both streams", 15_000);
+  await waitFor(() => other.server.deps.connections.list().length === 1, "the WebSocket now on the other instance", 5_000);
+
+  for (const items of [overWs, overSse]) {
+    expect(seqsOf(items)).toEqual(range(1, total));
+    const ids = items.map((i) => Number(i.id));
+    expect(ids).toEqual(range(1, total)); // one event per message: ids consecutive, none twice
+  }
+  const stored = await poster.api.message.list.query({ sessionId: session.id, limit: 100 });
+  expect(stored.items.map((m) => m.seq).sort((x, y) => x - y)).toEqual(range(1, total));
+  stop.abort();
+});
+
+run("accepts a browser's WebSocket upgrade through nginx on a non-default port (the Host header keeps the port)", async () => {
+  // Browsers send Origin; Parley compares it with Host. nginx must pass the client's Host, port included.
+  const ws = new WebSocket(`${nginx.url.replace(/^http/, "ws")}/api/trpc-ws`, { origin: nginx.url });
+  const outcome = await new Promise<string>((resolve) => {
+    ws.once("open", () => resolve("open"));
+    ws.once("unexpected-response", (_req, res) => resolve(`refused ${res.statusCode}`));
+    ws.once("error", (err) => resolve(`error ${err.message}`));
+  });
+  ws.terminate();
+  expect(outcome).toBe("open");
+});
