@@ -52,3 +52,41 @@ export async function openPublisher(target: TargetName, port: number, channel: s
     close: () => socket.terminate(),
   };
 }
+
+/** A client that posts over Parley's WebSocket and waits for each acknowledgement (a tRPC mutation). */
+export interface Writer {
+  post: (sessionId: string, content: string) => Promise<void>;
+  close: () => void;
+}
+
+export async function openWsWriter(port: number): Promise<Writer> {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/api/trpc-ws`, { perMessageDeflate: false });
+  await new Promise((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
+  let nextId = 0;
+  const pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  socket.on("message", (data: Buffer) => {
+    const text = data.toString();
+    if (text === "PING") {
+      socket.send("PONG");
+      return;
+    }
+    const reply = JSON.parse(text) as { id?: number; error?: { message?: string } };
+    const waiter = typeof reply.id === "number" ? pending.get(reply.id) : undefined;
+    if (!waiter || reply.id === undefined) return;
+    pending.delete(reply.id);
+    if (reply.error) waiter.reject(new Error(reply.error.message ?? "message.post failed"));
+    else waiter.resolve();
+  });
+  return {
+    post: (sessionId, content) =>
+      new Promise<void>((resolve, reject) => {
+        const id = ++nextId;
+        pending.set(id, { resolve, reject });
+        socket.send(JSON.stringify({ id, method: "mutation", params: { path: "message.post", input: { json: { sessionId, content, author: "bench" } } } }));
+      }),
+    close: () => socket.terminate(),
+  };
+}

@@ -11,7 +11,7 @@ import { createParleyClient } from "../src/client";
 import { ensureWebBuild } from "../scripts/web-build";
 import { renderChart } from "./chart";
 import { SubscriberPool } from "./load/pool";
-import { createParleySession, openPublisher } from "./publisher";
+import { createParleySession, openPublisher, openWsWriter } from "./publisher";
 import { latencySummary, median } from "./stats";
 import { nowMs, payload, processUsage, root, startTarget, TARGETS, type RunningTarget, type TargetName } from "./targets";
 
@@ -182,34 +182,47 @@ async function connections() {
   rows.push({ scenario: `${n} idle subscribed connections`, metric: "time to connect all", unit: "s", better: "lower", values: Object.fromEntries([...samples].map(([k, s]) => [k, median(s.map((x) => x.connectS))])) });
 }
 
-// 4 + 5. Persisted writes by concurrent clients (delivered to a subscriber), then a resume of all of them.
+// 4 + 5. Persisted writes by concurrent clients (delivered to a subscriber),
+// over the WebSocket (raw tRPC mutations) and over HTTP (the SDK's batched
+// HTTP link); then a resume of everything written.
 async function writesAndResume(doWrites: boolean, doResume: boolean) {
   const samples = await alternate(["parley"], async (target) => {
     const url = `http://127.0.0.1:${target.port}`;
     const sessionId = await createParleySession(target.port, "writes");
     const pool = await SubscriberPool.open({ target: "parley", port: target.port, channel: sessionId, subscribers: 1, workers: 1, recordLatency: false });
-    const writers = Array.from({ length: sizes.writers }, () => createParleyClient({ url }));
-    const perWriter = Math.ceil(sizes.writes / sizes.writers);
-    const started = nowMs();
-    await Promise.all(
-      writers.map(async (w, i) => {
-        for (let k = 0; k < perWriter && i * perWriter + k < sizes.writes; k++) {
-          await w.api.message.post.mutate({ sessionId, content: payload(PAYLOAD_BYTES) });
-        }
-      }),
-    );
-    let lastProgress = nowMs();
-    let seen = 0;
-    for (;;) {
-      const report = await pool.report();
-      if (report.received >= sizes.writes) break;
-      if (report.received > seen) [seen, lastProgress] = [report.received, nowMs()];
-      if (nowMs() - lastProgress > 30_000) throw new Error(`writes: the subscriber stalled at ${seen} of ${sizes.writes} deliveries`);
-      await sleep(5);
-    }
-    const writesPerSecond = sizes.writes / ((nowMs() - started) / 1000);
+    // Half of the writes over each transport; the resume reads all of them.
+    const perTransport = Math.floor(sizes.writes / 2);
+    const perWriter = Math.ceil(perTransport / sizes.writers);
+    /** Post `perTransport` messages through `post` from `sizes.writers` concurrent clients; persisted-and-delivered per second. */
+    const measure = async (post: (writer: number) => Promise<void>) => {
+      const delivered = (await pool.report()).received;
+      const started = nowMs();
+      await Promise.all(
+        Array.from({ length: sizes.writers }, async (_, i) => {
+          for (let k = 0; k < perWriter && i * perWriter + k < perTransport; k++) await post(i);
+        }),
+      );
+      let lastProgress = nowMs();
+      let seen = 0;
+      for (;;) {
+        const report = await pool.report();
+        if (report.received - delivered >= perTransport) break;
+        if (report.received > seen) [seen, lastProgress] = [report.received, nowMs()];
+        if (nowMs() - lastProgress > 30_000) throw new Error(`writes: the subscriber stalled at ${seen - delivered} of ${perTransport} deliveries`);
+        await sleep(5);
+      }
+      return perTransport / ((nowMs() - started) / 1000);
+    };
+    const wsWriters = await Promise.all(Array.from({ length: sizes.writers }, () => openWsWriter(target.port)));
+    const wsPerSecond = await measure((i) => wsWriters[i]?.post(sessionId, payload(PAYLOAD_BYTES)) ?? Promise.resolve());
+    for (const w of wsWriters) w.close();
+    const httpWriters = Array.from({ length: sizes.writers }, () => createParleyClient({ url }));
+    const httpPerSecond = await measure(async (i) => {
+      await httpWriters[i]?.api.message.post.mutate({ sessionId, content: payload(PAYLOAD_BYTES) });
+    });
+    await Promise.all(httpWriters.map((w) => w.close()));
     await pool.close();
-    await Promise.all(writers.map((w) => w.close()));
+    const written = 2 * perTransport;
 
     // Resume: a client that has seen nothing of the stream reconnects with lastEventId "0".
     const reader = createParleyClient({ url });
@@ -220,7 +233,7 @@ async function writesAndResume(doWrites: boolean, doResume: boolean) {
         { sessionId, lastEventId: "0" },
         {
           onData: () => {
-            if (++count === sizes.writes) {
+            if (++count === written) {
               sub.unsubscribe();
               resolve();
             }
@@ -231,11 +244,15 @@ async function writesAndResume(doWrites: boolean, doResume: boolean) {
     });
     const resumeMs = nowMs() - resumeStarted;
     await reader.close();
-    return { writesPerSecond, resumeMs };
+    return { wsPerSecond, httpPerSecond, resumeMs };
   });
   const parley = samples.get("parley") ?? [];
-  if (doWrites) rows.push({ scenario: `persisted writes, ${sizes.writers} clients (SQLite)`, metric: "persisted and delivered", unit: "msg/s", better: "higher", values: { parley: median(parley.map((x) => x.writesPerSecond)) } });
-  if (doResume) rows.push({ scenario: `resume ${sizes.writes} missed messages`, metric: "time to receive all", unit: "ms", better: "lower", values: { parley: median(parley.map((x) => x.resumeMs)) } });
+  if (doWrites) {
+    const scenario = `persisted writes, ${sizes.writers} clients (SQLite)`;
+    rows.push({ scenario, metric: "persisted and delivered, WebSocket", unit: "msg/s", better: "higher", values: { parley: median(parley.map((x) => x.wsPerSecond)) } });
+    rows.push({ scenario, metric: "persisted and delivered, HTTP (SDK)", unit: "msg/s", better: "higher", values: { parley: median(parley.map((x) => x.httpPerSecond)) } });
+  }
+  if (doResume) rows.push({ scenario: `resume ${2 * Math.floor(sizes.writes / 2)} missed messages`, metric: "time to receive all", unit: "ms", better: "lower", values: { parley: median(parley.map((x) => x.resumeMs)) } });
 }
 
 function format(value: number | undefined): string {
