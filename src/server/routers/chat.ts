@@ -43,7 +43,10 @@ export const chatRouter = router({
     const sent = await ctx.chat.send(input, { authorId: ctx.principal.id, scope: visibleMessagesWhere(ctx.principal) }, () =>
       ctx.auth.limits.startChatRun(ctx.principal.id),
     );
-    if (!canSeeMessage(ctx.principal, access, sent.userMessage)) throw clientKeyTaken(input.sessionId, input.clientKey);
+    // The caller's own question comes back whatever its visibility; another author's only if the caller may see it.
+    if (sent.userMessage.authorId !== ctx.principal.id && !canSeeMessage(ctx.principal, access, sent.userMessage)) {
+      throw clientKeyTaken(input.sessionId, input.clientKey);
+    }
     return sent;
   }),
   /** A new answer to the same question, kept beside the old one (same parentId). */

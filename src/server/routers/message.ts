@@ -9,11 +9,17 @@ import { authedProcedure, router } from "../trpc";
 export const messageRouter = router({
   /** Persists the message (seq assigned atomically) and publishes message.created. */
   /** Needs write access to the session; the caller is the message's author (authorId). */
-  /** With a `clientKey` already used in the session: the stored message, if the caller may see it (else CONFLICT). */
+  /**
+   * With a `clientKey` already used in the session: the stored message, if it
+   * is the caller's own or the caller may see it (else CONFLICT). A new
+   * message is always returned to its author, whatever its visibility.
+   */
   post: authedProcedure.input(messagePostInput).mutation(async ({ ctx, input }) => {
     const access = await requireSession(ctx, input.sessionId, "write");
     const message = await postMessage(ctx, { maxContentBytes: ctx.config.MESSAGE_MAX_BYTES }, input, ctx.principal.id);
-    if (!canSeeMessage(ctx.principal, access, message)) throw clientKeyTaken(input.sessionId, input.clientKey);
+    if (message.authorId !== ctx.principal.id && !canSeeMessage(ctx.principal, access, message)) {
+      throw clientKeyTaken(input.sessionId, input.clientKey);
+    }
     return message;
   }),
   /** Only the messages the caller may see (visibility rules, auth/policy.ts). */
