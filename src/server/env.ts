@@ -122,6 +122,8 @@ export const configSchema = z.object({
   AUTH_COOKIE_TTL_MS: int(30 * 86_400_000, 60_000, 365 * 86_400_000),
   /** How often the server looks for tokens revoked or expired by another process (`npm run token -- revoke`). */
   AUTH_REVOCATION_POLL_MS: int(500, 50, 60_000),
+  /** How long a session access check is reused per (principal, session); 0 looks it up on every call (auth/access.ts). */
+  ACCESS_CACHE_MS: int(1_000, 0, 60_000),
   /** Calls per second per connection (token bucket; HTTP: per keep-alive connection). */
   RATE_LIMIT_PER_CONNECTION: int(1_000, 1, 1_000_000),
   /** Calls per second per principal, over all its connections. */

@@ -5,6 +5,7 @@ import type { Role } from "../../generated/prisma/client";
 import type { Db } from "../db";
 import { sessionAccess, type SessionAccess } from "./policy";
 import type { Principal } from "./principal";
+import type { AuthWatch } from "./watch";
 
 export type SessionNeed = "read" | "write" | "manage";
 
@@ -29,13 +30,65 @@ export async function lookupSessionAccess(db: Db, principal: Principal, sessionI
   return sessionAccess(principal, session, memberRole);
 }
 
-/** The caller's access, or FORBIDDEN naming what is missing. */
+/** Entries the access cache holds at most (past it the oldest go first). */
+const ACCESS_CACHE_ENTRIES = 10_000;
+
+/**
+ * Recently looked-up session access per (principal, session), reused for
+ * ACCESS_CACHE_MS. A busy writer then costs no database round trip per call
+ * before its message is written, and (on SQLite, whose driver runs one query
+ * at a time) does not queue behind the write transaction, so concurrent posts
+ * reach the group commit together. Removing a member drops its entry at once
+ * on every instance (the auth watch, over the bus); adding a member or
+ * changing a role is seen within ACCESS_CACHE_MS. 0 turns the cache off.
+ */
+export class SessionAccessCache {
+  private readonly entries = new Map<string, { access: SessionAccess; at: number }>();
+
+  constructor(
+    private readonly ttlMs: number,
+    watch: AuthWatch,
+  ) {
+    watch.on((change) => {
+      if (change.type === "member.removed") this.entries.delete(key(change.principalId, change.sessionId));
+      else this.forgetPrincipal(change.principalId);
+    });
+  }
+
+  async lookup(db: Db, principal: Principal, sessionId: string): Promise<SessionAccess> {
+    if (this.ttlMs <= 0) return lookupSessionAccess(db, principal, sessionId);
+    const k = key(principal.id, sessionId);
+    const hit = this.entries.get(k);
+    if (hit && performance.now() - hit.at < this.ttlMs) return hit.access;
+    const access = await lookupSessionAccess(db, principal, sessionId);
+    this.entries.delete(k);
+    this.entries.set(k, { access, at: performance.now() });
+    if (this.entries.size > ACCESS_CACHE_ENTRIES) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    return access;
+  }
+
+  /** Forget every cached access to `sessionId` (its members changed here). */
+  forgetSession(sessionId: string): void {
+    for (const k of this.entries.keys()) if (k.endsWith(`\u0000${sessionId}`)) this.entries.delete(k);
+  }
+
+  private forgetPrincipal(principalId: string): void {
+    for (const k of this.entries.keys()) if (k.startsWith(`${principalId}\u0000`)) this.entries.delete(k);
+  }
+}
+
+const key = (principalId: string, sessionId: string) => `${principalId}\u0000${sessionId}`;
+
+/** The caller's access (through the access cache), or FORBIDDEN naming what is missing. */
 export async function requireSession(
-  ctx: { db: Db; principal: Principal },
+  ctx: { db: Db; principal: Principal; auth: { access: SessionAccessCache } },
   sessionId: string,
   need: SessionNeed,
 ): Promise<SessionAccess> {
-  const access = await lookupSessionAccess(ctx.db, ctx.principal, sessionId);
+  const access = await ctx.auth.access.lookup(ctx.db, ctx.principal, sessionId);
   if (!access[need]) {
     throw new TRPCError({ code: "FORBIDDEN", message: `session ${sessionId}: you may not ${needWords[need]}` });
   }

@@ -18,7 +18,7 @@ import {
   SESSION_COOKIE,
   sessionCookie,
 } from "./http";
-import { lookupSessionAccess } from "./access";
+import { lookupSessionAccess, SessionAccessCache } from "./access";
 import { createLimiterStore } from "./limiter-store";
 import { Limits } from "./limits";
 import { anonymousPrincipal, displayName, localAdminPrincipal, type Principal } from "./principal";
@@ -36,6 +36,8 @@ export interface Authentication {
 export class Auth {
   readonly watch: AuthWatch;
   readonly limits: Limits;
+  /** Session access looked up recently (ACCESS_CACHE_MS); see SessionAccessCache. */
+  readonly access: SessionAccessCache;
   readonly enabled: boolean;
   /** With REDIS_URL: where the per-principal call rate is counted, for every instance. */
   readonly limiterStore: Redis | null;
@@ -45,6 +47,7 @@ export class Auth {
     this.watch = new AuthWatch({ db: deps.db, bus: deps.bus, log: deps.log.child({ component: "auth" }), pollMs: deps.config.AUTH_REVOCATION_POLL_MS });
     this.limiterStore = deps.config.REDIS_URL ? createLimiterStore(deps.config.REDIS_URL, deps.log.child({ component: "limits" })) : null;
     this.limits = new Limits(deps.config, this.limiterStore);
+    this.access = new SessionAccessCache(deps.config.ACCESS_CACHE_MS, this.watch);
   }
 
   start(): void {

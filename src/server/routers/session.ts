@@ -45,12 +45,16 @@ export const sessionRouter = router({
   /** Owner or admin: add a member or change its role. */
   addMember: authedProcedure.input(sessionAddMemberInput).mutation(async ({ ctx, input }) => {
     await requireSession(ctx, input.sessionId, "manage");
-    return addMember(ctx.db, input);
+    const member = await addMember(ctx.db, input);
+    ctx.auth.access.forgetSession(input.sessionId);
+    return member;
   }),
   /** Owner or admin: remove a member; its live streams of the session end within a second. */
   removeMember: authedProcedure.input(sessionRemoveMemberInput).mutation(async ({ ctx, input }) => {
     await requireSession(ctx, input.sessionId, "manage");
-    return removeMember(ctx.db, ctx.auth.watch, input);
+    const removed = await removeMember(ctx.db, ctx.auth.watch, input);
+    ctx.auth.access.forgetSession(input.sessionId);
+    return removed;
   }),
   /** Who is in the session now and who is typing (see routers/presence.ts). */
   presence: sessionPresence,
