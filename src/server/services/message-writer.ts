@@ -55,6 +55,11 @@ export class MessageWriter {
     this.writing = true;
     try {
       while (this.queue.length > 0) {
+        // Let the event loop take in what has arrived first. With SQLite the
+        // driver is synchronous, so a whole transaction can run inside one
+        // turn of the loop: without this pause no other post ever arrives
+        // while one is being written, and every batch holds one message.
+        await new Promise((resolve) => setImmediate(resolve));
         const batch = this.queue.splice(0, MAX_BATCH);
         try {
           const published = await this.writeWithKeyRetries(batch);
