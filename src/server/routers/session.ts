@@ -75,7 +75,7 @@ export const sessionRouter = router({
       signal: ctx.streamSignal ?? signal,
       queueLimit: ctx.config.SUBSCRIBER_QUEUE_LIMIT,
       chatRuns: ctx.chat,
-      writable: (abort) => ctx.connections.writable(ctx.connectionId, abort),
+      writable: ctx.connections.writableFor(ctx.connectionId),
       direct: ctx.connections.directSink(ctx.connectionId),
     });
   }),

@@ -71,13 +71,17 @@ export class BoundedQueue<T> {
     }
     if (this.closed || signal?.aborted) return Promise.resolve({ kind: "closed" });
     return new Promise((resolve) => {
+      if (!signal) {
+        this.waiter = resolve;
+        return;
+      }
       const onAbort = () => {
         this.waiter = null;
         resolve({ kind: "closed" });
       };
-      signal?.addEventListener("abort", onAbort, { once: true });
+      signal.addEventListener("abort", onAbort, { once: true });
       this.waiter = (item) => {
-        signal?.removeEventListener("abort", onAbort);
+        signal.removeEventListener("abort", onAbort);
         resolve(item);
       };
     });

@@ -44,7 +44,8 @@ export interface DirectSink {
 
 const TEXT_FRAME = { binary: false } as const;
 
-class ConnectionRecord {
+/** One open connection; it is also the connection's DirectSink (no object per subscription). */
+class ConnectionRecord implements DirectSink {
   /** The tRPC context's connectionId; null until tRPC created the context. */
   id: string | null = null;
   principal: Principal | null = null;
@@ -60,11 +61,20 @@ class ConnectionRecord {
   corked = false;
 
   constructor(
+    private readonly registry: ConnectionRegistry,
     readonly socket: WebSocket,
     /** The TCP socket under `socket` (the upgrade request's). */
     readonly stream: Duplex,
     readonly clientAddress: string | undefined,
   ) {}
+
+  writable(): boolean {
+    return this.socket.readyState === this.socket.OPEN && this.socket.bufferedAmount < this.registry.softBytes;
+  }
+
+  send(frame: Buffer, published: object): void {
+    this.registry.sendDirect(this, frame, published);
+  }
 }
 
 export interface ConnectionInfo {
@@ -118,31 +128,38 @@ export class ConnectionRegistry {
    * closed connections, and when the direct path is off.
    */
   directSink(connectionId: string): DirectSink | null {
-    const record = this.byId.get(connectionId);
-    if (!record || !this.direct) return null;
-    const { socket } = record;
-    const { stamps } = this.direct;
-    const soft = this.bounds.softBytes;
-    return {
-      writable: () => socket.readyState === socket.OPEN && socket.bufferedAmount < soft,
-      send: (frame, published) => {
-        this.directFrames++;
-        if (published !== this.lastPublished) {
-          this.lastPublished = published;
-          this.lastPublishedAt = stamps.of(published);
-        }
-        if (this.lastPublishedAt !== 0) record.pendingFanoutAt = this.lastPublishedAt;
-        // Publishes come in bursts (a group commit publishes its batch in one
-        // loop): cork the TCP socket until the burst is over, so every frame
-        // of the burst leaves in one write instead of one system call each.
-        if (!record.corked) {
-          record.corked = true;
-          record.stream.cork();
-          if (this.corked.push(record) === 1) queueMicrotask(this.uncorkAll);
-        }
-        socket.send(frame, TEXT_FRAME);
-      },
-    };
+    if (!this.direct) return null;
+    return this.byId.get(connectionId) ?? null;
+  }
+
+  /** The soft buffer bound (DirectSink.writable of a record). */
+  get softBytes(): number {
+    return this.bounds.softBytes;
+  }
+
+  /** DirectSink.send of `record` (the direct path is on: directSink handed the record out). */
+  sendDirect(record: ConnectionRecord, frame: Buffer, published: object): void {
+    if (!this.direct) return;
+    this.directFrames++;
+    if (published !== this.lastPublished) {
+      this.lastPublished = published;
+      this.lastPublishedAt = this.direct.stamps.of(published);
+    }
+    if (this.lastPublishedAt !== 0) record.pendingFanoutAt = this.lastPublishedAt;
+    // Publishes come in bursts (a group commit publishes its batch in one
+    // loop): cork the TCP socket until the burst is over, so every frame
+    // of the burst leaves in one write instead of one system call each.
+    if (!record.corked) {
+      record.corked = true;
+      record.stream.cork();
+      if (this.corked.push(record) === 1) queueMicrotask(this.uncorkAll);
+    }
+    record.socket.send(frame, TEXT_FRAME);
+  }
+
+  /** `writable` for one connection (a stream's backpressure check). */
+  writableFor(connectionId: string): (signal?: AbortSignal) => Promise<void> | null {
+    return (signal) => this.writable(connectionId, signal);
   }
 
   /**
@@ -170,7 +187,7 @@ export class ConnectionRegistry {
 
   /** Call on the WebSocketServer's 'connection', before tRPC's handler. */
   attach(socket: WebSocket, req: IncomingMessage): void {
-    const record = new ConnectionRecord(socket, req.socket, req.socket.remoteAddress);
+    const record = new ConnectionRecord(this, socket, req.socket, req.socket.remoteAddress);
     this.bySocket.set(socket, record);
     this.byRequest.set(req, record);
     const { stats, bounds, log } = this;

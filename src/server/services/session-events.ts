@@ -134,6 +134,9 @@ function parseEventId(id: string): number | null {
   return Number(id);
 }
 
+/** Default `canSee`: one shared function rather than one per stream. */
+const SEE_EVERYTHING = () => true;
+
 /**
  * The resumable stream: subscribe to the bus first (so nothing published
  * during back-fill is missed), back-fill everything after the client's cursor
@@ -142,207 +145,248 @@ function parseEventId(id: string): number | null {
  * makes the stream read the gap from the database. The database is the truth,
  * so the client sees every persisted event exactly once, in seq order.
  */
-export async function* sessionEventStream(
-  opts: SessionStreamOptions,
-): AsyncGenerator<TrackedEnvelope<SessionEvent>, void, unknown> {
-  const { db, bus, sessionId, signal } = opts;
-  const canSee = opts.canSee ?? (() => true);
+export function sessionEventStream(opts: SessionStreamOptions): AsyncGenerator<TrackedEnvelope<SessionEvent>, void, unknown> {
+  return new SessionEventStream(opts).events();
+}
+
+/**
+ * One subscriber's stream. An idle server holds one of these per subscriber
+ * (issue #9: thousands per instance), so its state lives in fields, allocated
+ * when first needed, and its logic in methods, not in per-stream closures.
+ */
+class SessionEventStream {
+  private readonly canSee: (message: { visibility: Visibility; authorId: string | null }) => boolean;
   /** Streaming answers whose message.created this stream has read, and whether the subscriber may see them. */
-  const streamingAudience = new Map<string, boolean>();
-  const shown = (event: SessionEvent) => {
-    if (event.type !== "message.created" && event.type !== "message.updated") return true;
-    const visible = canSee(event.message);
-    if (event.message.status === "streaming") streamingAudience.set(event.message.id, visible);
-    else streamingAudience.delete(event.message.id);
-    return visible;
-  };
-  /** A running answer's audience; unknown (not read here, not running here) counts as not visible. */
-  const runVisible = (runId: string, messageId: string) => {
-    if (!opts.canSee) return true;
-    const known = streamingAudience.get(messageId);
-    if (known !== undefined) return known;
-    const run = opts.chatRuns?.activeRuns(sessionId).find((r) => r.runId === runId);
-    return run !== undefined && canSee({ visibility: run.visibility ?? "public", authorId: run.authorId ?? null });
-  };
-  const queue = new BoundedQueue<StreamItem>(opts.queueLimit, mergeChatDeltas);
-  // The direct path (see the loop below): on while the generator waits on an empty queue.
-  const sink = opts.direct ?? null;
-  const probe: SessionEvent = { type: "stream.hidden" };
-  const lane = sink ? new SubscriptionLane(probe) : null;
-  let direct = false;
+  private streamingAudience: Map<string, boolean> | null = null;
+  private readonly queue: BoundedQueue<StreamItem>;
+  /** The direct path (see `events`): on while the generator waits on an empty queue. */
+  private readonly sink: DirectSink | null;
+  private readonly lane: SubscriptionLane | null;
+  private readonly probe: SessionEvent = { type: "stream.hidden" };
+  private direct = false;
   /** `signal.aborted`, kept as a plain flag for the per-event check of the direct path. */
-  let stopped = signal?.aborted ?? false;
-  signal?.addEventListener("abort", () => (stopped = true), { once: true });
-  let deliverDirect: (message: SessionChannelMessage) => boolean = () => false;
-  const unsubscribe = bus.subscribe(
-    sessionChannel(sessionId),
-    (message) => {
-      if (direct) {
-        if (deliverDirect(message)) return;
-        direct = false; // the generator takes over from the queue
-      }
-      queue.push(message.seq === null ? { kind: "chat", event: message.event } : { kind: "persisted", envelope: message });
-    },
-    // The bus may have lost messages (Redis was down, or not yet subscribed):
-    // handled like an overflow, so the stream re-reads the gap from the database.
-    {
-      onResync: () => {
-        direct = false;
-        queue.invalidate();
-      },
-    },
-  );
-  try {
-    const session = await db.session.findUnique({ where: { id: sessionId }, select: { lastEventSeq: true } });
-    if (!session) return;
+  private stopped = false;
+  /** The last persisted event sent (or skipped past). */
+  private cursor = 0;
+  /** Chat: how much of each running answer's text this subscriber holds. */
+  private covered: Map<string, number> | null = null;
+  /** Runs that finished (to ignore their late deltas); at most FINISHED_RUNS_REMEMBERED. */
+  private finishedRuns: Set<string> | null = null;
 
-    let cursor = 0;
-    if (opts.lastEventId != null) {
-      const parsed = parseEventId(opts.lastEventId);
-      if (parsed === null || parsed > session.lastEventSeq) {
-        const reason =
-          parsed === null
-            ? `lastEventId "${opts.lastEventId}" is not an event id of this stream`
-            : `lastEventId ${parsed} is ahead of this session's stream (last event ${session.lastEventSeq}); the database may have been reset`;
-        yield tracked("0", { type: "stream.reset", reason, lastEventSeq: session.lastEventSeq } satisfies SessionEvent);
-      } else {
-        cursor = parsed;
-      }
-    }
+  constructor(private readonly opts: SessionStreamOptions) {
+    this.canSee = opts.canSee ?? SEE_EVERYTHING;
+    this.queue = new BoundedQueue<StreamItem>(opts.queueLimit, mergeChatDeltas);
+    this.sink = opts.direct ?? null;
+    this.lane = this.sink ? new SubscriptionLane(this.probe) : null;
+  }
 
-    // Back-fill (also used to close gaps): read pages until caught up.
-    // Chat: how much of each running answer's text this subscriber holds.
-    // Chat events are tracked with the current cursor (the last persisted
-    // event sent), so a resume re-reads persisted events and gets a snapshot.
-    const covered = new Map<string, number>();
-    const finishedRuns = new Set<string>();
-    const observe = (event: SessionEvent) => {
-      if (event.type !== "message.updated" || event.message.status === "streaming") return;
-      const runId = runIdOf(event.message);
-      if (!runId) return;
-      covered.delete(runId);
-      finishedRuns.add(runId);
-      if (finishedRuns.size > FINISHED_RUNS_REMEMBERED) {
-        const oldest = finishedRuns.values().next().value;
-        if (oldest !== undefined) finishedRuns.delete(oldest);
-      }
-    };
-    /** One snapshot per active run whose message.created this subscriber has seen (optionally one run only). */
-    function* snapshots(onlyRunId?: string): Generator<TrackedEnvelope<SessionEvent>> {
-      for (const run of opts.chatRuns?.activeRuns(sessionId) ?? []) {
-        if (onlyRunId !== undefined && run.runId !== onlyRunId) continue;
-        // Not seen yet: its message.created and every delta are still queued.
-        if (run.createdEventSeq > cursor || finishedRuns.has(run.runId)) continue;
-        if (!canSee({ visibility: run.visibility ?? "public", authorId: run.authorId ?? null })) continue;
-        covered.set(run.runId, run.text.length);
-        yield tracked(String(cursor), {
-          type: "chat.snapshot",
-          runId: run.runId,
-          messageId: run.messageId,
-          offset: 0,
-          text: run.text,
-        } satisfies SessionEvent);
-      }
-    }
-    /** A live delta, trimmed to what the subscriber lacks; a gap is closed with a snapshot. */
-    function* chatDelta(event: ChatStreamEvent): Generator<TrackedEnvelope<SessionEvent>> {
-      if (event.type !== "chat.delta" || finishedRuns.has(event.runId) || !runVisible(event.runId, event.messageId)) return;
-      const have = covered.get(event.runId) ?? 0;
-      const end = event.offset + event.text.length;
-      if (end <= have) return;
-      if (event.offset > have) {
-        yield* snapshots(event.runId);
-        return;
-      }
-      covered.set(event.runId, end);
-      const text = event.text.slice(have - event.offset);
-      yield tracked(String(cursor), { ...event, offset: have, text } satisfies SessionEvent);
-    }
+  /** The abort listener on `opts.signal` (an object listener, so no closure per stream): stop, and end a pending `take`. */
+  handleEvent(): void {
+    this.stopped = true;
+    this.queue.close();
+  }
 
-    async function* catchUp(): AsyncGenerator<TrackedEnvelope<SessionEvent>> {
-      for (;;) {
-        const page = await readSessionEvents(db, sessionId, cursor);
-        for (const envelope of page) {
-          // A long back-fill respects backpressure too (it never pushes past the soft bound).
-          const draining = opts.writable?.(signal);
-          if (draining) await draining;
-          cursor = envelope.seq;
-          observe(envelope.event);
-          yield tracked(String(envelope.seq), shown(envelope.event) ? envelope.event : HIDDEN);
+  private shown(event: SessionEvent): boolean {
+    if (event.type !== "message.created" && event.type !== "message.updated") return true;
+    const visible = this.canSee(event.message);
+    if (event.message.status === "streaming") (this.streamingAudience ??= new Map()).set(event.message.id, visible);
+    else this.streamingAudience?.delete(event.message.id);
+    return visible;
+  }
+
+  /** A running answer's audience; unknown (not read here, not running here) counts as not visible. */
+  private runVisible(runId: string, messageId: string): boolean {
+    if (!this.opts.canSee) return true;
+    const known = this.streamingAudience?.get(messageId);
+    if (known !== undefined) return known;
+    const run = this.opts.chatRuns?.activeRuns(this.opts.sessionId).find((r) => r.runId === runId);
+    return run !== undefined && this.canSee({ visibility: run.visibility ?? "public", authorId: run.authorId ?? null });
+  }
+
+  private observe(event: SessionEvent): void {
+    if (event.type !== "message.updated" || event.message.status === "streaming") return;
+    const runId = runIdOf(event.message);
+    if (!runId) return;
+    this.covered?.delete(runId);
+    const finishedRuns = (this.finishedRuns ??= new Set());
+    finishedRuns.add(runId);
+    if (finishedRuns.size > FINISHED_RUNS_REMEMBERED) {
+      const oldest = finishedRuns.values().next().value;
+      if (oldest !== undefined) finishedRuns.delete(oldest);
+    }
+  }
+
+  private finished(runId: string): boolean {
+    return this.finishedRuns?.has(runId) ?? false;
+  }
+
+  /** A bus message: straight to the socket on the direct path, else into the queue. */
+  private receive(message: SessionChannelMessage): void {
+    if (this.direct) {
+      if (this.deliverDirect(message)) return;
+      this.direct = false; // the generator takes over from the queue
+    }
+    this.queue.push(message.seq === null ? { kind: "chat", event: message.event } : { kind: "persisted", envelope: message });
+  }
+
+  /**
+   * The bus may have lost messages (Redis was down, or not yet subscribed):
+   * handled like an overflow, so the stream re-reads the gap from the database.
+   */
+  private resync(): void {
+    this.direct = false;
+    this.queue.invalidate();
+  }
+
+  async *events(): AsyncGenerator<TrackedEnvelope<SessionEvent>, void, unknown> {
+    const { db, bus, sessionId, signal } = this.opts;
+    const queue = this.queue;
+    this.stopped = signal?.aborted ?? false;
+    signal?.addEventListener("abort", this, { once: true });
+    const unsubscribe = bus.subscribe(sessionChannel(sessionId), (message) => this.receive(message), { onResync: this.resync.bind(this) });
+    try {
+      const session = await db.session.findUnique({ where: { id: sessionId }, select: { lastEventSeq: true } });
+      if (!session) return;
+
+      if (this.opts.lastEventId != null) {
+        const parsed = parseEventId(this.opts.lastEventId);
+        if (parsed === null || parsed > session.lastEventSeq) {
+          const reason =
+            parsed === null
+              ? `lastEventId "${this.opts.lastEventId}" is not an event id of this stream`
+              : `lastEventId ${parsed} is ahead of this session's stream (last event ${session.lastEventSeq}); the database may have been reset`;
+          yield tracked("0", { type: "stream.reset", reason, lastEventSeq: session.lastEventSeq } satisfies SessionEvent);
+        } else {
+          this.cursor = parsed;
         }
-        if (page.length < BACKFILL_PAGE || signal?.aborted) return;
       }
-    }
 
-    /**
-     * The direct path: the bus listener writes the next live event straight
-     * to the subscriber's socket (one frame per event and subscription id,
-     * shared by all subscribers), skipping this generator and tRPC's
-     * per-subscription loop. It handles the common case only: the next seq, a
-     * chat delta that continues exactly what the subscriber has, room in the
-     * socket. Anything else returns false: the item goes to the queue and
-     * this generator handles it as before (gaps, snapshots, backpressure).
-     */
-    deliverDirect = (message) => {
-      if (!sink || !lane || stopped || !sink.writable()) return false;
-      if (message.seq === null) {
-        const event = message.event;
-        if (event.type !== "chat.delta") return false;
-        if (finishedRuns.has(event.runId) || !runVisible(event.runId, event.messageId)) return true;
-        const have = covered.get(event.runId) ?? 0;
-        if (event.offset + event.text.length <= have) return true;
-        if (event.offset !== have) return false;
-        covered.set(event.runId, have + event.text.length);
-        sink.send(lane.frame(String(cursor), event), message);
-        return true;
+      // Back-fill (also used to close gaps): read pages until caught up.
+      // Chat events are tracked with the current cursor (the last persisted
+      // event sent), so a resume re-reads persisted events and gets a snapshot.
+      yield* this.catchUp();
+      yield* this.snapshots();
+      const lane = this.lane;
+      while (!signal?.aborted) {
+        const draining = this.opts.writable?.(signal);
+        if (draining) await draining;
+        // Caught up with nothing queued: everything this generator yielded has
+        // been sent (it only resumes when tRPC asks for the next value), so live
+        // events may now go straight to the socket, in order. The first time,
+        // the lane learns its subscription id from a probe that sends nothing.
+        if (lane && queue.idle) {
+          if (!lane.bound) yield tracked(String(this.cursor), this.probe);
+          this.direct = lane.bound && queue.idle;
+        }
+        // An abort closes the queue (handleEvent), which ends this wait.
+        const next = await queue.take();
+        this.direct = false;
+        if (next.kind === "closed") return;
+        if (next.kind === "overflow") {
+          // Chat deltas were dropped with the queue: snapshots re-synchronise the text.
+          yield* this.catchUp();
+          yield* this.snapshots();
+          continue;
+        }
+        if (next.value.kind === "chat") {
+          yield* this.chatDelta(next.value.event);
+          continue;
+        }
+        const envelope = next.value.envelope;
+        if (envelope.seq <= this.cursor) continue;
+        if (envelope.seq > this.cursor + 1) {
+          // Published out of order or missed: the database has everything up to it.
+          yield* this.catchUp();
+          continue;
+        }
+        this.cursor = envelope.seq;
+        this.observe(envelope.event);
+        yield tracked(String(envelope.seq), this.shown(envelope.event) ? envelope.event : HIDDEN);
       }
-      if (message.seq <= cursor) return true;
-      if (message.seq !== cursor + 1) return false;
-      cursor = message.seq;
-      observe(message.event);
-      sink.send(lane.frame(String(message.seq), shown(message.event) ? message.event : HIDDEN), message);
+    } finally {
+      signal?.removeEventListener("abort", this);
+      unsubscribe();
+      queue.close();
+    }
+  }
+
+  /** One snapshot per active run whose message.created this subscriber has seen (optionally one run only). */
+  private *snapshots(onlyRunId?: string): Generator<TrackedEnvelope<SessionEvent>> {
+    for (const run of this.opts.chatRuns?.activeRuns(this.opts.sessionId) ?? []) {
+      if (onlyRunId !== undefined && run.runId !== onlyRunId) continue;
+      // Not seen yet: its message.created and every delta are still queued.
+      if (run.createdEventSeq > this.cursor || this.finished(run.runId)) continue;
+      if (!this.canSee({ visibility: run.visibility ?? "public", authorId: run.authorId ?? null })) continue;
+      (this.covered ??= new Map()).set(run.runId, run.text.length);
+      yield tracked(String(this.cursor), {
+        type: "chat.snapshot",
+        runId: run.runId,
+        messageId: run.messageId,
+        offset: 0,
+        text: run.text,
+      } satisfies SessionEvent);
+    }
+  }
+
+  /** A live delta, trimmed to what the subscriber lacks; a gap is closed with a snapshot. */
+  private *chatDelta(event: ChatStreamEvent): Generator<TrackedEnvelope<SessionEvent>> {
+    if (event.type !== "chat.delta" || this.finished(event.runId) || !this.runVisible(event.runId, event.messageId)) return;
+    const have = this.covered?.get(event.runId) ?? 0;
+    const end = event.offset + event.text.length;
+    if (end <= have) return;
+    if (event.offset > have) {
+      yield* this.snapshots(event.runId);
+      return;
+    }
+    (this.covered ??= new Map()).set(event.runId, end);
+    const text = event.text.slice(have - event.offset);
+    yield tracked(String(this.cursor), { ...event, offset: have, text } satisfies SessionEvent);
+  }
+
+  private async *catchUp(): AsyncGenerator<TrackedEnvelope<SessionEvent>> {
+    const { db, sessionId, signal } = this.opts;
+    for (;;) {
+      const page = await readSessionEvents(db, sessionId, this.cursor);
+      for (const envelope of page) {
+        // A long back-fill respects backpressure too (it never pushes past the soft bound).
+        const draining = this.opts.writable?.(signal);
+        if (draining) await draining;
+        this.cursor = envelope.seq;
+        this.observe(envelope.event);
+        yield tracked(String(envelope.seq), this.shown(envelope.event) ? envelope.event : HIDDEN);
+      }
+      if (page.length < BACKFILL_PAGE || signal?.aborted) return;
+    }
+  }
+
+  /**
+   * The direct path: the bus listener writes the next live event straight
+   * to the subscriber's socket (one frame per event and subscription id,
+   * shared by all subscribers), skipping this generator and tRPC's
+   * per-subscription loop. It handles the common case only: the next seq, a
+   * chat delta that continues exactly what the subscriber has, room in the
+   * socket. Anything else returns false: the item goes to the queue and
+   * the generator handles it as before (gaps, snapshots, backpressure).
+   */
+  private deliverDirect(message: SessionChannelMessage): boolean {
+    const { sink, lane } = this;
+    if (!sink || !lane || this.stopped || !sink.writable()) return false;
+    if (message.seq === null) {
+      const event = message.event;
+      if (event.type !== "chat.delta") return false;
+      if (this.finished(event.runId) || !this.runVisible(event.runId, event.messageId)) return true;
+      const have = this.covered?.get(event.runId) ?? 0;
+      if (event.offset + event.text.length <= have) return true;
+      if (event.offset !== have) return false;
+      (this.covered ??= new Map()).set(event.runId, have + event.text.length);
+      sink.send(lane.frame(String(this.cursor), event), message);
       return true;
-    };
-
-    yield* catchUp();
-    yield* snapshots();
-    while (!signal?.aborted) {
-      const draining = opts.writable?.(signal);
-      if (draining) await draining;
-      // Caught up with nothing queued: everything this generator yielded has
-      // been sent (it only resumes when tRPC asks for the next value), so live
-      // events may now go straight to the socket, in order. The first time,
-      // the lane learns its subscription id from a probe that sends nothing.
-      if (lane && queue.idle) {
-        if (!lane.bound) yield tracked(String(cursor), probe);
-        direct = lane.bound && queue.idle;
-      }
-      const next = await queue.take(signal);
-      direct = false;
-      if (next.kind === "closed") return;
-      if (next.kind === "overflow") {
-        // Chat deltas were dropped with the queue: snapshots re-synchronise the text.
-        yield* catchUp();
-        yield* snapshots();
-        continue;
-      }
-      if (next.value.kind === "chat") {
-        yield* chatDelta(next.value.event);
-        continue;
-      }
-      const envelope = next.value.envelope;
-      if (envelope.seq <= cursor) continue;
-      if (envelope.seq > cursor + 1) {
-        // Published out of order or missed: the database has everything up to it.
-        yield* catchUp();
-        continue;
-      }
-      cursor = envelope.seq;
-      observe(envelope.event);
-      yield tracked(String(envelope.seq), shown(envelope.event) ? envelope.event : HIDDEN);
     }
-  } finally {
-    unsubscribe();
-    queue.close();
+    if (message.seq <= this.cursor) return true;
+    if (message.seq !== this.cursor + 1) return false;
+    this.cursor = message.seq;
+    this.observe(message.event);
+    sink.send(lane.frame(String(message.seq), this.shown(message.event) ? message.event : HIDDEN), message);
+    return true;
   }
 }
