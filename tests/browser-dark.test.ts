@@ -2,37 +2,18 @@
 // `prefers-color-scheme: dark`): every main page renders with the dark
 // palette, and a screenshot of each is saved beside the light ones
 // (test-results/<page>-dark.png) for a person to look at.
-import fs from "node:fs";
 import path from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createParleyClient } from "../src/client";
-import { artifactsDir, launchChromium } from "./helpers/browser";
-import { freshDatabase, spawnServer, type ServerProcess } from "./helpers/server";
+import { artifactsDir, browserSuite } from "./helpers/browser";
 
-let server: ServerProcess;
-let chromium: Awaited<ReturnType<typeof launchChromium>>;
+const suite = browserSuite({ CHAT_BUILTIN_CHUNK_DELAY_MS: "40" });
 let dark: BrowserContext;
-let dbDir: string;
-let api: ReturnType<typeof createParleyClient>;
-
 const poll = { timeout: 20_000, interval: 100 };
 
 beforeAll(async () => {
-  const db = freshDatabase();
-  dbDir = db.dir;
-  server = await spawnServer({ DATABASE_URL: db.url, CHAT_BUILTIN_CHUNK_DELAY_MS: "40", LOG_LEVEL: "warn" });
-  chromium = await launchChromium();
-  dark = await chromium.browser.newContext({ colorScheme: "dark", viewport: { width: 1280, height: 800 } });
-  api = createParleyClient({ url: server.url });
-  fs.mkdirSync(artifactsDir, { recursive: true });
-}, 90_000);
-afterAll(async () => {
-  await api?.close();
-  await chromium?.close();
-  server?.child.kill("SIGTERM");
-  await server?.exited;
-  fs.rmSync(dbDir, { recursive: true, force: true });
+  dark = await suite.chromium.browser.newContext({ colorScheme: "dark", viewport: { width: 1280, height: 800 } });
 });
 
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(artifactsDir, `${name}-dark.png`) });
@@ -49,21 +30,21 @@ async function expectDarkPalette(page: Page) {
 
 describe("dark theme", () => {
   it("renders the sessions list and a session (markdown, code, a stopped and a finished answer, an open tooltip)", async () => {
-    const planning = await api.api.session.create.mutate({ title: "Launch planning" });
-    await api.api.session.create.mutate({ title: "Incident review" });
-    await api.api.session.create.mutate({ title: "Weekly sync" });
+    const planning = await suite.api.api.session.create.mutate({ title: "Launch planning" });
+    await suite.api.api.session.create.mutate({ title: "Incident review" });
+    await suite.api.api.session.create.mutate({ title: "Weekly sync" });
     const posts = [
       "The launch checklist: **rollout plan**, database backups, dashboards and the on-call rota.",
       "Run the migration first:\n\n```ts\nconst result = await db.migrate({ target: \"latest\", dryRun: false });\nconsole.log(`applied ${result.count} migrations`);\n```",
       "| step | owner |\n|---|---|\n| backups | Ana |\n| dashboards | Bo |\n\n> Remember: `npm start` rebuilds only when sources changed.",
     ];
-    for (const content of posts) await api.api.message.post.mutate({ sessionId: planning.id, content, author: "planner" });
-    await api.api.message.post.mutate({ sessionId: planning.id, content: "A private note", author: "planner", visibility: "private" });
-    const asked = await api.api.chat.send.mutate({ sessionId: planning.id, content: "What is on the launch checklist?", author: "ana" });
-    for await (const item of api.followRun(asked.runId)) if (item.type === "done") break;
+    for (const content of posts) await suite.api.api.message.post.mutate({ sessionId: planning.id, content, author: "planner" });
+    await suite.api.api.message.post.mutate({ sessionId: planning.id, content: "A private note", author: "planner", visibility: "private" });
+    const asked = await suite.api.api.chat.send.mutate({ sessionId: planning.id, content: "What is on the launch checklist?", author: "ana" });
+    for await (const item of suite.api.followRun(asked.runId)) if (item.type === "done") break;
 
     const page = await dark.newPage();
-    await page.goto(server.url);
+    await page.goto(suite.server.url);
     await expect.poll(() => badge(page), poll).toBe("connected");
     await expect.poll(() => page.getByRole("link", { name: /Launch planning/ }).count(), poll).toBe(1);
     await expectDarkPalette(page);
@@ -74,7 +55,7 @@ describe("dark theme", () => {
     await page.keyboard.press("Escape");
     await expect.poll(() => page.getByRole("dialog").count(), poll).toBe(0);
 
-    await page.goto(`${server.url}/s/${planning.id}`);
+    await page.goto(`${suite.server.url}/s/${planning.id}`);
     await expect.poll(() => page.getByTestId("live-state").textContent(), poll).toBe("live");
     await expect.poll(() => page.locator('[data-testid="message"][data-status="complete"]').count(), poll).toBe(6);
     await expectDarkPalette(page);
@@ -102,7 +83,7 @@ describe("dark theme", () => {
 
   it("renders the metrics, events, connections and diagnostics pages", async () => {
     const page = await dark.newPage();
-    await page.goto(`${server.url}/metrics`);
+    await page.goto(`${suite.server.url}/metrics`);
     await expect.poll(() => page.locator(".uplot").count(), poll).toBe(8);
     const charts = page.getByTestId("metrics-charts");
     const first = Number(await charts.getAttribute("data-last"));
@@ -110,24 +91,24 @@ describe("dark theme", () => {
     await expectDarkPalette(page);
     await shot(page, "metrics");
 
-    await page.goto(`${server.url}/events`);
+    await page.goto(`${suite.server.url}/events`);
     await expect.poll(() => badge(page), poll).toBe("connected");
     await page.getByRole("button", { name: "Run demo flow" }).click();
     await expect.poll(() => page.locator('[data-testid="event-row"][data-type="tts.result"]').count(), poll).toBeGreaterThanOrEqual(1);
     await expectDarkPalette(page);
     await shot(page, "events");
 
-    const watcher = createParleyClient({ url: server.url });
+    const watcher = createParleyClient({ url: suite.server.url });
     const session = await watcher.api.session.create.mutate({ title: "Watched" });
     const sub = watcher.api.session.events.subscribe({ sessionId: session.id }, {});
-    await page.goto(`${server.url}/connections`);
+    await page.goto(`${suite.server.url}/connections`);
     await expect.poll(() => page.getByText("session.events").count(), poll).toBeGreaterThanOrEqual(1);
     await expectDarkPalette(page);
     await shot(page, "connections");
     sub.unsubscribe();
     await watcher.close();
 
-    await page.goto(`${server.url}/diagnostics`);
+    await page.goto(`${suite.server.url}/diagnostics`);
     for (const check of ["ws", "http", "sse", "resume"]) {
       await expect.poll(() => page.getByTestId(`check-${check}`).getAttribute("data-status"), { ...poll, timeout: 40_000 }).toBe("ok");
     }

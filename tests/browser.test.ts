@@ -1,43 +1,21 @@
 // The web UI in Debian Chromium against the production build served by
 // server.ts: sessions, the live timeline in two contexts, streaming answers
 // with Stop, safe markdown, keyboard-only use, and the dashboards.
-import fs from "node:fs";
 import path from "node:path";
 import type { Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createParleyClient } from "../src/client";
-import { artifactsDir, launchChromium } from "./helpers/browser";
-import { freshDatabase, spawnServer, type ServerProcess } from "./helpers/server";
+import { artifactsDir, browserSuite } from "./helpers/browser";
 
-let server: ServerProcess;
-let chromium: Awaited<ReturnType<typeof launchChromium>>;
-let dbDir: string;
-let api: ReturnType<typeof createParleyClient>;
-
+// A slower built-in assistant so an answer streams over a few seconds.
+const suite = browserSuite({ CHAT_BUILTIN_CHUNK_DELAY_MS: "90" });
 const poll = { timeout: 20_000, interval: 100 };
-
-beforeAll(async () => {
-  const db = freshDatabase();
-  dbDir = db.dir;
-  // A slower built-in assistant so an answer streams over a few seconds.
-  server = await spawnServer({ DATABASE_URL: db.url, CHAT_BUILTIN_CHUNK_DELAY_MS: "90", LOG_LEVEL: "warn" });
-  chromium = await launchChromium();
-  api = createParleyClient({ url: server.url });
-  fs.mkdirSync(artifactsDir, { recursive: true });
-}, 90_000);
-afterAll(async () => {
-  await api?.close();
-  await chromium?.close();
-  server?.child.kill("SIGTERM");
-  await server?.exited;
-  fs.rmSync(dbDir, { recursive: true, force: true });
-});
 
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(artifactsDir, `${name}.png`) });
 const badge = (page: Page) => page.getByTestId("connection-badge").getAttribute("data-state");
 
 async function openSession(page: Page, id: string) {
-  await page.goto(`${server.url}/s/${id}`);
+  await page.goto(`${suite.server.url}/s/${id}`);
   await expect.poll(() => page.getByTestId("live-state").textContent(), poll).toBe("live");
 }
 
@@ -54,15 +32,15 @@ async function pick(page: Page, label: string, option: RegExp) {
 
 describe("web UI", () => {
   it("lists, searches and archives sessions, with a connected badge", async () => {
-    const a = await api.api.session.create.mutate({ title: "Quarterly planning" });
-    await api.api.session.create.mutate({ title: "Incident review" });
-    await api.api.message.post.mutate({ sessionId: a.id, content: "kick-off", author: "api" });
-    const page = await chromium.browser.newPage();
-    await page.goto(server.url);
+    const a = await suite.api.api.session.create.mutate({ title: "Quarterly planning" });
+    await suite.api.api.session.create.mutate({ title: "Incident review" });
+    await suite.api.api.message.post.mutate({ sessionId: a.id, content: "kick-off", author: "api" });
+    const page = await suite.chromium.browser.newPage();
+    await page.goto(suite.server.url);
     await expect.poll(() => badge(page), poll).toBe("connected");
     await expect.poll(() => page.getByRole("link", { name: /Quarterly planning/ }).count(), poll).toBe(1);
     // Live activity: a message posted elsewhere bumps the session.
-    await api.api.message.post.mutate({ sessionId: a.id, content: "another", author: "api" });
+    await suite.api.api.message.post.mutate({ sessionId: a.id, content: "another", author: "api" });
     await expect.poll(() => page.getByText("1 new").count(), poll).toBe(1);
     await shot(page, "sessions");
     await page.getByLabel("Search sessions").fill("incident");
@@ -74,9 +52,9 @@ describe("web UI", () => {
   });
 
   it("shows a message posted in one context in the other, exactly once", async () => {
-    const session = await api.api.session.create.mutate({ title: "Two tabs" });
-    await api.api.message.post.mutate({ sessionId: session.id, content: "already here", author: "api" });
-    const contexts = await Promise.all([chromium.browser.newContext(), chromium.browser.newContext()]);
+    const session = await suite.api.api.session.create.mutate({ title: "Two tabs" });
+    await suite.api.api.message.post.mutate({ sessionId: session.id, content: "already here", author: "api" });
+    const contexts = await Promise.all([suite.chromium.browser.newContext(), suite.chromium.browser.newContext()]);
     const [a, b] = await Promise.all(contexts.map((c) => c.newPage()));
     if (!a || !b) throw new Error("pages did not open");
     for (const page of [a, b]) {
@@ -90,7 +68,7 @@ describe("web UI", () => {
     await expect.poll(() => b.getByText("hello from tab A").count(), poll).toBe(1);
     await expect.poll(() => a.getByText("hello from tab A").count(), poll).toBe(1);
     // Still once after the stream has settled (no duplicate from a back-fill racing the live event).
-    await api.api.message.post.mutate({ sessionId: session.id, content: "sentinel", author: "api" });
+    await suite.api.api.message.post.mutate({ sessionId: session.id, content: "sentinel", author: "api" });
     await expect.poll(() => b.getByText("sentinel").count(), poll).toBe(1);
     expect(await b.getByTestId("message").count()).toBe(3);
     await shot(b, "session");
@@ -98,15 +76,15 @@ describe("web UI", () => {
   });
 
   it("streams an assistant answer progressively; Stop ends it and both contexts show it stopped", async () => {
-    const session = await api.api.session.create.mutate({ title: "Streaming" });
+    const session = await suite.api.api.session.create.mutate({ title: "Streaming" });
     for (let i = 0; i < 6; i++) {
-      await api.api.message.post.mutate({
+      await suite.api.api.message.post.mutate({
         sessionId: session.id,
         content: `The launch checklist item ${i}: verify the rollout plan, the database backups, the dashboards and the on-call rota before shipping.`,
         author: "planner",
       });
     }
-    const contexts = await Promise.all([chromium.browser.newContext(), chromium.browser.newContext()]);
+    const contexts = await Promise.all([suite.chromium.browser.newContext(), suite.chromium.browser.newContext()]);
     const [a, b] = await Promise.all(contexts.map((c) => c.newPage()));
     if (!a || !b) throw new Error("pages did not open");
     await openSession(a, session.id);
@@ -138,8 +116,8 @@ describe("web UI", () => {
   });
 
   it("renders markup and javascript: links in a message as inert text", async () => {
-    const session = await api.api.session.create.mutate({ title: "XSS" });
-    const page = await chromium.browser.newPage();
+    const session = await suite.api.api.session.create.mutate({ title: "XSS" });
+    const page = await suite.chromium.browser.newPage();
     const dialogs: string[] = [];
     page.on("dialog", (d) => {
       dialogs.push(d.message());
@@ -147,7 +125,7 @@ describe("web UI", () => {
     });
     await openSession(page, session.id);
     const evil = '<img src=x onerror=alert(1)> <script>alert(2)</script> [click me](javascript:alert(3)) **bold** `code`';
-    await api.api.message.post.mutate({ sessionId: session.id, content: evil, author: "mallory" });
+    await suite.api.api.message.post.mutate({ sessionId: session.id, content: evil, author: "mallory" });
     const content = page.locator('[data-testid="message-content"]').last();
     await expect.poll(() => content.textContent(), poll).toContain("<img src=x onerror=alert(1)>");
     expect(await content.textContent()).toContain("<script>alert(2)</script>");
@@ -161,8 +139,8 @@ describe("web UI", () => {
   });
 
   it("works keyboard-only: create a session, post, ask an agent and stop it", async () => {
-    const page = await chromium.browser.newPage();
-    await page.goto(server.url);
+    const page = await suite.chromium.browser.newPage();
+    await page.goto(suite.server.url);
     await expect.poll(() => badge(page), poll).toBe("connected");
     await page.keyboard.press("c");
     await page.getByLabel("New session title").waitFor();
@@ -195,8 +173,8 @@ describe("web UI", () => {
   });
 
   it("draws live metrics charts that update", async () => {
-    const page = await chromium.browser.newPage();
-    await page.goto(`${server.url}/metrics`);
+    const page = await suite.chromium.browser.newPage();
+    await page.goto(`${suite.server.url}/metrics`);
     const charts = page.getByTestId("metrics-charts");
     await expect.poll(() => charts.count(), poll).toBe(1);
     await expect.poll(() => page.locator(".uplot").count(), poll).toBe(8);
@@ -213,8 +191,8 @@ describe("web UI", () => {
   });
 
   it("shows the demo flow on the events page, filtered by pattern", async () => {
-    const page = await chromium.browser.newPage();
-    await page.goto(`${server.url}/events`);
+    const page = await suite.chromium.browser.newPage();
+    await page.goto(`${suite.server.url}/events`);
     await expect.poll(() => badge(page), poll).toBe("connected");
     await page.getByRole("button", { name: "Run demo flow" }).click();
     await expect.poll(() => page.locator('[data-testid="event-row"][data-type="tts.result"]').count(), poll).toBeGreaterThanOrEqual(1);
@@ -228,11 +206,11 @@ describe("web UI", () => {
   });
 
   it("lists connections with their subscriptions and disconnects one", async () => {
-    const watcher = createParleyClient({ url: server.url });
+    const watcher = createParleyClient({ url: suite.server.url });
     const session = await watcher.api.session.create.mutate({ title: "Watched" });
     const sub = watcher.api.session.events.subscribe({ sessionId: session.id }, {});
-    const page = await chromium.browser.newPage();
-    await page.goto(`${server.url}/connections`);
+    const page = await suite.chromium.browser.newPage();
+    await page.goto(`${suite.server.url}/connections`);
     await expect.poll(() => page.getByText("session.events").count(), poll).toBeGreaterThanOrEqual(1);
     await shot(page, "connections");
     await expect.poll(() => page.getByTestId("connection-row").count(), poll).toBeGreaterThanOrEqual(2);
@@ -244,8 +222,8 @@ describe("web UI", () => {
   });
 
   it("runs the diagnostics: transports reachable, forced reconnect resumes", async () => {
-    const page = await chromium.browser.newPage();
-    await page.goto(`${server.url}/diagnostics`);
+    const page = await suite.chromium.browser.newPage();
+    await page.goto(`${suite.server.url}/diagnostics`);
     for (const check of ["ws", "http", "sse", "resume"]) {
       await expect.poll(() => page.getByTestId(`check-${check}`).getAttribute("data-status"), { ...poll, timeout: 40_000 }).toBe("ok");
     }

@@ -2,6 +2,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { chromium, type Browser } from "playwright-core";
+import { afterAll, beforeAll } from "vitest";
+import { createParleyClient } from "../../src/client";
+import { freshDatabase, spawnServer, type ServerProcess } from "./server";
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
@@ -30,3 +33,37 @@ export async function launchChromium(): Promise<{ browser: Browser; close: () =>
 }
 
 export const artifactsDir = path.resolve(import.meta.dirname, "..", "..", "test-results");
+
+/** What a browser test file runs against (filled in by its beforeAll). */
+export interface BrowserSuite {
+  server: ServerProcess;
+  chromium: Awaited<ReturnType<typeof launchChromium>>;
+  api: ReturnType<typeof createParleyClient>;
+}
+
+/**
+ * For one test file: the real server process (`npm start`'s entry, on a fresh
+ * database copy that `prepare` may fill first), Chromium and a typed client,
+ * started before its tests and stopped after them.
+ */
+export function browserSuite(env: Record<string, string>, prepare?: (databaseUrl: string) => Promise<void>): BrowserSuite {
+  const suite = {} as BrowserSuite;
+  let dbDir: string | undefined;
+  beforeAll(async () => {
+    const db = freshDatabase();
+    dbDir = db.dir;
+    await prepare?.(db.url);
+    suite.server = await spawnServer({ DATABASE_URL: db.url, LOG_LEVEL: "warn", ...env });
+    suite.chromium = await launchChromium();
+    suite.api = createParleyClient({ url: suite.server.url });
+    fs.mkdirSync(artifactsDir, { recursive: true });
+  }, 180_000);
+  afterAll(async () => {
+    await suite.api?.close();
+    await suite.chromium?.close();
+    suite.server?.child.kill("SIGTERM");
+    await suite.server?.exited;
+    if (dbDir) fs.rmSync(dbDir, { recursive: true, force: true });
+  });
+  return suite;
+}
