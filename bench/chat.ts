@@ -1,20 +1,26 @@
 // Chat benchmark: a local fake OpenAI-compatible provider streams tokens at a
-// fixed rate; we read it directly, then through Parley (chat.send → run →
-// session.events) with N subscribers, and report the latency Parley adds per
-// token (p50/p99) and to the first token. Everything runs in this process, on
-// loopback; compare the columns of one run (absolute times drift).
-//   npm run bench:chat -- --subscribers 1,10,50 --tokens 200 --rate 50
+// fixed rate; a worker thread reads it directly, then Parley (its production
+// server, in its own process, with the fake as its OPENAI_BASE_URL) streams
+// the same answer through chat.send → run → session.events to N subscribers
+// held by worker threads. Both sides record arrivals in worker threads and
+// decode with JSON.parse alone, so the difference is what Parley adds per
+// token (p50/p99) and to the first token. One unreported answer warms the
+// server up first. Loopback only; compare the columns of one run (absolute
+// times drift). PARLEY_BENCH_CPU_PROF=<dir> writes a CPU profile of the server.
+//   npm run bench:chat -- --subscribers 1,10,50 --tokens 200 --rate 50 [--workers 2]
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { createParser } from "eventsource-parser";
+import { Worker } from "node:worker_threads";
+import { ensureWebBuild } from "../scripts/web-build";
 import { createParleyClient } from "../src/client";
-import { PARLEY_BENCH_ENV } from "./targets";
-import { startServer } from "../src/server/app";
-import { parseConfig } from "../src/server/env";
-import { startFakeOpenAi, type FakeProvider } from "../tests/helpers/chat-fakes";
+import { HEALTH_PATH } from "../src/server/app";
+import { startFakeOpenAi } from "../tests/helpers/chat-fakes";
+import type { ChatReaderMessage, ChatReaderOptions } from "./load/chat-readers";
+import { latencySummary, median } from "./stats";
+import { nowMs, root, startTarget } from "./targets";
 
 export interface ChatBenchOptions {
   /** Subscriber counts to measure, one row each. */
@@ -22,138 +28,142 @@ export interface ChatBenchOptions {
   tokens: number;
   /** Tokens per second the fake provider emits. */
   rate: number;
-  /** A migrated SQLite URL; without it a temporary one is migrated with `prisma migrate deploy`. */
-  databaseUrl?: string;
+  /** A migrated SQLite file the server's database is copied from; without it one is migrated with `prisma migrate deploy`. */
+  templateDb?: string;
+  /** Worker threads holding a row's subscribers (default 2, at most one per subscriber). */
+  workers?: number;
 }
 
 /** Fixed-width tokens, so a text length says how many tokens arrived. */
 const TOKEN_WIDTH = 9;
 const token = (i: number) => `t${String(i).padStart(7, "0")} `;
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
-}
-
 const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : "n/a");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Measured {
-  /** Per token: arrival minus the fake's emission time (ms). */
-  latencies: number[];
-  ttftMs: number;
+type ReaderReport = Extract<ChatReaderMessage, { type: "report" }>;
+
+/** One load worker: `ready` when its readers can receive, `report` with their arrivals; a failure or the deadline rejects both. */
+function startReaders(options: ChatReaderOptions, deadlineMs: number) {
+  const worker = new Worker(new URL("./load/chat-entry.mjs", import.meta.url), { workerData: options });
+  let fail: (error: Error) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  void failed.catch(() => undefined);
+  const timer = setTimeout(() => fail(new Error(`chat readers (${options.mode}) reported nothing within ${deadlineMs} ms`)), deadlineMs);
+  worker.once("error", (error) => fail(error));
+  worker.once("exit", (code) => fail(new Error(`chat readers (${options.mode}) exited with ${code} before reporting`)));
+  const ready = new Promise<void>((resolve) => worker.on("message", (m: ChatReaderMessage) => m.type === "ready" && resolve()));
+  const report = new Promise<ReaderReport>((resolve) => worker.on("message", (m: ChatReaderMessage) => m.type === "report" && resolve(m)));
+  return {
+    ready: Promise.race([ready, failed]),
+    report: Promise.race([report, failed]),
+    go: () => worker.postMessage("go"),
+    stop: async () => {
+      clearTimeout(timer);
+      await worker.terminate();
+    },
+  };
 }
 
-/** Read the fake provider directly, as a client of it would. */
-async function readDirect(fake: FakeProvider): Promise<Measured> {
-  const started = performance.now();
-  const response = await fetch(`${fake.url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model: "fake", stream: true, messages: [{ role: "user", content: "go" }] }),
+/** A migrated template database in a temporary directory, and how to remove it. */
+function migratedTemplate(): { file: string; remove: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-bench-chat-"));
+  const file = path.join(dir, "template.db");
+  const migrated = spawnSync(path.join(root, "node_modules", ".bin", "prisma"), ["migrate", "deploy"], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: `file:${file}` },
+    encoding: "utf8",
   });
-  const arrivals: number[] = [];
-  const parser = createParser({
-    onEvent: (event) => {
-      if (event.data === "[DONE]") return;
-      const chunk = JSON.parse(event.data) as { choices?: Array<{ delta?: { content?: string } }> };
-      if (chunk.choices?.[0]?.delta?.content) arrivals.push(performance.now());
-    },
-  });
-  const decoder = new TextDecoder();
-  const reader = response.body?.getReader();
-  for (;;) {
-    const next = await reader?.read();
-    if (!next || next.done) break;
-    parser.feed(decoder.decode(next.value, { stream: true }));
-  }
-  const emitted = fake.emittedAt;
-  return { latencies: arrivals.map((t, i) => t - (emitted[i] ?? t)), ttftMs: (arrivals[0] ?? Number.NaN) - started };
+  if (migrated.status !== 0) throw new Error(`prisma migrate deploy failed:\n${migrated.stdout}\n${migrated.stderr}`);
+  return { file, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 export async function runChatBench(options: ChatBenchOptions): Promise<string> {
-  let tempDir: string | undefined;
-  let databaseUrl = options.databaseUrl;
-  if (!databaseUrl) {
-    tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-bench-chat-"));
-    databaseUrl = `file:${path.join(tempDir, "parley.db")}`;
-    const root = path.resolve(import.meta.dirname, "..");
-    const migrated = spawnSync(path.join(root, "node_modules", ".bin", "prisma"), ["migrate", "deploy"], {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL: databaseUrl },
-      encoding: "utf8",
-    });
-    if (migrated.status !== 0) throw new Error(`prisma migrate deploy failed:\n${migrated.stdout}\n${migrated.stderr}`);
-  }
+  const template = options.templateDb ? { file: options.templateDb, remove: () => undefined } : migratedTemplate();
+  // Parley runs as `npm start` does: the production build of the current sources.
+  ensureWebBuild();
   const fake = await startFakeOpenAi();
   const tokens = Array.from({ length: options.tokens }, (_, i) => token(i));
-  fake.answers = [{ kind: "tokens", tokens, intervalMs: 1000 / options.rate }];
-  const config = parseConfig({
-    ...PARLEY_BENCH_ENV,
-    NODE_ENV: "production",
-    LOG_LEVEL: "silent",
-    PORT: "0",
-    DATABASE_URL: databaseUrl,
-    OPENAI_BASE_URL: fake.url,
-    CHAT_RUN_TIMEOUT_MS: "3600000",
-  });
-  const server = await startServer({ config });
+  /** Emission times at the fake provider (epoch ms) of the latest request's tokens. */
+  const emitted = () => fake.emittedAt.map((t) => performance.timeOrigin + t);
+  const deadlineMs = (options.tokens / options.rate) * 1000 + 60_000;
   const rows: string[] = [];
+  let target: Awaited<ReturnType<typeof startTarget>> | undefined;
+  let admin: ReturnType<typeof createParleyClient> | undefined;
   try {
-    const admin = createParleyClient({ url: server.url });
+    target = await startTarget("parley", {
+      PARLEY_BENCH_TEMPLATE_DB: template.file,
+      OPENAI_BASE_URL: fake.url,
+      CHAT_RUN_TIMEOUT_MS: "3600000",
+    });
+    const port = target.port;
+    admin = createParleyClient({ url: `http://127.0.0.1:${port}` });
     const agent = (await admin.api.agent.list.query()).find((a) => a.provider === "openai");
     if (!agent) throw new Error("the OpenAI-compatible agent was not seeded");
-    for (const n of options.subscribers) {
-      const direct = await readDirect(fake);
-      const session = await admin.api.session.create.mutate({ title: `bench ${n}` });
-      const clients = Array.from({ length: n }, () => createParleyClient({ url: server.url }));
-      const latencies: number[] = [];
-      const firstArrivals: number[] = [];
-      let finished = 0;
-      let assistantId = "";
-      const done = new Promise<void>((resolve) => {
-        for (const client of clients) {
-          const arrivals: number[] = [];
-          let length = 0;
-          client.api.session.events.subscribe(
-            { sessionId: session.id },
-            {
-              onData: ({ data }) => {
-                const now = performance.now();
-                if (data.type === "chat.delta" || data.type === "chat.snapshot") {
-                  length = data.offset + data.text.length;
-                  for (let i = arrivals.length; i < Math.floor(length / TOKEN_WIDTH); i++) arrivals.push(now);
-                } else if (data.type === "message.updated" && data.message.id === assistantId && data.message.status !== "streaming") {
-                  const emitted = fake.emittedAt;
-                  arrivals.forEach((t, i) => latencies.push(t - (emitted[i] ?? t)));
-                  if (arrivals[0] !== undefined) firstArrivals.push(arrivals[0]);
-                  if (++finished === n) resolve();
-                }
-              },
-            },
-          );
-        }
+    const agentId = agent.id;
+    const client = admin;
+
+    /** One answer through Parley to n subscribers spread over the workers. */
+    const throughParley = async (n: number) => {
+      const session = await client.api.session.create.mutate({ title: `bench ${n}` });
+      const workers = Math.max(1, Math.min(options.workers ?? 2, n));
+      const pools = Array.from({ length: workers }, (_, w) => {
+        const count = Math.floor(n / workers) + (w < n % workers ? 1 : 0);
+        return startReaders({ mode: "parley", port, sessionId: session.id, count, tokenWidth: TOKEN_WIDTH }, deadlineMs);
       });
-      while (server.deps.bus.listenerCount() < n) await new Promise((r) => setTimeout(r, 5));
-      const sentAt = performance.now();
-      const sent = await admin.api.chat.send.mutate({ sessionId: session.id, content: "go", agentId: agent.id });
-      assistantId = sent.assistantMessageId;
-      await done;
-      await Promise.all(clients.map((c) => c.close()));
-      const parleyTtft = percentile(firstArrivals, 50) - sentAt;
-      const d50 = percentile(direct.latencies, 50);
-      const d99 = percentile(direct.latencies, 99);
-      const p50 = percentile(latencies, 50);
-      const p99 = percentile(latencies, 99);
+      try {
+        await Promise.all(pools.map((p) => p.ready));
+        // "started" is sent as the stream begins; let every stream reach its live tail.
+        await sleep(200);
+        const sentAt = nowMs();
+        await client.api.chat.send.mutate({ sessionId: session.id, content: "go", agentId });
+        const reports = await Promise.all(pools.map((p) => p.report));
+        const sent = emitted();
+        const latencies: number[] = [];
+        const firstArrivals: number[] = [];
+        for (const arrivals of reports.flatMap((r) => r.arrivals)) {
+          arrivals.forEach((t, i) => latencies.push(t - (sent[i] ?? t)));
+          if (arrivals[0] !== undefined) firstArrivals.push(arrivals[0]);
+        }
+        return { sentAt, latencies, firstArrivals };
+      } finally {
+        await Promise.all(pools.map((p) => p.stop()));
+      }
+    };
+
+    // Warm-up (not reported): a freshly started server compiles its hot paths during its first answer.
+    fake.answers = [{ kind: "tokens", tokens: tokens.slice(0, 50), intervalMs: 1 }];
+    await throughParley(1);
+    fake.answers = [{ kind: "tokens", tokens, intervalMs: 1000 / options.rate }];
+
+    for (const n of options.subscribers) {
+      // Directly: one worker reads the fake provider.
+      const reader = startReaders({ mode: "direct", providerUrl: fake.url, warmUpUrl: `http://127.0.0.1:${port}${HEALTH_PATH}`, tokenWidth: TOKEN_WIDTH }, deadlineMs);
+      let direct: { latencies: number[]; ttftMs: number };
+      try {
+        await reader.ready;
+        reader.go();
+        const { arrivals, requestedAt } = await reader.report;
+        const sent = emitted();
+        const own = arrivals[0] ?? [];
+        direct = { latencies: own.map((t, i) => t - (sent[i] ?? t)), ttftMs: (own[0] ?? Number.NaN) - (requestedAt ?? Number.NaN) };
+      } finally {
+        await reader.stop();
+      }
+
+      const parley = await throughParley(n);
+      const parleyTtft = median(parley.firstArrivals) - parley.sentAt;
+      const d = latencySummary(direct.latencies);
+      const p = latencySummary(parley.latencies);
       rows.push(
-        `| ${n} | ${options.tokens} | ${options.rate} | ${ms(d50)} | ${ms(d99)} | ${ms(p50)} | ${ms(p99)} | ${ms(p50 - d50)} | ${ms(p99 - d99)} | ${ms(direct.ttftMs)} | ${ms(parleyTtft)} | ${ms(parleyTtft - direct.ttftMs)} |`,
+        `| ${n} | ${options.tokens} | ${options.rate} | ${ms(d.p50)} | ${ms(d.p99)} | ${ms(p.p50)} | ${ms(p.p99)} | ${ms(p.p50 - d.p50)} | ${ms(p.p99 - d.p99)} | ${ms(direct.ttftMs)} | ${ms(parleyTtft)} | ${ms(parleyTtft - direct.ttftMs)} |`,
       );
     }
-    await admin.close();
   } finally {
-    await server.close();
+    await admin?.close();
+    await target?.stop();
     await fake.close();
-    if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
+    template.remove();
   }
   return [
     "Chat streaming through Parley vs reading the fake provider directly (ms; per-token latency = arrival − emission at the fake provider; Parley TTFT = median subscriber's first token − chat.send call)",
@@ -174,6 +184,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     subscribers: argument("subscribers", "1,10,50").split(",").map(Number),
     tokens: Number(argument("tokens", "200")),
     rate: Number(argument("rate", "50")),
+    workers: Number(argument("workers", "2")),
   });
   console.log(table);
   process.exit(0);
