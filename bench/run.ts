@@ -12,10 +12,11 @@ import { ensureWebBuild } from "../scripts/web-build";
 import { renderChart } from "./chart";
 import { SubscriberPool } from "./load/pool";
 import { createParleySession, openPublisher, openWsWriter } from "./publisher";
+import { slowConsumer } from "./slow-consumer";
 import { latencySummary, median } from "./stats";
 import { nowMs, payload, processUsage, root, startTarget, TARGETS, type RunningTarget, type TargetName } from "./targets";
 
-const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume"] as const;
+const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume", "slow"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
@@ -37,8 +38,8 @@ if (unknown.length > 0) {
 }
 
 const sizes = smoke
-  ? { fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: 5, latencyRate: 20, latencySeconds: 0.5, connections: 20, writes: 60, writers: 4, workers: 1 }
-  : { fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: 1000, latencyRate: 50, latencySeconds: 5, connections: 10_000, writes: 10_000, writers: 20, workers: 4 };
+  ? { fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: 5, latencyRate: 20, latencySeconds: 0.5, connections: 20, writes: 60, writers: 4, workers: 1, slow: { subscribers: 5, events: 2_000, rate: 1_000, writers: 2, workers: 1 } }
+  : { fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: 1000, latencyRate: 50, latencySeconds: 5, connections: 10_000, writes: 10_000, writers: 20, workers: 4, slow: { subscribers: 100, events: 100_000, rate: 100, writers: 4, workers: 4 } };
 /** `--n 1000`: only this fan-out size. */
 if (nArg >= 0) sizes.fanoutN = [Number(argv[nArg + 1])];
 const PAYLOAD_BYTES = 200;
@@ -293,6 +294,7 @@ if (scenarios.includes("connections")) await step("connections", connections);
 if (scenarios.includes("writes") || scenarios.includes("resume")) {
   await step("writes/resume", () => writesAndResume(scenarios.includes("writes"), scenarios.includes("resume")));
 }
+if (scenarios.includes("slow")) await step("slow", async () => void rows.push(...(await slowConsumer({ sizes: sizes.slow, rounds, env, payloadBytes: PAYLOAD_BYTES }))));
 
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
 const table = markdownTable(rows);

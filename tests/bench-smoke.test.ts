@@ -19,7 +19,7 @@ describe("npm run bench -- --smoke", () => {
       rows: { scenario: string; values: Record<string, number> }[];
     };
     const scenarios = new Set(json.rows.map((r) => r.scenario.split(",")[0]));
-    expect([...scenarios]).toEqual(expect.arrayContaining(["fan-out", "latency", "persisted writes"]));
+    expect([...scenarios]).toEqual(expect.arrayContaining(["fan-out", "latency", "persisted writes", "slow consumer"]));
     for (const row of json.rows) expect(Number.isFinite(row.values.parley)).toBe(true);
     expect(fs.existsSync(path.join(repoRoot, "bench", "results", "smoke.png"))).toBe(true);
   }, 300_000);
