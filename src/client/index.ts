@@ -1,13 +1,13 @@
 // Parley's typed client for other TypeScript apps, agents and the web UI (no
 // React in it). Subscriptions go over one WebSocket (or SSE with
-// transport: "sse"); queries and mutations over batched, streamed HTTP.
+// transport: "sse"); queries and mutations over batched HTTP (plain JSON: cheaper for the server than the streamed JSONL batch).
 // Besides the raw typed client (`api`) it has the helpers most programs need:
 // `connectionState`, `tail` (a session's events, resuming across reconnects)
 // and `ask` (a chat answer as it streams, stoppable with an AbortSignal).
 import {
   createTRPCClient,
   createWSClient,
-  httpBatchStreamLink,
+  httpBatchLink,
   httpSubscriptionLink,
   splitLink,
   wsLink,
@@ -143,7 +143,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
         condition: (op) => op.type === "subscription",
         // With SSE there is no socket to watch: the subscriptions report the state.
         true: wsClient ? subscriptionLink : [sseConnectionStateLink<AppRouter>(connectionState, retryDelayMs), subscriptionLink],
-        false: httpBatchStreamLink({ url: httpUrl, transformer: superjson, headers }),
+        false: httpBatchLink({ url: httpUrl, transformer: superjson, headers }),
       }),
     ],
   });
