@@ -82,50 +82,147 @@ const requireAuth = t.middleware(({ ctx, next }) => {
 const guardSubscriptions = t.middleware(async ({ ctx, type, getRawInput, signal, next }) => {
   if (type !== "subscription") return next();
   const release = ctx.auth.limits.openSubscription(ctx.connectionId);
-  const guard = new AbortController();
   const raw = await getRawInput().catch(() => undefined);
   const sessionId =
     raw !== null && typeof raw === "object" && "sessionId" in raw && typeof raw.sessionId === "string" ? raw.sessionId : null;
-  const stopWatching = ctx.auth.watchStream(ctx.principal, sessionId, (error) => guard.abort(error));
-  const streamSignal = signal ? AbortSignal.any([signal, guard.signal]) : guard.signal;
+  const guard = new StreamGuard(signal, release);
+  guard.watch(ctx.auth.watchStream(ctx.principal, sessionId, (error) => guard.revoke(error)));
   let result;
   try {
-    result = await next({ ctx: { streamSignal } });
+    // Nothing watched (authentication off, anonymous): the stream's signal is tRPC's own, and ctx is not copied.
+    result = await (guard.controller ? next({ ctx: { streamSignal: guard.controller.signal } }) : next());
   } catch (error) {
-    stopWatching();
-    release();
+    guard.end();
     throw error;
   }
   if (!result.ok || !isAsyncIterable(result.data)) {
-    stopWatching();
-    release();
+    guard.end();
     return result;
   }
-  return { ...result, data: guarded(result.data, guard.signal, () => (stopWatching(), release())) };
+  return { ...result, data: new GuardedIterator(result.data, guard) };
 });
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return value !== null && typeof value === "object" && Symbol.asyncIterator in value;
 }
 
-/** Iterate `inner` until it ends or `revoked` aborts (then throw its reason); `done` runs once at the end. */
-async function* guarded(inner: AsyncIterable<unknown>, revoked: AbortSignal, done: () => void): AsyncGenerator<unknown> {
-  const iterator = inner[Symbol.asyncIterator]();
-  const aborted = new Promise<"revoked">((resolve) => {
-    if (revoked.aborted) resolve("revoked");
-    else revoked.addEventListener("abort", () => resolve("revoked"), { once: true });
-  });
-  try {
-    for (;;) {
-      const next = await Promise.race([iterator.next(), aborted]);
-      if (next === "revoked") throw revoked.reason;
-      if (next.done) return;
-      yield next.value;
+/**
+ * One subscription's slot and revocation watch. When something is watched,
+ * `controller.signal` is the stream's signal: it aborts on revocation and
+ * when tRPC's own signal aborts (a plain listener, the guard itself).
+ */
+class StreamGuard {
+  controller: AbortController | null = null;
+  /** Why the caller lost access; set once. */
+  revokedBy: Error | null = null;
+  /** Rejects the pending `next` of the guarded stream on revocation. */
+  interrupt: ((reason: Error) => void) | null = null;
+  private stopWatching: (() => void) | null = null;
+  private ended = false;
+
+  constructor(
+    private readonly signal: AbortSignal | undefined,
+    private readonly release: () => void,
+  ) {}
+
+  watch(stop: (() => void) | null): void {
+    if (!stop) return;
+    this.stopWatching = stop;
+    this.controller = new AbortController();
+    if (this.signal?.aborted) this.controller.abort(this.signal.reason);
+    else this.signal?.addEventListener("abort", this, { once: true });
+  }
+
+  /** tRPC's signal aborted (the client stopped the subscription or left). */
+  handleEvent(): void {
+    this.controller?.abort(this.signal?.reason);
+  }
+
+  revoke(error: Error): void {
+    if (this.revokedBy !== null || this.ended) return;
+    this.revokedBy = error;
+    this.controller?.abort(error);
+    const interrupt = this.interrupt;
+    this.interrupt = null;
+    interrupt?.(error);
+  }
+
+  /** Once: stop watching and give the slot back. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.signal?.removeEventListener("abort", this);
+    this.stopWatching?.();
+    this.release();
+  }
+}
+
+/**
+ * Iterate `inner` until it ends or the guard is revoked (then reject with the
+ * reason at once, even while `inner` is still waiting). The guard ends once,
+ * and `inner` is returned so it can clean up (it also sees the stream's signal abort).
+ */
+class GuardedIterator implements AsyncIterableIterator<unknown> {
+  private readonly iterator: AsyncIterator<unknown>;
+  private finished = false;
+
+  constructor(
+    inner: AsyncIterable<unknown>,
+    private readonly guard: StreamGuard,
+  ) {
+    this.iterator = inner[Symbol.asyncIterator]();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<unknown>> {
+    const { guard } = this;
+    if (guard.revokedBy !== null) {
+      this.finish();
+      return Promise.reject(guard.revokedBy);
     }
-  } finally {
-    done();
-    // The inner stream also sees streamSignal abort; return() lets it clean up.
-    void Promise.resolve(iterator.return?.()).catch(() => undefined);
+    const step = this.iterator.next().then(
+      (result) => {
+        guard.interrupt = null;
+        if (result.done) this.finish();
+        return result;
+      },
+      (error: unknown) => {
+        guard.interrupt = null;
+        this.finish();
+        throw error;
+      },
+    );
+    if (!guard.controller) return step;
+    return new Promise((resolve, reject) => {
+      guard.interrupt = (reason) => {
+        this.finish();
+        reject(reason);
+      };
+      step.then(resolve, reject);
+    });
+  }
+
+  /** Resolves once `inner` has ended (tRPC reports the subscription stopped after that). */
+  return(value?: unknown): Promise<IteratorResult<unknown>> {
+    this.finished = true;
+    this.guard.end();
+    const returned = Promise.resolve(this.iterator.return?.()).catch(() => undefined);
+    return returned.then(() => ({ done: true, value }));
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<unknown>> {
+    this.finish();
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.guard.end();
+    void Promise.resolve(this.iterator.return?.()).catch(() => undefined);
   }
 }
 

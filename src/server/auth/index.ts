@@ -99,10 +99,11 @@ export class Auth {
   /**
    * Watch one live stream: `onLost` gets UNAUTHORIZED when the caller's token
    * is revoked (or expires), FORBIDDEN when it is removed from `sessionId` and
-   * can no longer read it. Returns the function that stops watching.
+   * can no longer read it. Returns the function that stops watching, or null
+   * when nothing can end the stream (authentication off, anonymous caller).
    */
-  watchStream(principal: Principal, sessionId: string | null, onLost: (error: TRPCError) => void): () => void {
-    if (!this.enabled || principal.kind === "anonymous") return () => undefined;
+  watchStream(principal: Principal, sessionId: string | null, onLost: (error: TRPCError) => void): (() => void) | null {
+    if (!this.enabled || principal.kind === "anonymous") return null;
     let lost = false;
     const lose = (error: TRPCError) => {
       if (lost) return;
