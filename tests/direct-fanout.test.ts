@@ -35,26 +35,35 @@ async function rawSubscriber(url: string, sessionId: string, lastEventId?: strin
 const seqOf = (frame: string) => Number((JSON.parse(frame) as { result: { id: string } }).result.id);
 
 describe("direct fan-out", () => {
-  it("sends live events straight to caught-up sockets, byte-identical to the tRPC path", async () => {
+  it("sends live and back-filled events straight to the socket, byte-identical to the tRPC path", async () => {
     t = await startTestServer();
-    const client = t.client();
-    const session = await client.api.session.create.mutate({ title: "direct" });
-    const live = await rawSubscriber(t.url, session.id);
-    await waitFor(() => t!.server.deps.connections.directFrames === 0 && t!.server.deps.bus.listenerCount() >= 1, "subscribed");
-    await new Promise((r) => setTimeout(r, 100)); // the probe has bound the lane
-    const before = t.server.deps.connections.directFrames;
-    const posted = await client.api.message.post.mutate({ sessionId: session.id, content: "hello </script> 🙂" });
-    await waitFor(() => live.frames.some((f) => seqOf(f) === posted.seq), "the live frame");
-    expect(t.server.deps.connections.directFrames).toBeGreaterThan(before);
+    // A second server on the same database with the direct path off: its frames are tRPC's own.
+    const db = t.server.deps.config.DATABASE_URL;
+    const plain = await startTestServer({ DATABASE_URL: db, WS_DIRECT_FANOUT: "off" });
+    try {
+      const client = t.client();
+      const session = await client.api.session.create.mutate({ title: "direct" });
+      const live = await rawSubscriber(t.url, session.id);
+      await waitFor(() => t!.server.deps.bus.listenerCount() >= 1, "subscribed");
+      await new Promise((r) => setTimeout(r, 100)); // the probe has bound the lane
+      const before = t.server.deps.connections.directFrames;
+      const posted = await client.api.message.post.mutate({ sessionId: session.id, content: "hello </script> 🙂" });
+      await waitFor(() => live.frames.some((f) => seqOf(f) === posted.seq), "the live frame");
+      expect(t.server.deps.connections.directFrames).toBe(before + 1);
 
-    // The same event read back by a resuming subscriber goes through tRPC's loop.
-    const directCount = t.server.deps.connections.directFrames;
-    const resumed = await rawSubscriber(t.url, session.id, String(posted.seq - 1));
-    await waitFor(() => resumed.frames.some((f) => seqOf(f) === posted.seq), "the back-filled frame");
-    expect(resumed.frames.find((f) => seqOf(f) === posted.seq)).toBe(live.frames.find((f) => seqOf(f) === posted.seq));
-    expect(t.server.deps.connections.directFrames).toBe(directCount);
-    live.close();
-    resumed.close();
+      // The same event back-filled: straight to the socket on this server, through tRPC on the other.
+      const resumed = await rawSubscriber(t.url, session.id, String(posted.seq - 1));
+      const viaTrpc = await rawSubscriber(plain.url, session.id, String(posted.seq - 1));
+      await waitFor(() => resumed.frames.length > 0 && viaTrpc.frames.length > 0, "the back-filled frames");
+      expect(t.server.deps.connections.directFrames).toBe(before + 2);
+      expect(plain.server.deps.connections.directFrames).toBe(0);
+      const frame = live.frames.find((f) => seqOf(f) === posted.seq);
+      expect(resumed.frames[0]).toBe(frame);
+      expect(viaTrpc.frames[0]).toBe(frame);
+      for (const s of [live, resumed, viaTrpc]) s.close();
+    } finally {
+      await plain.close();
+    }
   });
 
   it("falls back to the generator on a gap and returns to the direct path, every seq once and in order", async () => {

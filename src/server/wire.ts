@@ -13,7 +13,7 @@
 // tRPC's per-subscription loop (see services/session-events.ts).
 import type { CombinedDataTransformer } from "@trpc/server";
 import type { Encoder } from "@trpc/server/adapters/ws";
-import superjson from "superjson";
+import superjson, { type SuperJSONResult } from "superjson";
 
 /** A value already serialised by superjson, with its JSON text. `toJSON` keeps HTTP/SSE responses correct. */
 export class PreparedJson {
@@ -57,6 +57,29 @@ function prepareTracked(id: string, data: object): PreparedJson {
   return prepared;
 }
 
+/**
+ * What superjson gives for tracked `{ id, data }`, built from `data`'s own
+ * encoding: `data`'s JSON under `json.data`, its meta paths under `data.`.
+ * Null when the meta holds more than plain `values` (referential
+ * equalities and the like): then `data` is encoded again.
+ */
+function preparedFromStored(id: string, stored: SuperJSONResult): PreparedJson | null {
+  const { json, meta } = stored;
+  let serialized: SuperJSONResult = { json: { id, data: json } };
+  if (meta !== undefined) {
+    const { values, v, ...rest } = meta;
+    if (Object.keys(rest).length > 0 || Array.isArray(values)) return null;
+    serialized = {
+      json: { id, data: json },
+      meta: {
+        ...(values === undefined ? {} : { values: Object.fromEntries(Object.entries(values).map(([path, type]) => [`data.${path}`, type])) }),
+        ...(v === undefined ? {} : { v }),
+      },
+    };
+  }
+  return new PreparedJson(serialized, JSON.stringify(serialized));
+}
+
 /** Probe event objects of lanes that have not learnt their subscription id yet. */
 const probes = new WeakMap<object, SubscriptionLane>();
 
@@ -92,10 +115,17 @@ export class SubscriptionLane {
     probes.delete(this.probe);
   }
 
-  /** The frame tRPC sends for `tracked(id, data)` on this subscription (wireEncoder's bytes). */
-  frame(id: string, data: object): Buffer {
+  /**
+   * The frame tRPC sends for `tracked(id, data)` on this subscription
+   * (wireEncoder's bytes). `stored`: `data`'s superjson encoding as it was
+   * persisted, used instead of encoding `data` again (back-fill).
+   */
+  frame(id: string, data: object, stored?: SuperJSONResult): Buffer {
     const prefix = this.prefix;
     if (prefix === null) throw new Error("SubscriptionLane.frame before bind");
+    const fromStore = stored && preparedFromStored(id, stored);
+    // A stored encoding is one subscriber's own copy: nothing to share.
+    if (fromStore) return Buffer.from(`${prefix}${fromStore.json},"id":${JSON.stringify(id)}}}`);
     const prepared = prepareTracked(id, data);
     const hit = prepared.frames?.get(prefix);
     if (hit) return hit;

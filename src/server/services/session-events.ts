@@ -70,16 +70,21 @@ export async function readSessionEvents(
   sessionId: string,
   afterSeq: number,
   limit = BACKFILL_PAGE,
-): Promise<SessionEventEnvelope[]> {
+): Promise<StoredSessionEvent[]> {
   const rows = await db.sessionEvent.findMany({
     where: { sessionId, seq: { gt: afterSeq } },
     orderBy: { seq: "asc" },
     take: limit,
   });
-  return rows.map((row) => ({
-    seq: row.seq,
-    event: superjson.deserialize<SessionEvent>(row.payload as unknown as SuperJSONResult),
-  }));
+  return rows.map((row) => {
+    const stored = row.payload as unknown as SuperJSONResult;
+    return { seq: row.seq, event: superjson.deserialize<SessionEvent>(stored), stored };
+  });
+}
+
+/** A persisted event as read back, with its stored encoding (the back-fill sends it without encoding again). */
+export interface StoredSessionEvent extends SessionEventEnvelope {
+  stored: SuperJSONResult;
 }
 
 export interface SessionStreamOptions {
@@ -261,12 +266,16 @@ class SessionEventStream {
         }
       }
 
+      // The lane learns its subscription id first (a probe that sends
+      // nothing), so the back-fill can go straight to the socket too.
+      const lane = this.lane;
+      if (lane && !lane.bound) yield tracked(String(this.cursor), this.probe);
+
       // Back-fill (also used to close gaps): read pages until caught up.
       // Chat events are tracked with the current cursor (the last persisted
       // event sent), so a resume re-reads persisted events and gets a snapshot.
       yield* this.catchUp();
       yield* this.snapshots();
-      const lane = this.lane;
       while (!signal?.aborted) {
         const draining = this.opts.writable?.(signal);
         if (draining) await draining;
@@ -343,17 +352,28 @@ class SessionEventStream {
     yield tracked(String(this.cursor), { ...event, offset: have, text } satisfies SessionEvent);
   }
 
+  /**
+   * Read pages after the cursor until caught up. On a bound lane the events
+   * are written straight to the socket, like live ones on the direct path
+   * (everything yielded before has been sent: this generator only runs when
+   * tRPC asks for the next value); otherwise they are yielded through tRPC.
+   */
   private async *catchUp(): AsyncGenerator<TrackedEnvelope<SessionEvent>> {
     const { db, sessionId, signal } = this.opts;
+    const { sink, lane } = this;
     for (;;) {
       const page = await readSessionEvents(db, sessionId, this.cursor);
       for (const envelope of page) {
         // A long back-fill respects backpressure too (it never pushes past the soft bound).
         const draining = this.opts.writable?.(signal);
         if (draining) await draining;
+        if (this.stopped) return;
         this.cursor = envelope.seq;
         this.observe(envelope.event);
-        yield tracked(String(envelope.seq), this.shown(envelope.event) ? envelope.event : HIDDEN);
+        const shown = this.shown(envelope.event);
+        const event = shown ? envelope.event : HIDDEN;
+        if (sink && lane?.bound) sink.send(lane.frame(String(envelope.seq), event, shown ? envelope.stored : undefined), envelope);
+        else yield tracked(String(envelope.seq), event);
       }
       if (page.length < BACKFILL_PAGE || signal?.aborted) return;
     }
