@@ -13,9 +13,9 @@ import { channel, type Bus } from "../bus/bus";
 import type { Db } from "../db";
 import { BoundedQueue } from "../services/bounded-queue";
 import { WindowFolder } from "./aggregate";
-import type { ConnectionRegistry } from "../services/connections";
+import type { ConnectionRegistry, FanoutObserver } from "../services/connections";
 import { GpuProbe } from "./gpu";
-import { instrumentIterable, type PublishStamps } from "./instrument";
+import { instrumentIterable, type PublishStamps, type SubscriptionHooks } from "./instrument";
 import type { ChatRunFigures, HubStats } from "./hub-stats";
 import { ProcessSampler, round } from "./process-sampler";
 
@@ -139,18 +139,8 @@ export class MetricsCollector implements ChatRunMetrics {
   instrumentSubscription(path: string, connectionId: string, result: unknown): unknown {
     const { stats, connections, stamps } = this.deps;
     stats.subscriptionOpened(path);
-    const onFanout = connections.subscriptionOpened(connectionId, path);
-    return instrumentIterable(result, stamps, {
-      onValue:
-        onFanout ??
-        ((publishedAt) => {
-          if (publishedAt !== 0) stats.fanout.observe(performance.now() - publishedAt);
-        }),
-      onEnd: () => {
-        stats.subscriptionClosed(path);
-        connections.subscriptionClosed(connectionId, path);
-      },
-    });
+    const connection = connections.subscriptionOpened(connectionId, path);
+    return instrumentIterable(result, stamps, new SubscriptionMeter(stats, connections, path, connectionId, connection));
   }
 
   /** The latest raw sample; null before the first tick. */
@@ -305,5 +295,27 @@ export async function* liveWindows(source: SampleSource, opts: LiveWindowsOption
   } finally {
     unsubscribe();
     queue.close();
+  }
+}
+
+/** A subscription's counts and fan-out latency (one object per subscription, no closures). */
+class SubscriptionMeter implements SubscriptionHooks {
+  constructor(
+    private readonly stats: HubStats,
+    private readonly connections: ConnectionRegistry,
+    private readonly path: string,
+    private readonly connectionId: string,
+    /** Over WS the connection's next socket write observes the latency; null (SSE): observed here. */
+    private readonly connection: FanoutObserver | null,
+  ) {}
+
+  onValue(publishedAt: number): void {
+    if (this.connection) this.connection.observeFanout(publishedAt);
+    else if (publishedAt !== 0) this.stats.fanout.observe(performance.now() - publishedAt);
+  }
+
+  onEnd(): void {
+    this.stats.subscriptionClosed(this.path);
+    this.connections.subscriptionClosed(this.connectionId, this.path);
   }
 }

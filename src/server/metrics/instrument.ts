@@ -46,9 +46,9 @@ export function instrumentBus<B extends Bus>(bus: B, stats: HubStats, stamps: Pu
 
 export interface SubscriptionHooks {
   /** Called once when the stream ends (completed, failed or stopped). */
-  onEnd: () => void;
+  onEnd(): void;
   /** Called with each value's publish stamp (0 when unknown). */
-  onValue: (publishedAt: number) => void;
+  onValue(publishedAt: number): void;
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
@@ -58,42 +58,72 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
 /**
  * Wrap a subscription's async iterable without an extra generator layer:
  * `next` adds one `.then` per value. Anything that is not an async iterable
- * (an observable) is returned as is.
+ * (an observable) is returned as is. The wrapper is iterated once (a
+ * subscription is).
  */
 export function instrumentIterable(result: unknown, stamps: PublishStamps, hooks: SubscriptionHooks): unknown {
   if (!isAsyncIterable(result)) return result;
-  const source = result;
-  return {
-    [Symbol.asyncIterator](): AsyncIterator<unknown> {
-      const iterator = source[Symbol.asyncIterator]();
-      let ended = false;
-      const end = () => {
-        if (ended) return;
-        ended = true;
-        hooks.onEnd();
-      };
-      return {
-        next: () =>
-          iterator.next().then(
-            (step) => {
-              if (step.done) end();
-              else hooks.onValue(stamps.of(step.value));
-              return step;
-            },
-            (error: unknown) => {
-              end();
-              throw error;
-            },
-          ),
-        return: (value?: unknown) => {
-          end();
-          return iterator.return ? iterator.return(value) : Promise.resolve({ done: true as const, value });
-        },
-        throw: (error?: unknown) => {
-          end();
-          return iterator.throw ? iterator.throw(error) : Promise.reject(error instanceof Error ? error : new Error(String(error)));
-        },
-      };
-    },
-  };
+  return new InstrumentedIterator(result, stamps, hooks);
+}
+
+/**
+ * One object per subscription, methods on the prototype (issue #9: thousands
+ * of idle subscriptions). It is its own async-disposable resource, so tRPC
+ * does not attach a dispose closure to it.
+ */
+class InstrumentedIterator implements AsyncIterableIterator<unknown>, AsyncDisposable {
+  private iterator: AsyncIterator<unknown> | null = null;
+  private ended = false;
+
+  constructor(
+    private readonly source: AsyncIterable<unknown>,
+    private readonly stamps: PublishStamps,
+    private readonly hooks: SubscriptionHooks,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    this.iterator ??= this.source[Symbol.asyncIterator]();
+    return this;
+  }
+
+  next(): Promise<IteratorResult<unknown>> {
+    return this.inner().next().then(
+      (step) => {
+        if (step.done) this.end();
+        else this.hooks.onValue(this.stamps.of(step.value));
+        return step;
+      },
+      (error: unknown) => {
+        this.end();
+        throw error;
+      },
+    );
+  }
+
+  return(value?: unknown): Promise<IteratorResult<unknown>> {
+    this.end();
+    const iterator = this.inner();
+    return iterator.return ? iterator.return(value) : Promise.resolve({ done: true as const, value });
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<unknown>> {
+    this.end();
+    const iterator = this.inner();
+    return iterator.throw ? iterator.throw(error) : Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  /** What tRPC calls when the subscription is over: the same as `return()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.return();
+  }
+
+  private inner(): AsyncIterator<unknown> {
+    return (this.iterator ??= this.source[Symbol.asyncIterator]());
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.hooks.onEnd();
+  }
 }

@@ -44,8 +44,14 @@ export interface DirectSink {
 
 const TEXT_FRAME = { binary: false } as const;
 
-/** One open connection; it is also the connection's DirectSink (no object per subscription). */
-class ConnectionRecord implements DirectSink {
+/** A connection as a subscription's fan-out metric sees it. */
+export interface FanoutObserver {
+  /** A value published at `publishedAt` (performance.now(); 0: unknown) is about to be sent: the next write observes it. */
+  observeFanout(publishedAt: number): void;
+}
+
+/** One open connection; it is also the connection's DirectSink and FanoutObserver (no objects per subscription). */
+class ConnectionRecord implements DirectSink, FanoutObserver {
   /** The tRPC context's connectionId; null until tRPC created the context. */
   id: string | null = null;
   principal: Principal | null = null;
@@ -53,8 +59,8 @@ class ConnectionRecord implements DirectSink {
   messagesIn = 0;
   messagesOut = 0;
   bytesOut = 0;
-  /** Active subscriptions on this connection by procedure. */
-  readonly subscriptions = new Map<string, number>();
+  /** The procedure of each active subscription, one entry each (a few per connection: cheaper than a Map); null: none yet. */
+  subscriptions: string[] | null = null;
   /** Publish time of a value a subscription just yielded; the next send observes it. */
   pendingFanoutAt = 0;
   /** Corked by the direct path until the end of the current burst of publishes. */
@@ -74,6 +80,10 @@ class ConnectionRecord implements DirectSink {
 
   send(frame: Buffer, published: object): void {
     this.registry.sendDirect(this, frame, published);
+  }
+
+  observeFanout(publishedAt: number): void {
+    if (publishedAt !== 0) this.pendingFanoutAt = publishedAt;
   }
 }
 
@@ -237,22 +247,19 @@ export class ConnectionRegistry {
     this.byId.set(connectionId, record);
   }
 
-  /** A subscription started on `connectionId` (no-op for HTTP/SSE ids). Returns its fan-out hook. */
-  subscriptionOpened(connectionId: string, path: string): ((publishedAt: number) => void) | null {
+  /** A subscription started on `connectionId` (no-op for HTTP/SSE ids). Returns the connection, for the fan-out metric. */
+  subscriptionOpened(connectionId: string, path: string): FanoutObserver | null {
     const record = this.byId.get(connectionId);
     if (!record) return null;
-    record.subscriptions.set(path, (record.subscriptions.get(path) ?? 0) + 1);
-    return (publishedAt) => {
-      if (publishedAt !== 0) record.pendingFanoutAt = publishedAt;
-    };
+    if (record.subscriptions) record.subscriptions.push(path);
+    else record.subscriptions = [path];
+    return record;
   }
 
   subscriptionClosed(connectionId: string, path: string): void {
-    const record = this.byId.get(connectionId);
-    if (!record) return;
-    const n = (record.subscriptions.get(path) ?? 1) - 1;
-    if (n <= 0) record.subscriptions.delete(path);
-    else record.subscriptions.set(path, n);
+    const subscriptions = this.byId.get(connectionId)?.subscriptions;
+    const index = subscriptions?.lastIndexOf(path) ?? -1;
+    if (index >= 0) subscriptions?.splice(index, 1);
   }
 
   list(): ConnectionInfo[] {
@@ -264,7 +271,7 @@ export class ConnectionRegistry {
         principal: record.principal,
         connectedAt: record.connectedAt,
         clientAddress: record.clientAddress ?? null,
-        subscriptions: [...record.subscriptions].map(([procedure, count]) => ({ procedure, count })),
+        subscriptions: countSubscriptions(record.subscriptions),
         messagesIn: record.messagesIn,
         messagesOut: record.messagesOut,
         bytesOut: record.bytesOut,
@@ -294,4 +301,11 @@ export class ConnectionRegistry {
     for (const timer of this.graceTimers) clearTimeout(timer);
     this.graceTimers.clear();
   }
+}
+
+/** One entry per procedure, with its count, in order of first opening. */
+function countSubscriptions(paths: readonly string[] | null): { procedure: string; count: number }[] {
+  const counts = new Map<string, number>();
+  for (const path of paths ?? []) counts.set(path, (counts.get(path) ?? 0) + 1);
+  return [...counts].map(([procedure, count]) => ({ procedure, count }));
 }
