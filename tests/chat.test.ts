@@ -311,6 +311,37 @@ describe("chat with network providers", () => {
     expect((await finalMessage(t, again.assistantMessageId)).content).toBe("recovered");
   });
 
+  it("sends the provider the conversation up to the question: earlier complete messages in order, only the newest of regenerated answers", async () => {
+    const c = t.client();
+    const session = await c.api.session.create.mutate({ title: "context" });
+    const sentTurns = () => (openai.requests.at(-1)?.body as { messages: { role: string; content: string }[] }).messages.slice(1); // after the system prompt
+    await c.api.message.post.mutate({ sessionId: session.id, content: "hello", author: "ada" });
+    openai.answers = [{ kind: "tokens", tokens: ["first answer"] }];
+    const first = await c.api.chat.send.mutate({ sessionId: session.id, content: "q1", agentId: openaiAgentId });
+    await finalMessage(t, first.assistantMessageId);
+    expect(sentTurns()).toEqual([
+      { role: "user", content: "hello" },
+      { role: "user", content: "q1" },
+    ]);
+    openai.answers = [{ kind: "tokens", tokens: ["second answer"] }];
+    const again = await c.api.chat.regenerate.mutate({ messageId: first.assistantMessageId });
+    await finalMessage(t, again.assistantMessageId);
+    // Regenerating answers the same question: the first answer (after it) is not part of the context.
+    expect(sentTurns()).toEqual([
+      { role: "user", content: "hello" },
+      { role: "user", content: "q1" },
+    ]);
+    openai.answers = [{ kind: "tokens", tokens: ["third answer"] }];
+    const next = await c.api.chat.send.mutate({ sessionId: session.id, content: "q2", agentId: openaiAgentId });
+    await finalMessage(t, next.assistantMessageId);
+    expect(sentTurns()).toEqual([
+      { role: "user", content: "hello" },
+      { role: "user", content: "q1" },
+      { role: "assistant", content: "second answer" },
+      { role: "user", content: "q2" },
+    ]);
+  });
+
   it("refuses a second run in the same session with CONFLICT", async () => {
     openai.answers = [{ kind: "tokens", tokens: words(3), intervalMs: 10, endless: true }];
     const c = t.client();

@@ -92,6 +92,8 @@ class ChatRun {
   }
 
   emit(signal: RunSignal) {
+    // Per token: no copy of the listener set when nobody follows the run (chat.run).
+    if (this.listeners.size === 0) return;
     for (const listener of [...this.listeners]) listener(signal);
   }
 }
@@ -250,13 +252,17 @@ export class ChatRunRegistry implements ActiveRunSource {
         message: `content is ${bytes} bytes; the limit is ${config.MESSAGE_MAX_BYTES} bytes (MESSAGE_MAX_BYTES)`,
       });
     }
-    const session = await db.session.findUnique({ where: { id: input.sessionId }, select: { defaultAgentId: true } });
+    // A named agent does not depend on the session's default: look both up at once.
+    const sessionRead = db.session.findUnique({ where: { id: input.sessionId }, select: { defaultAgentId: true } });
+    const namedAgent = input.agentId === undefined ? null : this.agentFor(input.agentId, null);
+    namedAgent?.catch(() => undefined); // awaited below, after the session check
+    const session = await sessionRead;
     if (!session) throw sessionNotFound(input.sessionId);
-    const agent = await this.agentFor(input.agentId, session.defaultAgentId);
+    const agent = await (namedAgent ?? this.agentFor(undefined, session.defaultAgentId));
     const release = this.reserve(input.sessionId);
     try {
       const runId = `run_${randomUUID()}`;
-      const { userMessage, assistant, envelopes } = await inSession(input.sessionId, () =>
+      const { userMessage, assistant, envelopes, history } = await inSession(input.sessionId, () =>
         db.$transaction(async (tx) => {
           const counters = await tx.session.update({
             where: { id: input.sessionId },
@@ -283,10 +289,11 @@ export class ChatRunRegistry implements ActiveRunSource {
             await writeSessionEvent(tx, input.sessionId, counters.lastEventSeq - 1, { type: "message.created", message: userMessage }),
             await writeSessionEvent(tx, input.sessionId, counters.lastEventSeq, { type: "message.created", message: assistant }),
           ];
-          return { userMessage, assistant, envelopes };
+          const history = await this.history(tx, input.sessionId, userMessage.seq, agent, asker.scope);
+          return { userMessage, assistant, envelopes, history };
         }),
       );
-      this.launch(runId, assistant, envelopes.at(-1)?.seq ?? 0, agent, envelopes, asker.scope);
+      this.launch(runId, assistant, envelopes.at(-1)?.seq ?? 0, agent, envelopes, asker.scope, history);
       return { userMessage, assistantMessageId: assistant.id, runId };
     } finally {
       release();
@@ -317,7 +324,7 @@ export class ChatRunRegistry implements ActiveRunSource {
     const release = this.reserve(question.sessionId);
     try {
       const runId = `run_${randomUUID()}`;
-      const { assistant, envelope } = await inSession(question.sessionId, () =>
+      const { assistant, envelope, history } = await inSession(question.sessionId, () =>
         db.$transaction(async (tx) => {
           const counters = await tx.session.update({
             where: { id: question.sessionId },
@@ -331,10 +338,11 @@ export class ChatRunRegistry implements ActiveRunSource {
             type: "message.created",
             message: assistant,
           });
-          return { assistant, envelope };
+          const history = await this.history(tx, question.sessionId, question.seq, agent, asker.scope);
+          return { assistant, envelope, history };
         }),
       );
-      this.launch(runId, assistant, envelope.seq, agent, [envelope], asker.scope);
+      this.launch(runId, assistant, envelope.seq, agent, [envelope], asker.scope, history);
       return { parentId: question.id, assistantMessageId: assistant.id, runId };
     } finally {
       release();
@@ -588,6 +596,7 @@ export class ChatRunRegistry implements ActiveRunSource {
     agent: AgentConfig,
     envelopes: Array<Awaited<ReturnType<typeof writeSessionEvent>>>,
     scope: Prisma.MessageWhereInput,
+    history: ChatTurn[],
   ) {
     const run = new ChatRun(runId, assistant.sessionId, assistant.id, createdEventSeq, agent);
     run.scope = scope;
@@ -595,22 +604,32 @@ export class ChatRunRegistry implements ActiveRunSource {
     run.authorId = assistant.authorId;
     this.runs.set(runId, run);
     for (const envelope of envelopes) this.deps.bus.publish(sessionChannel(assistant.sessionId), envelope);
-    run.finished = this.execute(run, assistant);
+    run.finished = this.execute(run, assistant, history);
   }
 
-  private async history(assistant: Message, agent: AgentConfig, scope: Prisma.MessageWhereInput): Promise<ChatTurn[]> {
-    const { db, config } = this.deps;
-    const parent = assistant.parentId ? await db.message.findUnique({ where: { id: assistant.parentId }, select: { seq: true } }) : null;
-    const rows = await db.message.findMany({
+  /**
+   * What the provider is sent: the asker's visible complete messages up to the
+   * question. Read inside the transaction that stores the run's answer (the
+   * question's seq is known there), so the request can start as soon as it
+   * commits, with no database round trip after it.
+   */
+  private async history(
+    tx: Prisma.TransactionClient,
+    sessionId: string,
+    questionSeq: number,
+    agent: AgentConfig,
+    scope: Prisma.MessageWhereInput,
+  ): Promise<ChatTurn[]> {
+    const rows = await tx.message.findMany({
       where: {
-        sessionId: assistant.sessionId,
-        seq: { lte: parent?.seq ?? assistant.seq - 1 },
+        sessionId,
+        seq: { lte: questionSeq },
         status: "complete",
         role: { in: ["user", "assistant", "system"] },
         AND: [scope],
       },
       orderBy: { seq: "desc" },
-      take: config.CHAT_HISTORY_MESSAGES,
+      take: this.deps.config.CHAT_HISTORY_MESSAGES,
       select: { id: true, role: true, content: true, parentId: true },
     });
     // Of regenerated siblings, only the newest answer stays in the context.
@@ -638,7 +657,7 @@ export class ChatRunRegistry implements ActiveRunSource {
     run.emit({ type: "delta", offset, text });
   }
 
-  private async execute(run: ChatRun, assistant: Message): Promise<Message | null> {
+  private async execute(run: ChatRun, assistant: Message, messages: ChatTurn[]): Promise<Message | null> {
     const { config, providers } = this.deps;
     const log = this.deps.log.child({ runId: run.id, sessionId: run.sessionId, provider: run.agent.provider, model: run.agent.model });
     const started = performance.now();
@@ -650,7 +669,6 @@ export class ChatRunRegistry implements ActiveRunSource {
     try {
       const provider = providers.get(run.agent.provider);
       if (!provider) throw new ProviderError(`provider "${run.agent.provider}" is not configured`);
-      const messages = await this.history(assistant, run.agent, run.scope);
       const stream = provider.stream({
         model: run.agent.model,
         messages,
