@@ -66,13 +66,23 @@ class ConnectionRecord implements DirectSink, FanoutObserver {
   /** Corked by the direct path until the end of the current burst of publishes. */
   corked = false;
 
+  /** The socket's own `send` (or the fault injector's), which `write` calls after counting. */
+  readonly rawSend: (data: unknown, options?: unknown, cb?: unknown) => void;
+
   constructor(
     private readonly registry: ConnectionRegistry,
     readonly socket: WebSocket,
     /** The TCP socket under `socket` (the upgrade request's). */
     readonly stream: Duplex,
     readonly clientAddress: string | undefined,
-  ) {}
+  ) {
+    this.rawSend = socket.send.bind(socket) as (data: unknown, options?: unknown, cb?: unknown) => void;
+  }
+
+  /** The socket's instrumented `send` (bound once per connection; see ConnectionRegistry.write). */
+  write(data: unknown, options?: unknown, cb?: unknown): void {
+    this.registry.write(this, data, options, cb);
+  }
 
   writable(): boolean {
     return this.socket.readyState === this.socket.OPEN && this.socket.bufferedAmount < this.registry.softBytes;
@@ -200,42 +210,48 @@ export class ConnectionRegistry {
     const record = new ConnectionRecord(this, socket, req.socket, req.socket.remoteAddress);
     this.bySocket.set(socket, record);
     this.byRequest.set(req, record);
-    const { stats, bounds, log } = this;
-    const countDrop = () => this.slowConsumerDrops++;
-    const send = socket.send.bind(socket);
-    // Replaces the instance's send: counts frames and bytes, observes fan-out latency.
-    socket.send = function instrumentedSend(data: unknown, options?: unknown, cb?: unknown) {
-      // A subscription lane's probe (wire.ts): nothing to send.
-      if (data === NO_FRAME) return;
-      if (socket.bufferedAmount > bounds.hardBytes) {
-        // The peer stopped reading: drop it rather than grow without bound. A
-        // close frame would queue behind the backlog, so terminate.
-        if (socket.readyState === socket.OPEN) {
-          countDrop();
-          log.warn({ connectionId: record.id, bufferedBytes: socket.bufferedAmount, limit: bounds.hardBytes }, "dropping a slow consumer (WS_MAX_BUFFER_BYTES)");
-          socket.terminate();
-        }
-        return;
-      }
-      record.messagesOut++;
-      stats.messagesOut++;
-      const bytes = typeof data === "string" ? Buffer.byteLength(data) : ArrayBuffer.isView(data) ? data.byteLength : 0;
-      record.bytesOut += bytes;
-      stats.bytesOut += bytes;
-      if (record.pendingFanoutAt !== 0) {
-        stats.fanout.observe(performance.now() - record.pendingFanoutAt);
-        record.pendingFanoutAt = 0;
-      }
-      return (send as (d: unknown, o?: unknown, c?: unknown) => void)(data, options, cb);
-    } as WebSocket["send"];
+    // Replaces the instance's send: counts frames and bytes, observes fan-out latency (ConnectionRecord.write).
+    socket.send = record.write.bind(record) as WebSocket["send"];
     socket.on("message", () => {
       record.messagesIn++;
-      stats.messagesIn++;
+      this.stats.messagesIn++;
     });
     socket.once("close", () => {
       this.bySocket.delete(socket);
       if (record.id) this.byId.delete(record.id);
     });
+  }
+
+  /**
+   * Every frame sent on `record`'s socket (its instrumented `send`): counts it,
+   * observes the fan-out latency of what it carries, or drops the connection
+   * when its backlog is past the hard bound.
+   */
+  write(record: ConnectionRecord, data: unknown, options?: unknown, cb?: unknown): void {
+    // A subscription lane's probe (wire.ts): nothing to send.
+    if (data === NO_FRAME) return;
+    const { socket } = record;
+    const { stats, bounds } = this;
+    if (socket.bufferedAmount > bounds.hardBytes) {
+      // The peer stopped reading: drop it rather than grow without bound. A
+      // close frame would queue behind the backlog, so terminate.
+      if (socket.readyState === socket.OPEN) {
+        this.slowConsumerDrops++;
+        this.log.warn({ connectionId: record.id, bufferedBytes: socket.bufferedAmount, limit: bounds.hardBytes }, "dropping a slow consumer (WS_MAX_BUFFER_BYTES)");
+        socket.terminate();
+      }
+      return;
+    }
+    record.messagesOut++;
+    stats.messagesOut++;
+    const bytes = typeof data === "string" ? Buffer.byteLength(data) : ArrayBuffer.isView(data) ? data.byteLength : 0;
+    record.bytesOut += bytes;
+    stats.bytesOut += bytes;
+    if (record.pendingFanoutAt !== 0) {
+      stats.fanout.observe(performance.now() - record.pendingFanoutAt);
+      record.pendingFanoutAt = 0;
+    }
+    record.rawSend(data, options, cb);
   }
 
   /** Call from the WS createContext: ties the connection of `req` to the context's id and principal. */
