@@ -69,6 +69,8 @@ export function createContextFactory(deps: ServerDeps) {
   ): Promise<Context> {
     const connectionId = `${transport}-${(++nextConnection).toString(36)}`;
     const { principal, problem } = await deps.auth.authenticate(transport, connectionId, req, connectionParams);
+    // The child logger is made on first use: most connections never log, and an idle server holds thousands (issue #9).
+    let log: Logger | undefined;
     return {
       ...deps,
       transport,
@@ -78,7 +80,9 @@ export function createContextFactory(deps: ServerDeps) {
       authProblem: problem,
       rateKey: transport === "ws" ? connectionId : `http:${req.socket.remoteAddress}:${req.socket.remotePort}`,
       connectionRefusal: null,
-      log: deps.log.child({ connectionId, principalId: principal.id }),
+      get log() {
+        return (log ??= deps.log.child({ connectionId, principalId: principal.id }));
+      },
     };
   };
 }
