@@ -24,7 +24,7 @@ import {
 } from "../services/session-events";
 import { resolveAgent, type AgentConfig } from "./agents";
 import type { ProviderRegistry } from "./providers";
-import { ProviderError, type ChatTurn, type CompletionChunk } from "./providers/provider";
+import { ProviderError, type ChatProvider, type ChatTurn, type CompletionChunk, type CompletionRequest } from "./providers/provider";
 
 export interface ChatRunDeps {
   db: Db;
@@ -65,8 +65,48 @@ export interface ChatSendResult {
   runId: string;
 }
 
+/**
+ * A completion whose request is on its way: the first chunk is asked for at
+ * once (which sends the request), the rest as the run reads them. Lets a run's
+ * request start before the run is registered; its deltas are still published
+ * only by the run.
+ */
+class StartedCompletion {
+  readonly startedAt = performance.now();
+  private readonly chunks: AsyncIterator<CompletionChunk>;
+  private first: Promise<IteratorResult<CompletionChunk>> | null;
+
+  constructor(
+    provider: ChatProvider,
+    request: Omit<CompletionRequest, "signal">,
+    /** Aborting it closes the upstream request (the run's controller). */
+    readonly controller: AbortController,
+  ) {
+    this.chunks = provider.stream({ ...request, signal: controller.signal })[Symbol.asyncIterator]();
+    this.first = this.chunks.next();
+    // Observed by the first next(), or dropped by cancel(): never an unhandled rejection meanwhile.
+    this.first.catch(() => undefined);
+  }
+
+  next(): Promise<IteratorResult<CompletionChunk>> {
+    const first = this.first;
+    this.first = null;
+    return first ?? this.chunks.next();
+  }
+
+  /** What leaving a `for await` does: the provider's stream ends and closes its connection (a no-op once it has ended). */
+  async close(): Promise<void> {
+    await this.chunks.return?.();
+  }
+
+  /** The run will not happen (its question was not stored): abort the request. */
+  cancel(reason: Error) {
+    this.controller.abort(reason);
+    this.close().catch(() => undefined);
+  }
+}
+
 class ChatRun {
-  readonly controller = new AbortController();
   text = "";
   abortCause: AbortCause | null = null;
   readonly listeners = new Set<(signal: RunSignal) => void>();
@@ -83,6 +123,8 @@ class ChatRun {
     readonly messageId: string,
     readonly createdEventSeq: number,
     readonly agent: AgentConfig,
+    /** Aborts the provider request; a request started before the run came with its own. */
+    readonly controller = new AbortController(),
   ) {}
 
   abort(cause: AbortCause) {
@@ -260,6 +302,8 @@ export class ChatRunRegistry implements ActiveRunSource {
     if (!session) throw sessionNotFound(input.sessionId);
     const agent = await (namedAgent ?? this.agentFor(undefined, session.defaultAgentId));
     const release = this.reserve(input.sessionId);
+    /** The provider request, once sent from inside the transaction (cancelled if the transaction fails). */
+    const early: { completion: StartedCompletion | null } = { completion: null };
     try {
       const runId = `run_${randomUUID()}`;
       const { userMessage, assistant, envelopes, history } = await inSession(input.sessionId, () =>
@@ -285,16 +329,20 @@ export class ChatRunRegistry implements ActiveRunSource {
           const assistant = await tx.message.create({
             data: this.assistantData(input.sessionId, counters.lastSeq, userMessage, runId, agent),
           });
+          const history = await this.history(tx, input.sessionId, userMessage.seq, agent, asker.scope);
+          early.completion = this.startEarly(agent, history, input.sessionId, userMessage.id, asker.scope);
           const envelopes = [
             await writeSessionEvent(tx, input.sessionId, counters.lastEventSeq - 1, { type: "message.created", message: userMessage }),
             await writeSessionEvent(tx, input.sessionId, counters.lastEventSeq, { type: "message.created", message: assistant }),
           ];
-          const history = await this.history(tx, input.sessionId, userMessage.seq, agent, asker.scope);
           return { userMessage, assistant, envelopes, history };
         }),
       );
-      this.launch(runId, assistant, envelopes.at(-1)?.seq ?? 0, agent, envelopes, asker.scope, history);
+      this.launch(runId, assistant, envelopes.at(-1)?.seq ?? 0, agent, envelopes, asker.scope, history, early.completion);
       return { userMessage, assistantMessageId: assistant.id, runId };
+    } catch (error) {
+      early.completion?.cancel(new Error("the question was not stored"));
+      throw error;
     } finally {
       release();
     }
@@ -322,6 +370,8 @@ export class ChatRunRegistry implements ActiveRunSource {
     const agent = await this.agentFor(input.agentId ?? previousAgentId ?? undefined, session.defaultAgentId, input.agentId === undefined);
     const question = parent;
     const release = this.reserve(question.sessionId);
+    /** The provider request, once sent from inside the transaction (cancelled if the transaction fails). */
+    const early: { completion: StartedCompletion | null } = { completion: null };
     try {
       const runId = `run_${randomUUID()}`;
       const { assistant, envelope, history } = await inSession(question.sessionId, () =>
@@ -334,16 +384,20 @@ export class ChatRunRegistry implements ActiveRunSource {
           const assistant = await tx.message.create({
             data: this.assistantData(question.sessionId, counters.lastSeq, question, runId, agent),
           });
+          const history = await this.history(tx, question.sessionId, question.seq, agent, asker.scope);
+          early.completion = this.startEarly(agent, history, question.sessionId, question.id, asker.scope);
           const envelope = await writeSessionEvent(tx, question.sessionId, counters.lastEventSeq, {
             type: "message.created",
             message: assistant,
           });
-          const history = await this.history(tx, question.sessionId, question.seq, agent, asker.scope);
           return { assistant, envelope, history };
         }),
       );
-      this.launch(runId, assistant, envelope.seq, agent, [envelope], asker.scope, history);
+      this.launch(runId, assistant, envelope.seq, agent, [envelope], asker.scope, history, early.completion);
       return { parentId: question.id, assistantMessageId: assistant.id, runId };
+    } catch (error) {
+      early.completion?.cancel(new Error("the answer was not stored"));
+      throw error;
     } finally {
       release();
     }
@@ -597,21 +651,42 @@ export class ChatRunRegistry implements ActiveRunSource {
     envelopes: Array<Awaited<ReturnType<typeof writeSessionEvent>>>,
     scope: Prisma.MessageWhereInput,
     history: ChatTurn[],
+    early: StartedCompletion | null,
   ) {
-    const run = new ChatRun(runId, assistant.sessionId, assistant.id, createdEventSeq, agent);
+    const run = new ChatRun(runId, assistant.sessionId, assistant.id, createdEventSeq, agent, early?.controller);
     run.scope = scope;
     run.visibility = assistant.visibility;
     run.authorId = assistant.authorId;
     this.runs.set(runId, run);
     for (const envelope of envelopes) this.deps.bus.publish(sessionChannel(assistant.sessionId), envelope);
-    run.finished = this.execute(run, assistant, history);
+    run.finished = this.execute(run, assistant, history, early);
+  }
+
+  /**
+   * The provider request of a run about to be stored, sent from inside the
+   * transaction that stores it, once the question and the history are known:
+   * the request then travels while the created events are written and
+   * committed. Null for a provider that reads the database (the built-in
+   * assistant), whose request starts with the run.
+   */
+  private startEarly(
+    agent: AgentConfig,
+    messages: ChatTurn[],
+    sessionId: string,
+    questionMessageId: string,
+    scope: Prisma.MessageWhereInput,
+  ): StartedCompletion | null {
+    const provider = this.deps.providers.get(agent.provider);
+    if (!provider || provider.readsDatabase) return null;
+    const request = { model: agent.model, messages, temperature: agent.temperature, sessionId, questionMessageId, scope };
+    return new StartedCompletion(provider, request, new AbortController());
   }
 
   /**
    * What the provider is sent: the asker's visible complete messages up to the
    * question. Read inside the transaction that stores the run's answer (the
-   * question's seq is known there), so the request can start as soon as it
-   * commits, with no database round trip after it.
+   * question's seq is known there), so the request can start before it
+   * commits (startEarly), with no database round trip after it.
    */
   private async history(
     tx: Prisma.TransactionClient,
@@ -657,28 +732,34 @@ export class ChatRunRegistry implements ActiveRunSource {
     run.emit({ type: "delta", offset, text });
   }
 
-  private async execute(run: ChatRun, assistant: Message, messages: ChatTurn[]): Promise<Message | null> {
+  private async execute(run: ChatRun, assistant: Message, messages: ChatTurn[], early: StartedCompletion | null): Promise<Message | null> {
     const { config, providers } = this.deps;
     const log = this.deps.log.child({ runId: run.id, sessionId: run.sessionId, provider: run.agent.provider, model: run.agent.model });
-    const started = performance.now();
+    /** When the provider request started: time to first token and duration count from it. */
+    let started = early?.startedAt ?? performance.now();
     let ttftMs: number | null = null;
     let chunks = 0;
     let end: Extract<CompletionChunk, { type: "end" }> | null = null;
     let failure: string | null = null;
     const timeout = setTimeout(() => run.abort("timeout"), config.CHAT_RUN_TIMEOUT_MS);
+    let completion = early;
     try {
-      const provider = providers.get(run.agent.provider);
-      if (!provider) throw new ProviderError(`provider "${run.agent.provider}" is not configured`);
-      const stream = provider.stream({
-        model: run.agent.model,
-        messages,
-        temperature: run.agent.temperature,
-        sessionId: run.sessionId,
-        questionMessageId: assistant.parentId ?? "",
-        scope: run.scope,
-        signal: run.controller.signal,
-      });
-      for await (const chunk of stream) {
+      if (!completion) {
+        const provider = providers.get(run.agent.provider);
+        if (!provider) throw new ProviderError(`provider "${run.agent.provider}" is not configured`);
+        const request = {
+          model: run.agent.model,
+          messages,
+          temperature: run.agent.temperature,
+          sessionId: run.sessionId,
+          questionMessageId: assistant.parentId ?? "",
+          scope: run.scope,
+        };
+        completion = new StartedCompletion(provider, request, run.controller);
+        started = completion.startedAt;
+      }
+      for (let next = await completion.next(); !next.done; next = await completion.next()) {
+        const chunk = next.value;
         if (run.controller.signal.aborted) break;
         if (chunk.type === "end") {
           end = chunk;
@@ -701,6 +782,7 @@ export class ChatRunRegistry implements ActiveRunSource {
       }
     } finally {
       clearTimeout(timeout);
+      await completion?.close().catch(() => undefined);
     }
 
     const durationMs = performance.now() - started;

@@ -63,6 +63,7 @@ interface Match {
 export class BuiltinRetrievalProvider implements ChatProvider {
   readonly id = "builtin" as const;
   readonly defaultModel = BUILTIN_MODEL;
+  readonly readsDatabase = true;
 
   constructor(private readonly options: BuiltinOptions) {}
 

@@ -24,6 +24,7 @@ const tagsSchema = z.object({ models: z.array(z.object({ name: z.string() })) })
 
 export class OllamaProvider implements ChatProvider {
   readonly id = "ollama" as const;
+  readonly readsDatabase = false;
   readonly defaultModel: string;
   private readonly host: string;
 

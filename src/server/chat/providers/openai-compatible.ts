@@ -29,6 +29,7 @@ const modelsSchema = z.object({ data: z.array(z.object({ id: z.string() })) });
 
 export class OpenAiCompatibleProvider implements ChatProvider {
   readonly id = "openai" as const;
+  readonly readsDatabase = false;
   readonly defaultModel: string;
   private readonly baseUrl: string;
 

@@ -43,6 +43,12 @@ export interface ChatProvider {
   readonly id: ProviderId;
   /** The model an agent gets when it names none. */
   readonly defaultModel: string;
+  /**
+   * The stream reads Parley's database (the built-in assistant searches the
+   * messages). Such a request starts only once the question is committed;
+   * any other starts inside the transaction that stores the question.
+   */
+  readonly readsDatabase: boolean;
   listModels(signal?: AbortSignal): Promise<string[]>;
   stream(request: CompletionRequest): AsyncIterable<CompletionChunk>;
 }
