@@ -69,8 +69,8 @@ export function createContextFactory(deps: ServerDeps) {
   ): Promise<Context> {
     const connectionId = `${transport}-${(++nextConnection).toString(36)}`;
     const { principal, problem } = await deps.auth.authenticate(transport, connectionId, req, connectionParams);
-    // The child logger is made on first use: most connections never log, and an idle server holds thousands (issue #9).
-    let log: Logger | undefined;
+    // `log` stays the server's logger: a pino child per connection costs ~0.5 KiB on an idle
+    // server holding thousands (issue #9), so what logs for a call names the connection itself.
     return {
       ...deps,
       transport,
@@ -80,9 +80,6 @@ export function createContextFactory(deps: ServerDeps) {
       authProblem: problem,
       rateKey: transport === "ws" ? connectionId : `http:${req.socket.remoteAddress}:${req.socket.remotePort}`,
       connectionRefusal: null,
-      get log() {
-        return (log ??= deps.log.child({ connectionId, principalId: principal.id }));
-      },
     };
   };
 }

@@ -41,7 +41,7 @@ const t = initTRPC.context<Context>().create({
 const logFailures = t.middleware(async ({ ctx, path, type, next }) => {
   const result = await next();
   if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR") {
-    ctx.log.error({ err: result.error.cause ?? result.error, path, type }, "procedure failed");
+    ctx.log.error({ connectionId: ctx.connectionId, principalId: ctx.principal.id, err: result.error.cause ?? result.error, path, type }, "procedure failed");
   }
   return result;
 });
