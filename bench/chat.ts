@@ -1,13 +1,14 @@
 // Chat benchmark: a local fake OpenAI-compatible provider streams tokens at a
 // fixed rate; a worker thread reads it directly, then Parley (its production
 // server, in its own process, with the fake as its OPENAI_BASE_URL) streams
-// the same answer through chat.send → run → session.events to N subscribers
+// the same answers through chat.send → run → session.events to N subscribers
 // held by worker threads. Both sides record arrivals in worker threads and
 // decode with JSON.parse alone, so the difference is what Parley adds per
-// token (p50/p99) and to the first token. One unreported answer warms the
+// token (p50/p99, over one answer) and to the first token (median over that
+// answer and a few short ones). A couple of unreported answers warm the
 // server up first. Loopback only; compare the columns of one run (absolute
 // times drift). PARLEY_BENCH_CPU_PROF=<dir> writes a CPU profile of the server.
-//   npm run bench:chat -- --subscribers 1,10,50 --tokens 200 --rate 50 [--workers 2]
+//   npm run bench:chat -- --subscribers 1,10,50 --tokens 200 --rate 50 [--workers 2] [--ttft-answers 4]
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -32,6 +33,8 @@ export interface ChatBenchOptions {
   templateDb?: string;
   /** Worker threads holding a row's subscribers (default 2, at most one per subscriber). */
   workers?: number;
+  /** Short answers (3 tokens) after the measured one, so each row's TTFT is a median of 1 + this many (default 4). */
+  extraTtftAnswers?: number;
 }
 
 /** Fixed-width tokens, so a text length says how many tokens arrived. */
@@ -43,20 +46,39 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type ReaderReport = Extract<ChatReaderMessage, { type: "report" }>;
 
-/** One load worker: `ready` when its readers can receive, `report` with their arrivals; a failure or the deadline rejects both. */
+/** One load worker: `ready` when its readers can receive, then its reports in order; a failure or the deadline rejects them. */
 function startReaders(options: ChatReaderOptions, deadlineMs: number) {
   const worker = new Worker(new URL("./load/chat-entry.mjs", import.meta.url), { workerData: options });
   let fail: (error: Error) => void = () => undefined;
   const failed = new Promise<never>((_, reject) => (fail = reject));
   void failed.catch(() => undefined);
-  const timer = setTimeout(() => fail(new Error(`chat readers (${options.mode}) reported nothing within ${deadlineMs} ms`)), deadlineMs);
+  const timer = setTimeout(() => fail(new Error(`chat readers (${options.mode}) did not finish within ${deadlineMs} ms`)), deadlineMs);
   worker.once("error", (error) => fail(error));
-  worker.once("exit", (code) => fail(new Error(`chat readers (${options.mode}) exited with ${code} before reporting`)));
-  const ready = new Promise<void>((resolve) => worker.on("message", (m: ChatReaderMessage) => m.type === "ready" && resolve()));
-  const report = new Promise<ReaderReport>((resolve) => worker.on("message", (m: ChatReaderMessage) => m.type === "report" && resolve(m)));
+  worker.once("exit", (code) => fail(new Error(`chat readers (${options.mode}) exited with ${code}`)));
+  const reports: ReaderReport[] = [];
+  let waiting: ((report: ReaderReport) => void) | null = null;
+  const ready = new Promise<void>((resolve) =>
+    worker.on("message", (m: ChatReaderMessage) => {
+      if (m.type === "ready") resolve();
+      else if (waiting) waiting(m);
+      else reports.push(m);
+    }),
+  );
   return {
     ready: Promise.race([ready, failed]),
-    report: Promise.race([report, failed]),
+    nextReport: () => {
+      const queued = reports.shift();
+      if (queued) return Promise.resolve(queued);
+      return Promise.race([
+        new Promise<ReaderReport>((resolve) => {
+          waiting = (report) => {
+            waiting = null;
+            resolve(report);
+          };
+        }),
+        failed,
+      ]);
+    },
     go: () => worker.postMessage("go"),
     stop: async () => {
       clearTimeout(timer);
@@ -86,7 +108,8 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
   const tokens = Array.from({ length: options.tokens }, (_, i) => token(i));
   /** Emission times at the fake provider (epoch ms) of the latest request's tokens. */
   const emitted = () => fake.emittedAt.map((t) => performance.timeOrigin + t);
-  const deadlineMs = (options.tokens / options.rate) * 1000 + 60_000;
+  /** A worker's lifetime: one row's answers, with a wide margin. */
+  const deadlineMs = ((options.tokens + 3 * (options.extraTtftAnswers ?? 4)) / options.rate) * 1000 + 60_000;
   const rows: string[] = [];
   let target: Awaited<ReturnType<typeof startTarget>> | undefined;
   let admin: ReturnType<typeof createParleyClient> | undefined;
@@ -103,8 +126,12 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
     const agentId = agent.id;
     const client = admin;
 
-    /** One answer through Parley to n subscribers spread over the workers. */
-    const throughParley = async (n: number) => {
+    const longAnswer = { kind: "tokens" as const, tokens, intervalMs: 1000 / options.rate };
+    const shortAnswer = { kind: "tokens" as const, tokens: tokens.slice(0, 3), intervalMs: 1000 / options.rate };
+    const answers = [longAnswer, ...Array.from({ length: options.extraTtftAnswers ?? 4 }, () => shortAnswer)];
+
+    /** Answers through Parley to n subscribers spread over the workers: the first answer's per-token latencies, each answer's TTFT. */
+    const throughParley = async (n: number, script: (typeof answers)[number][]) => {
       const session = await client.api.session.create.mutate({ title: `bench ${n}` });
       const workers = Math.max(1, Math.min(options.workers ?? 2, n));
       const pools = Array.from({ length: workers }, (_, w) => {
@@ -115,48 +142,59 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
         await Promise.all(pools.map((p) => p.ready));
         // "started" is sent as the stream begins; let every stream reach its live tail.
         await sleep(200);
-        const sentAt = nowMs();
-        await client.api.chat.send.mutate({ sessionId: session.id, content: "go", agentId });
-        const reports = await Promise.all(pools.map((p) => p.report));
-        const sent = emitted();
         const latencies: number[] = [];
-        const firstArrivals: number[] = [];
-        for (const arrivals of reports.flatMap((r) => r.arrivals)) {
-          arrivals.forEach((t, i) => latencies.push(t - (sent[i] ?? t)));
-          if (arrivals[0] !== undefined) firstArrivals.push(arrivals[0]);
+        const ttfts: number[] = [];
+        for (const [i, answer] of script.entries()) {
+          fake.answers = [answer];
+          const sentAt = nowMs();
+          await client.api.chat.send.mutate({ sessionId: session.id, content: "go", agentId });
+          const reports = await Promise.all(pools.map((p) => p.nextReport()));
+          const sent = emitted();
+          const firstArrivals: number[] = [];
+          for (const arrivals of reports.flatMap((r) => r.arrivals)) {
+            if (i === 0) arrivals.forEach((t, k) => latencies.push(t - (sent[k] ?? t)));
+            if (arrivals[0] !== undefined) firstArrivals.push(arrivals[0]);
+          }
+          ttfts.push(median(firstArrivals) - sentAt);
         }
-        return { sentAt, latencies, firstArrivals };
+        return { latencies, ttftMs: median(ttfts) };
       } finally {
         await Promise.all(pools.map((p) => p.stop()));
       }
     };
 
-    // Warm-up (not reported): a freshly started server compiles its hot paths during its first answer.
-    fake.answers = [{ kind: "tokens", tokens: tokens.slice(0, 50), intervalMs: 1 }];
-    await throughParley(1);
-    fake.answers = [{ kind: "tokens", tokens, intervalMs: 1000 / options.rate }];
-
-    for (const n of options.subscribers) {
-      // Directly: one worker reads the fake provider.
+    /** The same answers read from the fake provider directly by one worker. */
+    const direct = async (script: (typeof answers)[number][]) => {
       const reader = startReaders({ mode: "direct", providerUrl: fake.url, warmUpUrl: `http://127.0.0.1:${port}${HEALTH_PATH}`, tokenWidth: TOKEN_WIDTH }, deadlineMs);
-      let direct: { latencies: number[]; ttftMs: number };
       try {
         await reader.ready;
-        reader.go();
-        const { arrivals, requestedAt } = await reader.report;
-        const sent = emitted();
-        const own = arrivals[0] ?? [];
-        direct = { latencies: own.map((t, i) => t - (sent[i] ?? t)), ttftMs: (own[0] ?? Number.NaN) - (requestedAt ?? Number.NaN) };
+        const latencies: number[] = [];
+        const ttfts: number[] = [];
+        for (const [i, answer] of script.entries()) {
+          fake.answers = [answer];
+          reader.go();
+          const { arrivals, requestedAt } = await reader.nextReport();
+          const sent = emitted();
+          const own = arrivals[0] ?? [];
+          if (i === 0) own.forEach((t, k) => latencies.push(t - (sent[k] ?? t)));
+          ttfts.push((own[0] ?? Number.NaN) - (requestedAt ?? Number.NaN));
+        }
+        return { latencies, ttftMs: median(ttfts) };
       } finally {
         await reader.stop();
       }
+    };
 
-      const parley = await throughParley(n);
-      const parleyTtft = median(parley.firstArrivals) - parley.sentAt;
-      const d = latencySummary(direct.latencies);
-      const p = latencySummary(parley.latencies);
+    // Warm-up (not reported): a freshly started server compiles its hot paths during its first answers.
+    await throughParley(1, [{ kind: "tokens", tokens: tokens.slice(0, 50), intervalMs: 1 }, shortAnswer]);
+
+    for (const n of options.subscribers) {
+      const d = await direct(answers);
+      const p = await throughParley(n, answers);
+      const dl = latencySummary(d.latencies);
+      const pl = latencySummary(p.latencies);
       rows.push(
-        `| ${n} | ${options.tokens} | ${options.rate} | ${ms(d.p50)} | ${ms(d.p99)} | ${ms(p.p50)} | ${ms(p.p99)} | ${ms(p.p50 - d.p50)} | ${ms(p.p99 - d.p99)} | ${ms(direct.ttftMs)} | ${ms(parleyTtft)} | ${ms(parleyTtft - direct.ttftMs)} |`,
+        `| ${n} | ${options.tokens} | ${options.rate} | ${ms(dl.p50)} | ${ms(dl.p99)} | ${ms(pl.p50)} | ${ms(pl.p99)} | ${ms(pl.p50 - dl.p50)} | ${ms(pl.p99 - dl.p99)} | ${ms(d.ttftMs)} | ${ms(p.ttftMs)} | ${ms(p.ttftMs - d.ttftMs)} |`,
       );
     }
   } finally {
@@ -166,7 +204,7 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
     template.remove();
   }
   return [
-    "Chat streaming through Parley vs reading the fake provider directly (ms; per-token latency = arrival − emission at the fake provider; Parley TTFT = median subscriber's first token − chat.send call)",
+    `Chat streaming through Parley vs reading the fake provider directly (ms; per-token latency = arrival − emission at the fake provider, over one answer of ${options.tokens} tokens; TTFT = first token − request (direct) or − chat.send call (Parley, median subscriber), median over that answer and ${options.extraTtftAnswers ?? 4} short ones)`,
     "",
     "| subscribers | tokens | tokens/s | direct p50 | direct p99 | Parley p50 | Parley p99 | added p50 | added p99 | direct TTFT | Parley TTFT | added TTFT |",
     "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
@@ -185,6 +223,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     tokens: Number(argument("tokens", "200")),
     rate: Number(argument("rate", "50")),
     workers: Number(argument("workers", "2")),
+    extraTtftAnswers: Number(argument("ttft-answers", "4")),
   });
   console.log(table);
   process.exit(0);

@@ -1,9 +1,10 @@
 // A chat load process (worker thread) for `npm run bench:chat`: either reads
-// the fake provider directly ("direct", one streaming request) or holds
-// `count` Parley subscribers on one session ("parley", raw tRPC frames over
-// WebSocket). The parent terminates the worker after its report. Both record each token's arrival time (nowMs(), comparable
-// across threads) and decode only with JSON.parse, so the two sides pay the
-// same client cost; the bench subtracts one from the other.
+// the fake provider directly ("direct", one streaming request per "go" from
+// the parent) or holds `count` Parley subscribers on one session ("parley",
+// raw tRPC frames over WebSocket), reporting each answer. Both record each
+// token's arrival time (nowMs(), comparable across threads) and decode only
+// with JSON.parse, so the two sides pay the same client cost; the bench
+// subtracts one from the other. The parent terminates the worker.
 import { parentPort, workerData } from "node:worker_threads";
 import { createParser } from "eventsource-parser";
 import WebSocket from "ws";
@@ -22,7 +23,7 @@ export const chatReaderOptions = z.discriminatedUnion("mode", [
 ]);
 export type ChatReaderOptions = z.infer<typeof chatReaderOptions>;
 
-/** What a worker posts: "ready" once its readers can receive, then one "report" when every reader has the whole answer. */
+/** What a worker posts: "ready" once its readers can receive, then a "report" per answer, once every reader has all of it. */
 export type ChatReaderMessage =
   | { type: "ready" }
   | {
@@ -42,11 +43,8 @@ function recordUpTo(arrivals: number[], length: number, now: number) {
   for (let i = arrivals.length; i < Math.floor(length / options.tokenWidth); i++) arrivals.push(now);
 }
 
-async function readDirect(providerUrl: string, warmUpUrl: string) {
-  await (await fetch(warmUpUrl)).arrayBuffer();
-  port?.postMessage({ type: "ready" } satisfies ChatReaderMessage);
-  // Wait for the go-ahead, so both sides start from an idle worker.
-  await new Promise((resolve) => port?.once("message", resolve));
+/** One streaming request to the fake provider, timed. */
+async function requestOnce(providerUrl: string): Promise<Extract<ChatReaderMessage, { type: "report" }>> {
   const arrivals: number[] = [];
   let length = 0;
   const parser = createParser({
@@ -70,7 +68,14 @@ async function readDirect(providerUrl: string, warmUpUrl: string) {
   if (!reader) throw new Error("the fake provider answered without a body");
   const decoder = new TextDecoder();
   for (let next = await reader.read(); !next.done; next = await reader.read()) parser.feed(decoder.decode(next.value, { stream: true }));
-  port?.postMessage({ type: "report", arrivals: [arrivals], requestedAt } satisfies ChatReaderMessage);
+  return { type: "report", arrivals: [arrivals], requestedAt };
+}
+
+/** Direct: one request per "go" from the parent (sent once the previous report arrived), one report each. */
+async function readDirect(providerUrl: string, warmUpUrl: string) {
+  await (await fetch(warmUpUrl)).arrayBuffer();
+  port?.on("message", () => void requestOnce(providerUrl).then((report) => port.postMessage(report)));
+  port?.postMessage({ type: "ready" } satisfies ChatReaderMessage);
 }
 
 /** One subscriber's frames: tRPC's `{ id, result: { type, data: { json: { id, data: event } } } }`. */
@@ -78,20 +83,30 @@ interface Frame {
   error?: { message?: string };
   result?: {
     type?: string;
-    data?: { json?: { data?: { type?: string; offset?: number; text?: string; message?: { role?: string; status?: string } } } };
+    data?: {
+      json?: {
+        data?: { type?: string; messageId?: string; offset?: number; text?: string; message?: { id?: string; role?: string; status?: string } };
+      };
+    };
   };
 }
 
+/** Parley: `count` subscribers on one session; a report per answer, once every subscriber has its final message. */
 async function subscribeParley(wsPort: number, sessionId: string, count: number) {
-  const readers: number[][] = [];
-  let finished = 0;
+  /** Per answer (assistant message id): each subscriber's arrivals, and how many have the final message. */
+  const answers = new Map<string, { arrivals: number[][]; finished: number }>();
+  const answer = (messageId: string) => {
+    let entry = answers.get(messageId);
+    if (!entry) {
+      entry = { arrivals: Array.from({ length: count }, () => []), finished: 0 };
+      answers.set(messageId, entry);
+    }
+    return entry;
+  };
   const subscribed = Array.from(
     { length: count },
-    () =>
+    (_, reader) =>
       new Promise<void>((resolve, reject) => {
-        const arrivals: number[] = [];
-        readers.push(arrivals);
-        let done = false;
         const socket = new WebSocket(`ws://127.0.0.1:${wsPort}/api/trpc-ws`, { perMessageDeflate: false });
         socket.on("open", () =>
           socket.send(JSON.stringify({ id: 1, method: "subscription", params: { path: "session.events", input: { json: { sessionId } } } })),
@@ -112,13 +127,15 @@ async function subscribeParley(wsPort: number, sessionId: string, count: number)
             return;
           }
           const event = result?.data?.json?.data;
-          if (!event || done) return;
-          if ((event.type === "chat.delta" || event.type === "chat.snapshot") && event.offset !== undefined && event.text !== undefined) {
-            recordUpTo(arrivals, event.offset + event.text.length, now);
-          } else if (event.type === "message.updated" && event.message?.role === "assistant" && event.message.status !== "streaming") {
-            done = true;
-            if (++finished === count) {
-              port?.postMessage({ type: "report", arrivals: readers } satisfies ChatReaderMessage);
+          if (!event) return;
+          if ((event.type === "chat.delta" || event.type === "chat.snapshot") && event.messageId && event.offset !== undefined && event.text !== undefined) {
+            const arrivals = answer(event.messageId).arrivals[reader];
+            if (arrivals) recordUpTo(arrivals, event.offset + event.text.length, now);
+          } else if (event.type === "message.updated" && event.message?.id && event.message.role === "assistant" && event.message.status !== "streaming") {
+            const entry = answer(event.message.id);
+            if (++entry.finished === count) {
+              answers.delete(event.message.id);
+              port?.postMessage({ type: "report", arrivals: entry.arrivals } satisfies ChatReaderMessage);
             }
           }
         });
