@@ -5,13 +5,21 @@ import type { Bus, BusHealth, Channel, SubscribeOptions, Unsubscribe } from "./b
 
 type Listener = (message: unknown) => void;
 
+/**
+ * One subscription. An object rather than a wrapper closure: it is as
+ * distinct per subscription, and smaller (issue #9: one per idle subscriber).
+ */
+interface Entry {
+  readonly listener: Listener;
+}
+
 export class MemoryBus implements Bus {
   /**
    * Listeners per channel, copy-on-write: (un)subscribing replaces the array,
    * so publish iterates a snapshot without copying it (a listener that
    * unsubscribes during delivery does not make another one skip).
    */
-  private readonly listeners = new Map<string, readonly Listener[]>();
+  private readonly listeners = new Map<string, readonly Entry[]>();
   private count = 0;
 
   constructor(private readonly log?: Logger) {}
@@ -19,7 +27,7 @@ export class MemoryBus implements Bus {
   publish<T>(channel: Channel<T>, message: T): void {
     const list = this.listeners.get(channel.name);
     if (!list) return;
-    for (const listener of list) {
+    for (const { listener } of list) {
       try {
         listener(message);
       } catch (error) {
@@ -30,8 +38,8 @@ export class MemoryBus implements Bus {
 
   // Always live from the moment it returns, so `onResync` is never called.
   subscribe<T>(channel: Channel<T>, listener: (message: T) => void, _options?: SubscribeOptions): Unsubscribe {
-    // A wrapper per subscription, so subscribing one function twice gives two independent listeners.
-    const entry: Listener = (message) => listener(message as T);
+    // An entry per subscription, so subscribing one function twice gives two independent listeners.
+    const entry: Entry = { listener: listener as Listener };
     this.listeners.set(channel.name, [...(this.listeners.get(channel.name) ?? []), entry]);
     this.count++;
     let active = true;
