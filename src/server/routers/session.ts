@@ -62,12 +62,15 @@ export const sessionRouter = router({
    * Every persisted change of the session as tracked(seq, event). Resume by
    * passing the last id seen as `lastEventId` (tRPC clients do it for you).
    */
-  events: authedProcedure.input(sessionEventsInput).subscription(async function* ({ ctx, input, signal }) {
-    // NOT_FOUND / FORBIDDEN before the stream starts; then only what the caller may see.
-    const access = await requireSession(ctx, input.sessionId, "read");
-    const principal = ctx.principal;
-    yield* sessionEventStream({
-      canSee: isAdmin(principal) ? undefined : (message) => canSeeMessage(principal, access, message),
+  events: authedProcedure.input(sessionEventsInput).subscription(({ ctx, input, signal }) =>
+    // No generator of its own: the stream is the subscription (issue #9: one layer less per idle subscriber).
+    sessionEventStream({
+      // NOT_FOUND / FORBIDDEN before the stream starts; then only what the caller may see.
+      authorize: async () => {
+        const access = await requireSession(ctx, input.sessionId, "read");
+        const principal = ctx.principal;
+        return isAdmin(principal) ? undefined : (message) => canSeeMessage(principal, access, message);
+      },
       db: ctx.db,
       bus: ctx.bus,
       sessionId: input.sessionId,
@@ -77,6 +80,6 @@ export const sessionRouter = router({
       chatRuns: ctx.chat,
       writable: ctx.connections.writableFor(ctx.connectionId),
       direct: ctx.connections.directSink(ctx.connectionId),
-    });
-  }),
+    }),
+  ),
 });

@@ -104,12 +104,15 @@ export interface SessionStreamOptions {
    */
   writable?: (signal: AbortSignal | undefined) => Promise<void> | null;
   /**
-   * Issue 6: whether this subscriber may see a message (auth/policy.ts
-   * canSeeMessage). Events about messages it may not see, and the chat text of
-   * answers it may not see, are skipped; its cursor still advances past them,
-   * so resuming stays exact. Default: everything.
+   * Issue 6: runs first, before the stream subscribes or reads anything. It
+   * rejects to refuse the stream (the error, e.g. NOT_FOUND or FORBIDDEN, is
+   * what the subscriber gets), or resolves to whether this subscriber may see
+   * a message (auth/policy.ts canSeeMessage; undefined: everything). Events
+   * about messages it may not see, and the chat text of answers it may not
+   * see, are skipped; its cursor still advances past them, so resuming stays
+   * exact. Default: everything.
    */
-  canSee?: (message: { visibility: Visibility; authorId: string | null }) => boolean;
+  authorize?: () => Promise<MessageFilter | undefined>;
   /**
    * The subscriber's WebSocket, for the direct path: while the stream is
    * caught up and nothing is queued, live events are written straight to it
@@ -117,6 +120,9 @@ export interface SessionStreamOptions {
    */
   direct?: DirectSink | null;
 }
+
+/** Whether a subscriber may see a message (see SessionStreamOptions.authorize). */
+export type MessageFilter = (message: { visibility: Visibility; authorId: string | null }) => boolean;
 
 /** One queued item: a persisted envelope, or an ephemeral chat delta. */
 type StreamItem = { kind: "persisted"; envelope: SessionEventEnvelope } | { kind: "chat"; event: ChatStreamEvent };
@@ -139,8 +145,8 @@ function parseEventId(id: string): number | null {
   return Number(id);
 }
 
-/** Default `canSee`: one shared function rather than one per stream. */
-const SEE_EVERYTHING = () => true;
+/** No filter: one shared function rather than one per stream. */
+const SEE_EVERYTHING: MessageFilter = () => true;
 
 /**
  * The resumable stream: subscribe to the bus first (so nothing published
@@ -157,10 +163,20 @@ export function sessionEventStream(opts: SessionStreamOptions): AsyncGenerator<T
 /**
  * One subscriber's stream. An idle server holds one of these per subscriber
  * (issue #9: thousands per instance), so its state lives in fields, allocated
- * when first needed, and its logic in methods, not in per-stream closures.
+ * when first needed, and its logic in methods, not in per-stream closures. It
+ * copies what it needs from the options and keeps no reference to them, so
+ * `authorize` is dropped once it has run.
  */
 class SessionEventStream {
-  private readonly canSee: (message: { visibility: Visibility; authorId: string | null }) => boolean;
+  private readonly db: Db;
+  private readonly bus: Bus;
+  private readonly sessionId: string;
+  private readonly lastEventId: string | null | undefined;
+  private readonly signal: AbortSignal | undefined;
+  private readonly chatRuns: ActiveRunSource | undefined;
+  private readonly writable: SessionStreamOptions["writable"];
+  private authorize: SessionStreamOptions["authorize"] | null;
+  private canSee: MessageFilter = SEE_EVERYTHING;
   /** Streaming answers whose message.created this stream has read, and whether the subscriber may see them. */
   private streamingAudience: Map<string, boolean> | null = null;
   private readonly queue: BoundedQueue<StreamItem>;
@@ -178,8 +194,15 @@ class SessionEventStream {
   /** Runs that finished (to ignore their late deltas); at most FINISHED_RUNS_REMEMBERED. */
   private finishedRuns: Set<string> | null = null;
 
-  constructor(private readonly opts: SessionStreamOptions) {
-    this.canSee = opts.canSee ?? SEE_EVERYTHING;
+  constructor(opts: SessionStreamOptions) {
+    this.db = opts.db;
+    this.bus = opts.bus;
+    this.sessionId = opts.sessionId;
+    this.lastEventId = opts.lastEventId;
+    this.signal = opts.signal;
+    this.chatRuns = opts.chatRuns;
+    this.writable = opts.writable;
+    this.authorize = opts.authorize ?? null;
     this.queue = new BoundedQueue<StreamItem>(opts.queueLimit, mergeChatDeltas);
     this.sink = opts.direct ?? null;
     this.lane = this.sink ? new SubscriptionLane(this.probe) : null;
@@ -201,10 +224,10 @@ class SessionEventStream {
 
   /** A running answer's audience; unknown (not read here, not running here) counts as not visible. */
   private runVisible(runId: string, messageId: string): boolean {
-    if (!this.opts.canSee) return true;
+    if (this.canSee === SEE_EVERYTHING) return true;
     const known = this.streamingAudience?.get(messageId);
     if (known !== undefined) return known;
-    const run = this.opts.chatRuns?.activeRuns(this.opts.sessionId).find((r) => r.runId === runId);
+    const run = this.chatRuns?.activeRuns(this.sessionId).find((r) => r.runId === runId);
     return run !== undefined && this.canSee({ visibility: run.visibility ?? "public", authorId: run.authorId ?? null });
   }
 
@@ -244,8 +267,11 @@ class SessionEventStream {
   }
 
   async *events(): AsyncGenerator<TrackedEnvelope<SessionEvent>, void, unknown> {
-    const { db, bus, sessionId, signal } = this.opts;
+    const { db, bus, sessionId, signal } = this;
     const queue = this.queue;
+    const authorize = this.authorize;
+    this.authorize = null;
+    if (authorize) this.canSee = (await authorize()) ?? SEE_EVERYTHING;
     this.stopped = signal?.aborted ?? false;
     signal?.addEventListener("abort", this, { once: true });
     const unsubscribe = bus.subscribe(sessionChannel(sessionId), (message) => this.receive(message), { onResync: this.resync.bind(this) });
@@ -253,12 +279,12 @@ class SessionEventStream {
       const session = await db.session.findUnique({ where: { id: sessionId }, select: { lastEventSeq: true } });
       if (!session) return;
 
-      if (this.opts.lastEventId != null) {
-        const parsed = parseEventId(this.opts.lastEventId);
+      if (this.lastEventId != null) {
+        const parsed = parseEventId(this.lastEventId);
         if (parsed === null || parsed > session.lastEventSeq) {
           const reason =
             parsed === null
-              ? `lastEventId "${this.opts.lastEventId}" is not an event id of this stream`
+              ? `lastEventId "${this.lastEventId}" is not an event id of this stream`
               : `lastEventId ${parsed} is ahead of this session's stream (last event ${session.lastEventSeq}); the database may have been reset`;
           yield tracked("0", { type: "stream.reset", reason, lastEventSeq: session.lastEventSeq } satisfies SessionEvent);
         } else {
@@ -277,7 +303,7 @@ class SessionEventStream {
       yield* this.catchUp();
       yield* this.snapshots();
       while (!signal?.aborted) {
-        const draining = this.opts.writable?.(signal);
+        const draining = this.writable?.(signal);
         if (draining) await draining;
         // Caught up with nothing queued: everything this generator yielded has
         // been sent (it only resumes when tRPC asks for the next value), so live
@@ -321,7 +347,7 @@ class SessionEventStream {
 
   /** One snapshot per active run whose message.created this subscriber has seen (optionally one run only). */
   private *snapshots(onlyRunId?: string): Generator<TrackedEnvelope<SessionEvent>> {
-    for (const run of this.opts.chatRuns?.activeRuns(this.opts.sessionId) ?? []) {
+    for (const run of this.chatRuns?.activeRuns(this.sessionId) ?? []) {
       if (onlyRunId !== undefined && run.runId !== onlyRunId) continue;
       // Not seen yet: its message.created and every delta are still queued.
       if (run.createdEventSeq > this.cursor || this.finished(run.runId)) continue;
@@ -359,13 +385,12 @@ class SessionEventStream {
    * tRPC asks for the next value); otherwise they are yielded through tRPC.
    */
   private async *catchUp(): AsyncGenerator<TrackedEnvelope<SessionEvent>> {
-    const { db, sessionId, signal } = this.opts;
-    const { sink, lane } = this;
+    const { db, sessionId, signal, sink, lane } = this;
     for (;;) {
       const page = await readSessionEvents(db, sessionId, this.cursor);
       for (const envelope of page) {
         // A long back-fill respects backpressure too (it never pushes past the soft bound).
-        const draining = this.opts.writable?.(signal);
+        const draining = this.writable?.(signal);
         if (draining) await draining;
         if (this.stopped) return;
         this.cursor = envelope.seq;
