@@ -136,7 +136,8 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       live.bindConnection(req, ctx.connectionId, ctx.principal);
       // MAX_CONNECTIONS_PER_PRINCIPAL: the connection stays open but every call is refused (throwing here would loop reconnects).
       const release = auth.limits.connectionsByPrincipal.take(ctx.principal.id);
-      if (release) req.socket.once("close", release);
+      // `on`, not `once` (here and at the upgrade): 'close' comes once, and once() adds two objects per socket.
+      if (release) req.socket.on("close", release);
       else {
         ctx.connectionRefusal = `${config.MAX_CONNECTIONS_PER_PRINCIPAL} connections of yours are open; the limit is ${config.MAX_CONNECTIONS_PER_PRINCIPAL} (MAX_CONNECTIONS_PER_PRINCIPAL); retry after closing one`;
       }
@@ -204,7 +205,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
         rejectUpgrade(socket, 429, "Too Many Requests");
         return;
       }
-      socket.once("close", release); // also when the handshake fails
+      socket.on("close", release); // also when the handshake fails
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
       return;
     }

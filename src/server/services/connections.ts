@@ -55,7 +55,8 @@ class ConnectionRecord implements DirectSink, FanoutObserver {
   /** The tRPC context's connectionId; null until tRPC created the context. */
   id: string | null = null;
   principal: Principal | null = null;
-  readonly connectedAt = new Date();
+  /** Epoch ms (a number, not a Date: one object less per connection); list() makes the Date. */
+  readonly connectedAt = Date.now();
   messagesIn = 0;
   messagesOut = 0;
   bytesOut = 0;
@@ -216,7 +217,8 @@ export class ConnectionRegistry {
       record.messagesIn++;
       this.stats.messagesIn++;
     });
-    socket.once("close", () => {
+    // `on`, not `once`: 'close' comes once, and once() adds a wrapper and a bound function per socket.
+    socket.on("close", () => {
       this.bySocket.delete(socket);
       if (record.id) this.byId.delete(record.id);
     });
@@ -285,7 +287,7 @@ export class ConnectionRegistry {
       out.push({
         connectionId: record.id,
         principal: record.principal,
-        connectedAt: record.connectedAt,
+        connectedAt: new Date(record.connectedAt),
         clientAddress: record.clientAddress ?? null,
         subscriptions: countSubscriptions(record.subscriptions),
         messagesIn: record.messagesIn,
