@@ -5,8 +5,8 @@
 // held by worker threads. Both sides record arrivals in worker threads and
 // decode with JSON.parse alone, so the difference is what Parley adds per
 // token (p50/p99, over one answer) and to the first token (median over that
-// answer and a few short ones). A couple of unreported answers warm the
-// server up first. Loopback only; compare the columns of one run (absolute
+// answer and a few short ones). Six unreported answers warm the server up
+// first. Loopback only; compare the columns of one run (absolute
 // times drift). PARLEY_BENCH_CPU_PROF=<dir> writes a CPU profile of the server.
 //   npm run bench:chat -- --subscribers 1,10,50 --tokens 200 --rate 50 [--workers 2] [--ttft-answers 4]
 import { spawnSync } from "node:child_process";
@@ -186,7 +186,7 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
     };
 
     // Warm-up (not reported): a freshly started server compiles its hot paths during its first answers.
-    await throughParley(1, [{ kind: "tokens", tokens: tokens.slice(0, 50), intervalMs: 1 }, shortAnswer]);
+    await throughParley(1, [{ kind: "tokens", tokens: tokens.slice(0, 50), intervalMs: 1 }, ...Array.from({ length: 5 }, () => shortAnswer)]);
 
     for (const n of options.subscribers) {
       const d = await direct(answers);
