@@ -61,11 +61,16 @@ export class SessionAccessCache {
     const hit = this.entries.get(k);
     if (hit && performance.now() - hit.at < this.ttlMs) return hit.access;
     const access = await lookupSessionAccess(db, principal, sessionId);
+    const now = performance.now();
     this.entries.delete(k);
-    this.entries.set(k, { access, at: performance.now() });
-    if (this.entries.size > ACCESS_CACHE_ENTRIES) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
+    this.entries.set(k, { access, at: now });
+    // Oldest first (insertion order): drop a couple of expired ones per
+    // insert, so the map holds about what was used within the TTL.
+    let dropped = 0;
+    for (const [oldKey, entry] of this.entries) {
+      if (dropped >= 2 || (now - entry.at < this.ttlMs && this.entries.size <= ACCESS_CACHE_ENTRIES)) break;
+      this.entries.delete(oldKey);
+      dropped++;
     }
     return access;
   }
