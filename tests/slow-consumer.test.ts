@@ -11,7 +11,14 @@ import { collectSessionEvents } from "./helpers/stream";
 
 let t: TestServer;
 beforeAll(async () => {
-  t = await startTestServer({ WS_SOFT_BUFFER_BYTES: "65536", WS_MAX_BUFFER_BYTES: "1048576", SUBSCRIBER_QUEUE_LIMIT: "100" });
+  // Keep-alive pings off the test's time scale: a paused socket cannot answer
+  // them, and a slow CI run must not turn its pong timeout into the drop under test.
+  t = await startTestServer({
+    WS_SOFT_BUFFER_BYTES: "65536",
+    WS_MAX_BUFFER_BYTES: "1048576",
+    SUBSCRIBER_QUEUE_LIMIT: "100",
+    WS_PING_INTERVAL_MS: "600000",
+  });
 });
 afterAll(async () => {
   await t.close();
@@ -24,7 +31,12 @@ async function rawSubscriber(path: string, input: Record<string, unknown>) {
   const ids: number[] = [];
   let closed = false;
   socket.on("message", (data: Buffer) => {
-    const frame = JSON.parse(data.toString()) as { result?: { type?: string; id?: string } };
+    const text = data.toString();
+    if (text === "PING") {
+      socket.send("PONG"); // tRPC's keep-alive
+      return;
+    }
+    const frame = JSON.parse(text) as { result?: { type?: string; id?: string } };
     if (frame.result?.type === "data" && frame.result.id !== undefined) ids.push(Number(frame.result.id));
   });
   socket.on("close", () => (closed = true));
