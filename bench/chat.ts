@@ -9,10 +9,6 @@
 // first. Loopback only; compare the columns of one run (absolute
 // times drift). PARLEY_BENCH_CPU_PROF=<dir> writes a CPU profile of the server.
 //   npm run bench:chat -- --subscribers 1,10,50 --tokens 200 --rate 50 [--workers 2] [--ttft-answers 4]
-import { spawnSync } from "node:child_process";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ensureWebBuild } from "../scripts/web-build";
@@ -21,7 +17,7 @@ import { HEALTH_PATH } from "../src/server/app";
 import { startFakeOpenAi } from "../tests/helpers/chat-fakes";
 import type { ChatReaderMessage, ChatReaderOptions } from "./load/chat-readers";
 import { latencySummary, median } from "./stats";
-import { nowMs, root, startTarget } from "./targets";
+import { migratedTemplate, nowMs, startTarget } from "./targets";
 
 export interface ChatBenchOptions {
   /** Subscriber counts to measure, one row each. */
@@ -85,19 +81,6 @@ function startReaders(options: ChatReaderOptions, deadlineMs: number) {
       await worker.terminate();
     },
   };
-}
-
-/** A migrated template database in a temporary directory, and how to remove it. */
-function migratedTemplate(): { file: string; remove: () => void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-bench-chat-"));
-  const file = path.join(dir, "template.db");
-  const migrated = spawnSync(path.join(root, "node_modules", ".bin", "prisma"), ["migrate", "deploy"], {
-    cwd: root,
-    env: { ...process.env, DATABASE_URL: `file:${file}` },
-    encoding: "utf8",
-  });
-  if (migrated.status !== 0) throw new Error(`prisma migrate deploy failed:\n${migrated.stdout}\n${migrated.stderr}`);
-  return { file, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 export async function runChatBench(options: ChatBenchOptions): Promise<string> {

@@ -3,7 +3,6 @@
 // in turn, alternating their order each round, with load from worker threads
 // on loopback; prints a markdown table of medians, writes JSON to
 // bench/results/ and a PNG chart (throughput and p99 against N).
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -14,7 +13,7 @@ import { SubscriberPool } from "./load/pool";
 import { createParleySession, openPublisher, openWsWriter } from "./publisher";
 import { slowConsumer } from "./slow-consumer";
 import { latencySummary, median } from "./stats";
-import { nowMs, payload, processUsage, root, startTarget, TARGETS, type RunningTarget, type TargetName } from "./targets";
+import { migratedTemplate, nowMs, payload, processUsage, root, startTarget, TARGETS, type RunningTarget, type TargetName } from "./targets";
 
 const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume", "slow"] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -59,18 +58,7 @@ export interface ResultRow {
 const rows: ResultRow[] = [];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function templateDb(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-bench-template-"));
-  const file = path.join(dir, "template.db");
-  const result = spawnSync(path.join(root, "node_modules", ".bin", "prisma"), ["migrate", "deploy"], {
-    cwd: root,
-    env: { ...process.env, DATABASE_URL: `file:${file}` },
-    encoding: "utf8",
-  });
-  if (result.status !== 0) throw new Error(`migrate deploy failed: ${result.stderr}`);
-  return file;
-}
-const env = { PARLEY_BENCH_TEMPLATE_DB: templateDb() };
+const env = { PARLEY_BENCH_TEMPLATE_DB: migratedTemplate().file };
 // Parley runs as `npm start` does: the production build of the current sources.
 ensureWebBuild();
 

@@ -2,7 +2,7 @@
 // each: subscribe to a channel, publish a payload, recognise a delivery.
 // Load clients speak the wire protocols directly (no client libraries on the
 // hot path except socket.io-client, which is the protocol).
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -118,4 +118,17 @@ const STAMP = /T(\d+\.\d+)\|/;
 export function publishTime(frame: string): number | null {
   const match = STAMP.exec(frame);
   return match?.[1] ? Number(match[1]) : null;
+}
+
+/** A migrated SQLite database in a temporary directory (Parley targets copy it), and how to remove it. */
+export function migratedTemplate(): { file: string; remove: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-bench-template-"));
+  const file = path.join(dir, "template.db");
+  const migrated = spawnSync(path.join(root, "node_modules", ".bin", "prisma"), ["migrate", "deploy"], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: `file:${file}` },
+    encoding: "utf8",
+  });
+  if (migrated.status !== 0) throw new Error(`prisma migrate deploy failed:\n${migrated.stdout}\n${migrated.stderr}`);
+  return { file, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
