@@ -124,6 +124,8 @@ export interface SessionStreamOptions {
 /** Whether a subscriber may see a message (see SessionStreamOptions.authorize). */
 export type MessageFilter = (message: { visibility: Visibility; authorId: string | null }) => boolean;
 
+type ChatDelta = Extract<ChatStreamEvent, { type: "chat.delta" }>;
+
 /** One queued item: a persisted envelope, or an ephemeral chat delta. */
 type StreamItem = { kind: "persisted"; envelope: SessionEventEnvelope } | { kind: "chat"; event: ChatStreamEvent };
 
@@ -307,12 +309,8 @@ class SessionEventStream {
         if (draining) await draining;
         // Caught up with nothing queued: everything this generator yielded has
         // been sent (it only resumes when tRPC asks for the next value), so live
-        // events may now go straight to the socket, in order. The first time,
-        // the lane learns its subscription id from a probe that sends nothing.
-        if (lane && queue.idle) {
-          if (!lane.bound) yield tracked(String(this.cursor), this.probe);
-          this.direct = lane.bound && queue.idle;
-        }
+        // events may now go straight to the socket, in order.
+        this.direct = lane !== null && lane.bound && queue.idle;
         // An abort closes the queue (handleEvent), which ends this wait.
         const next = await queue.take();
         this.direct = false;
@@ -334,9 +332,7 @@ class SessionEventStream {
           yield* this.catchUp();
           continue;
         }
-        this.cursor = envelope.seq;
-        this.observe(envelope.event);
-        yield tracked(String(envelope.seq), this.shown(envelope.event) ? envelope.event : HIDDEN);
+        yield tracked(String(envelope.seq), this.advance(envelope));
       }
     } finally {
       signal?.removeEventListener("abort", this);
@@ -365,17 +361,35 @@ class SessionEventStream {
 
   /** A live delta, trimmed to what the subscriber lacks; a gap is closed with a snapshot. */
   private *chatDelta(event: ChatStreamEvent): Generator<TrackedEnvelope<SessionEvent>> {
-    if (event.type !== "chat.delta" || this.finished(event.runId) || !this.runVisible(event.runId, event.messageId)) return;
-    const have = this.covered?.get(event.runId) ?? 0;
-    const end = event.offset + event.text.length;
-    if (end <= have) return;
+    if (event.type !== "chat.delta") return;
+    const have = this.deltaStart(event);
+    if (have === null) return;
     if (event.offset > have) {
       yield* this.snapshots(event.runId);
       return;
     }
-    (this.covered ??= new Map()).set(event.runId, end);
-    const text = event.text.slice(have - event.offset);
-    yield tracked(String(this.cursor), { ...event, offset: have, text } satisfies SessionEvent);
+    (this.covered ??= new Map()).set(event.runId, event.offset + event.text.length);
+    // An exact continuation is sent as published (one encoding for every subscriber); an overlap is trimmed.
+    const delta = event.offset === have ? event : { ...event, offset: have, text: event.text.slice(have - event.offset) };
+    yield tracked(String(this.cursor), delta satisfies SessionEvent);
+  }
+
+  /**
+   * Where the subscriber's copy of a delta's run ends (the offset a delta
+   * must continue from); null when the delta brings nothing: a finished or
+   * invisible run, or text the subscriber already holds.
+   */
+  private deltaStart(event: ChatDelta): number | null {
+    if (this.finished(event.runId) || !this.runVisible(event.runId, event.messageId)) return null;
+    const have = this.covered?.get(event.runId) ?? 0;
+    return event.offset + event.text.length <= have ? null : have;
+  }
+
+  /** Move the cursor to a persisted event; what the subscriber gets for it (HIDDEN when it may not see it). */
+  private advance(envelope: SessionEventEnvelope): SessionEvent {
+    this.cursor = envelope.seq;
+    this.observe(envelope.event);
+    return this.shown(envelope.event) ? envelope.event : HIDDEN;
   }
 
   /**
@@ -393,11 +407,8 @@ class SessionEventStream {
         const draining = this.writable?.(signal);
         if (draining) await draining;
         if (this.stopped) return;
-        this.cursor = envelope.seq;
-        this.observe(envelope.event);
-        const shown = this.shown(envelope.event);
-        const event = shown ? envelope.event : HIDDEN;
-        if (sink && lane?.bound) sink.send(lane.frame(String(envelope.seq), event, shown ? envelope.stored : undefined), envelope);
+        const event = this.advance(envelope);
+        if (sink && lane?.bound) sink.send(lane.frame(String(envelope.seq), event, event === HIDDEN ? undefined : envelope.stored), envelope);
         else yield tracked(String(envelope.seq), event);
       }
       if (page.length < BACKFILL_PAGE || signal?.aborted) return;
@@ -419,9 +430,8 @@ class SessionEventStream {
     if (message.seq === null) {
       const event = message.event;
       if (event.type !== "chat.delta") return false;
-      if (this.finished(event.runId) || !this.runVisible(event.runId, event.messageId)) return true;
-      const have = this.covered?.get(event.runId) ?? 0;
-      if (event.offset + event.text.length <= have) return true;
+      const have = this.deltaStart(event);
+      if (have === null) return true;
       if (event.offset !== have) return false;
       (this.covered ??= new Map()).set(event.runId, have + event.text.length);
       sink.send(lane.frame(String(this.cursor), event), message);
@@ -429,9 +439,7 @@ class SessionEventStream {
     }
     if (message.seq <= this.cursor) return true;
     if (message.seq !== this.cursor + 1) return false;
-    this.cursor = message.seq;
-    this.observe(message.event);
-    sink.send(lane.frame(String(message.seq), this.shown(message.event) ? message.event : HIDDEN), message);
+    sink.send(lane.frame(String(message.seq), this.advance(message)), message);
     return true;
   }
 }
