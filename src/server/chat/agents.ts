@@ -8,6 +8,7 @@ import { BUILTIN_MODEL, providerIds, type ProviderId, type agentCreateInput, typ
 import type { Db } from "../db";
 import { isRecordNotFound, sessionNotFound } from "../services/errors";
 import type { ProviderRegistry } from "./providers";
+import { isUniqueViolation } from "../services/errors";
 
 const providerSchema = z.enum(providerIds);
 
@@ -35,10 +36,6 @@ export const FALLBACK_AGENT: AgentConfig = {
 
 function agentNotFound(id: string): TRPCError {
   return new TRPCError({ code: "NOT_FOUND", message: `agent ${id} does not exist; agent.list shows the agents` });
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return typeof error === "object" && error !== null && "code" in error && error.code === "P2002";
 }
 
 function requireProvider(providers: ProviderRegistry, provider: ProviderId) {

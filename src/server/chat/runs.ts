@@ -5,7 +5,6 @@
 // Limits: CHAT_MAX_RUNS_PER_SESSION (CONFLICT), CHAT_MAX_CONCURRENT_RUNS
 // (TOO_MANY_REQUESTS), CHAT_RUN_TIMEOUT_MS (the run ends with status error).
 import { randomUUID } from "node:crypto";
-import os from "node:os";
 import { tracked, TRPCError, type TrackedEnvelope } from "@trpc/server";
 import type { Logger } from "pino";
 import { z } from "zod";
@@ -25,6 +24,7 @@ import {
 import { resolveAgent, type AgentConfig } from "./agents";
 import type { ProviderRegistry } from "./providers";
 import { ProviderError, type ChatProvider, type ChatTurn, type CompletionChunk, type CompletionRequest } from "./providers/provider";
+import { instanceName } from "../cluster/members";
 
 export interface ChatRunDeps {
   db: Db;
@@ -167,7 +167,7 @@ export class ChatRunRegistry implements ActiveRunSource {
   private readonly stopListener: () => void;
 
   constructor(private readonly deps: ChatRunDeps) {
-    this.instance = deps.config.PARLEY_INSTANCE ?? `${os.hostname()}:${deps.config.PORT}`;
+    this.instance = instanceName(deps.config, deps.config.PORT);
     // A chat.stop received by another instance reaches the one executing the run
     // (only a shared bus has other instances).
     this.stopListener = deps.config.REDIS_URL
