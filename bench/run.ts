@@ -58,7 +58,8 @@ export interface ResultRow {
 const rows: ResultRow[] = [];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const env = { PARLEY_BENCH_TEMPLATE_DB: migratedTemplate().file };
+const template = migratedTemplate();
+const env = { PARLEY_BENCH_TEMPLATE_DB: template.file };
 // Parley runs as `npm start` does: the production build of the current sources.
 ensureWebBuild();
 
@@ -300,4 +301,5 @@ fs.writeFileSync(path.join(resultsDir, `${name}.json`), JSON.stringify({ started
 fs.writeFileSync(path.join(resultsDir, `${name}.md`), `${table}\n`);
 const chart = await renderChart(rows, path.join(resultsDir, `${name}.png`));
 console.log(chart ? `chart: ${path.relative(root, chart)}` : "chart: skipped (Chromium not found)");
+template.remove();
 process.exit(0);
