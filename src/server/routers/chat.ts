@@ -7,7 +7,7 @@ import { chatRegenerateInput, chatRunInput, chatSendInput, chatStopInput } from 
 import { requireSession, type SessionNeed } from "../auth/access";
 import { canSeeMessage, visibleMessagesWhere } from "../auth/policy";
 import type { Context } from "../context";
-import { clientKeyTaken } from "../services/errors";
+import { requireOwnOrVisible } from "../services/errors";
 import { authedProcedure, router } from "../trpc";
 
 /** The run's session access and message visibility for the caller; NOT_FOUND when the run is unknown or hidden from it. */
@@ -43,10 +43,7 @@ export const chatRouter = router({
     const sent = await ctx.chat.send(input, { authorId: ctx.principal.id, scope: visibleMessagesWhere(ctx.principal) }, () =>
       ctx.auth.limits.startChatRun(ctx.principal.id),
     );
-    // The caller's own question comes back whatever its visibility; another author's only if the caller may see it.
-    if (sent.userMessage.authorId !== ctx.principal.id && !canSeeMessage(ctx.principal, access, sent.userMessage)) {
-      throw clientKeyTaken(input.sessionId, input.clientKey);
-    }
+    requireOwnOrVisible(sent.userMessage, ctx.principal.id, (m) => canSeeMessage(ctx.principal, access, m), input);
     return sent;
   }),
   /** A new answer to the same question, kept beside the old one (same parentId). */

@@ -2,7 +2,7 @@
 import { messageListInput, messagePostInput } from "../../shared/schemas";
 import { requireSession } from "../auth/access";
 import { canSeeMessage, visibleMessagesWhere } from "../auth/policy";
-import { clientKeyTaken } from "../services/errors";
+import { requireOwnOrVisible } from "../services/errors";
 import { listMessages, postMessage } from "../services/messages";
 import { authedProcedure, router } from "../trpc";
 
@@ -17,10 +17,7 @@ export const messageRouter = router({
   post: authedProcedure.input(messagePostInput).mutation(async ({ ctx, input }) => {
     const access = await requireSession(ctx, input.sessionId, "write");
     const message = await postMessage(ctx, { maxContentBytes: ctx.config.MESSAGE_MAX_BYTES }, input, ctx.principal.id);
-    if (message.authorId !== ctx.principal.id && !canSeeMessage(ctx.principal, access, message)) {
-      throw clientKeyTaken(input.sessionId, input.clientKey);
-    }
-    return message;
+    return requireOwnOrVisible(message, ctx.principal.id, (m) => canSeeMessage(ctx.principal, access, m), input);
   }),
   /** Only the messages the caller may see (visibility rules, auth/policy.ts). */
   list: authedProcedure.input(messageListInput).query(async ({ ctx, input }) => {

@@ -39,3 +39,18 @@ export function clientKeyTaken(sessionId: string, clientKey: string | undefined)
     message: `clientKey ${clientKey ?? ""} is already used in session ${sessionId} by another author; generate a new key for a new message`,
   });
 }
+
+/**
+ * What a post or chat.send returns: the caller's own message whatever its
+ * visibility; a message another author stored under the same `clientKey`
+ * only if the caller may see it (`canSee`), else CONFLICT.
+ */
+export function requireOwnOrVisible<M extends { authorId: string | null }>(
+  message: M,
+  callerId: string,
+  canSee: (message: M) => boolean,
+  input: { sessionId: string; clientKey?: string },
+): M {
+  if (message.authorId !== callerId && !canSee(message)) throw clientKeyTaken(input.sessionId, input.clientKey);
+  return message;
+}
