@@ -43,7 +43,12 @@ const ACCESS_CACHE_ENTRIES = 10_000;
  * changing a role is seen within ACCESS_CACHE_MS. 0 turns the cache off.
  */
 export class SessionAccessCache {
-  private readonly entries = new Map<string, { access: SessionAccess; at: number }>();
+  /**
+   * The lookup's promise is stored before it settles, so concurrent callers
+   * share one lookup, and a removal while it runs deletes it rather than
+   * being undone when it resolves. A failed lookup (NOT_FOUND) is not kept.
+   */
+  private readonly entries = new Map<string, { access: Promise<SessionAccess>; at: number }>();
 
   constructor(
     private readonly ttlMs: number,
@@ -55,24 +60,27 @@ export class SessionAccessCache {
     });
   }
 
-  async lookup(db: Db, principal: Principal, sessionId: string): Promise<SessionAccess> {
+  lookup(db: Db, principal: Principal, sessionId: string): Promise<SessionAccess> {
     if (this.ttlMs <= 0) return lookupSessionAccess(db, principal, sessionId);
     const k = key(principal.id, sessionId);
-    const hit = this.entries.get(k);
-    if (hit && performance.now() - hit.at < this.ttlMs) return hit.access;
-    const access = await lookupSessionAccess(db, principal, sessionId);
     const now = performance.now();
+    const hit = this.entries.get(k);
+    if (hit && now - hit.at < this.ttlMs) return hit.access;
+    const entry = { access: lookupSessionAccess(db, principal, sessionId), at: now };
+    entry.access.catch(() => {
+      if (this.entries.get(k) === entry) this.entries.delete(k);
+    });
     this.entries.delete(k);
-    this.entries.set(k, { access, at: now });
+    this.entries.set(k, entry);
     // Oldest first (insertion order): drop a couple of expired ones per
     // insert, so the map holds about what was used within the TTL.
     let dropped = 0;
-    for (const [oldKey, entry] of this.entries) {
-      if (dropped >= 2 || (now - entry.at < this.ttlMs && this.entries.size <= ACCESS_CACHE_ENTRIES)) break;
+    for (const [oldKey, old] of this.entries) {
+      if (dropped >= 2 || (now - old.at < this.ttlMs && this.entries.size <= ACCESS_CACHE_ENTRIES)) break;
       this.entries.delete(oldKey);
       dropped++;
     }
-    return access;
+    return entry.access;
   }
 
   /** Forget every cached access to `sessionId` (its members changed here). */
