@@ -51,6 +51,35 @@ describe("message.post group commit", () => {
     offs.forEach((off) => off());
   });
 
+  it("stores each message and its event as Prisma reads them back: same fields, types and stored encoding", async () => {
+    const session = await db.session.create({ data: { title: "fields", metadata: {} } });
+    const before = await db.session.findUniqueOrThrow({ where: { id: session.id } });
+    const message = await postMessage({ db, bus }, limits, {
+      sessionId: session.id,
+      content: "héllo 'quoted' \"text\" 😀",
+      role: "agent",
+      author: "bot",
+      visibility: "agent_only",
+      metadata: { nested: { list: [1, "two", null], flag: true } },
+      clientKey: "fields-1",
+    });
+    const stored = await db.message.findUniqueOrThrow({ where: { id: message.id } });
+    expect(stored).toEqual(message);
+    expect(stored.createdAt).toBeInstanceOf(Date);
+    expect(message).toMatchObject({ seq: 1, status: "complete", parentId: null, authorId: null });
+    expect(message.id).toMatch(/^c[0-9a-z]{24}$/);
+    const after = await db.session.findUniqueOrThrow({ where: { id: session.id } });
+    expect(after).toMatchObject({ lastSeq: 1, lastEventSeq: 1 });
+    expect(after.updatedAt.getTime()).toBeGreaterThanOrEqual(before.updatedAt.getTime());
+    const [event] = await readSessionEvents(db, session.id, 0, 10);
+    expect(event).toMatchObject({ seq: 1, event: { type: "message.created", message } });
+    // The stored encoding carries only per-value types (no shared references),
+    // so a back-fill can send it as it is (wire.ts preparedFromStored).
+    const row = await db.sessionEvent.findUniqueOrThrow({ where: { sessionId_seq: { sessionId: session.id, seq: 1 } } });
+    const payload = row.payload as { meta?: Record<string, unknown> };
+    expect(Object.keys(payload.meta ?? {}).filter((key) => key !== "values" && key !== "v")).toEqual([]);
+  });
+
   it("fails a post to a missing session alone, with NOT_FOUND, while its batch-mates commit", async () => {
     const session = await db.session.create({ data: { title: "ok", metadata: {} } });
     const outcomes = await Promise.allSettled([post(session.id, "one"), post("missing-session", "x"), post(session.id, "two")]);

@@ -11,8 +11,16 @@ export function isRecordNotFound(error: unknown): boolean {
 /** Prisma's "unique constraint failed" code. */
 const UNIQUE_VIOLATION = "P2002";
 
+/** Prisma's "raw query failed" code; the driver adapter's error says why. */
+const RAW_QUERY_FAILED = "P2010";
+
+/** A unique constraint refused a write: Prisma's model API (P2002) or a raw statement (P2010 from the driver adapter). */
 export function isUniqueViolation(error: unknown): boolean {
-  return typeof error === "object" && error !== null && "code" in error && error.code === UNIQUE_VIOLATION;
+  if (typeof error !== "object" || error === null || !("code" in error)) return false;
+  if (error.code === UNIQUE_VIOLATION) return true;
+  if (error.code !== RAW_QUERY_FAILED || !("meta" in error)) return false;
+  const meta = error.meta as { driverAdapterError?: { cause?: { kind?: unknown } } } | undefined;
+  return meta?.driverAdapterError?.cause?.kind === "UniqueConstraintViolation";
 }
 
 export function sessionNotFound(id: string): TRPCError {

@@ -1,20 +1,21 @@
-// Group commit for `message.post`. Each Prisma round trip costs ~0.7 ms here
-// (the JS query engine), so one transaction per message caps SQLite at ~300
-// writes/s. Posts that arrive while a transaction is in flight wait and are
-// then written together: per session, one counter update takes k seqs, one
-// insert writes the k messages and one the k events. Each caller still
+// Group commit for `message.post`. Each transaction costs about a millisecond
+// whatever it holds, so one per message caps SQLite at a few hundred writes/s.
+// Posts that arrive while a transaction is in flight wait and are then written
+// together: per session, one counter update takes k seqs, one insert writes the
+// k messages and one the k events (in SQL, see takeSeqs below). Each caller still
 // resolves only after the transaction holding its message has committed, and
 // gets the same errors it would alone (NOT_FOUND for its own missing session).
 // Idempotency: a post whose `clientKey` is already stored in its session (or
 // repeated within one batch) resolves with that message; nothing is written.
 import type { z } from "zod";
-import type { Message, Prisma } from "../../generated/prisma/client";
+import { Prisma, type Message } from "../../generated/prisma/client";
 import type { SessionEventEnvelope } from "../../shared/events";
 import type { messagePostInput } from "../../shared/schemas";
 import superjson from "superjson";
 import type { Bus } from "../bus/bus";
 import type { Db } from "../db";
 import { isUniqueViolation, sessionNotFound } from "./errors";
+import { newId } from "./ids";
 import { sessionChannel } from "./session-events";
 
 type PostInput = z.output<typeof messagePostInput>;
@@ -94,16 +95,10 @@ export class MessageWriter {
       bySession.set(item.input.sessionId, list);
     }
     const outcome = await this.db.$transaction(async (tx) => {
-      const existing = await tx.session.findMany({ where: { id: { in: [...bySession.keys()] } }, select: { id: true } });
-      const found = new Set(existing.map((s) => s.id));
       const written: { item: Pending; message: Message; envelope: SessionEventEnvelope }[] = [];
       const replayed: { item: Pending; message: Message }[] = [];
       const missing: Pending[] = [];
       for (const [sessionId, allItems] of bySession) {
-        if (!found.has(sessionId)) {
-          missing.push(...allItems);
-          continue;
-        }
         // Keys already stored answer with their message; of a key repeated in
         // this batch, the first post is written and the others answer with it.
         const keys = [...new Set(allItems.flatMap((item) => (item.input.clientKey ? [item.input.clientKey] : [])))];
@@ -129,41 +124,40 @@ export class MessageWriter {
           replay(repeats, byKey, replayed);
           continue;
         }
-        // One update takes k message seqs and k event seqs; the write lock
-        // (SQLite) or row lock (PostgreSQL) keeps them unique and gap-free.
-        const counters = await tx.session.update({
-          where: { id: sessionId },
-          data: { lastSeq: { increment: k }, lastEventSeq: { increment: k } },
-          select: { lastSeq: true, lastEventSeq: true },
-        });
+        const now = new Date();
+        const counters = await takeSeqs(tx, sessionId, k, now);
+        if (!counters) {
+          missing.push(...allItems);
+          continue;
+        }
         const firstSeq = counters.lastSeq - k + 1;
         const firstEventSeq = counters.lastEventSeq - k + 1;
-        const messages = await tx.message.createManyAndReturn({
-          data: items.map(({ input, authorId }, i) => ({
+        const messages = items.map(
+          ({ input, authorId }, i): Message => ({
+            id: newId(),
             sessionId,
-            authorId,
             seq: firstSeq + i,
             role: input.role,
             author: input.author,
             content: input.content,
             visibility: input.visibility,
+            status: "complete",
             metadata: input.metadata ?? {},
+            parentId: null,
+            authorId,
             clientKey: input.clientKey ?? null,
-          })),
-        });
-        messages.sort((a, b) => a.seq - b.seq);
+            // Distinct Date objects: superjson records shared references
+            // (referentialEqualities), which the stored encoding must not carry.
+            createdAt: new Date(now),
+            updatedAt: new Date(now),
+          }),
+        );
         const envelopes = messages.map((message, i): SessionEventEnvelope => ({
           seq: firstEventSeq + i,
           event: { type: "message.created", message },
         }));
-        await tx.sessionEvent.createMany({
-          data: envelopes.map((e) => ({
-            sessionId,
-            seq: e.seq,
-            type: e.event.type,
-            payload: superjson.serialize(e.event) as unknown as Prisma.InputJsonValue,
-          })),
-        });
+        await insertMessages(tx, messages);
+        await insertEvents(tx, sessionId, envelopes, now);
         messages.forEach((message, i) => {
           const item = items[i];
           const envelope = envelopes[i];
@@ -179,6 +173,44 @@ export class MessageWriter {
     for (const { item, message } of outcome.replayed) item.resolve(message);
     return outcome.written.map((w) => ({ sessionId: w.message.sessionId, envelope: w.envelope }));
   }
+}
+
+// The batch's writes in SQL rather than through Prisma's model API: its query
+// compiler costs ~0.3 ms per inserted row (measured: 12 ms of 14 for a batch
+// of 20), SQL costs a few µs. The statements are the same on SQLite and
+// PostgreSQL: quoted identifiers, parameters whose types the columns decide
+// (Prisma.sql writes `?` or `$n` for the database), Dates converted by the
+// driver adapter as for Prisma's own writes. `tests/message-writer.test.ts`
+// reads what they write back through Prisma, on both databases.
+
+type Tx = Prisma.TransactionClient;
+
+/**
+ * Take `k` message seqs and `k` event seqs of a session (and mark it
+ * updated); the write lock (SQLite) or row lock (PostgreSQL) keeps them
+ * unique and gap-free. Null when the session does not exist.
+ */
+async function takeSeqs(tx: Tx, sessionId: string, k: number, now: Date) {
+  const rows = await tx.$queryRaw<{ lastSeq: number; lastEventSeq: number }[]>(Prisma.sql`
+    UPDATE "Session" SET "lastSeq" = "lastSeq" + ${k}, "lastEventSeq" = "lastEventSeq" + ${k}, "updatedAt" = ${now}
+    WHERE "id" = ${sessionId} RETURNING "lastSeq", "lastEventSeq"`);
+  const row = rows[0];
+  return row ? { lastSeq: Number(row.lastSeq), lastEventSeq: Number(row.lastEventSeq) } : null;
+}
+
+async function insertMessages(tx: Tx, messages: Message[]): Promise<void> {
+  const rows = messages.map(
+    (m) =>
+      Prisma.sql`(${m.id}, ${m.sessionId}, ${m.seq}, ${m.role}, ${m.author}, ${m.content}, ${m.visibility}, ${m.status}, ${JSON.stringify(m.metadata)}, ${m.parentId}, ${m.authorId}, ${m.clientKey}, ${m.createdAt}, ${m.updatedAt})`,
+  );
+  await tx.$executeRaw(Prisma.sql`
+    INSERT INTO "Message" ("id", "sessionId", "seq", "role", "author", "content", "visibility", "status", "metadata", "parentId", "authorId", "clientKey", "createdAt", "updatedAt")
+    VALUES ${Prisma.join(rows)}`);
+}
+
+async function insertEvents(tx: Tx, sessionId: string, envelopes: SessionEventEnvelope[], now: Date): Promise<void> {
+  const rows = envelopes.map((e) => Prisma.sql`(${sessionId}, ${e.seq}, ${e.event.type}, ${JSON.stringify(superjson.serialize(e.event))}, ${now})`);
+  await tx.$executeRaw(Prisma.sql`INSERT INTO "SessionEvent" ("sessionId", "seq", "type", "payload", "createdAt") VALUES ${Prisma.join(rows)}`);
 }
 
 /** Answer each repeated post with the message stored under its key (every repeat's key is in `byKey`). */
