@@ -54,13 +54,18 @@ type ClientDisagreements = {
 /** Fails to compile, naming the disagreements, if the two clients' model APIs ever differ. */
 const clientsAgree: [ClientDisagreements] extends [never] ? true : ClientDisagreements = true;
 
+/** The clients `createDb` made for PostgreSQL (see `textContains`). */
+const postgresClients = new WeakSet<Db>();
+
 export async function createDb(databaseUrl: string): Promise<Db> {
   if (isPostgresUrl(databaseUrl)) {
     const client = new PostgresPrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) });
     // Fail at start-up, not on the first request, when PostgreSQL is unreachable.
     await client.$queryRawUnsafe("SELECT 1");
     // The one cast, sound by `clientsAgree` (see Db): same data model, same runtime.
-    return clientsAgree && (client as unknown as Db);
+    const db = clientsAgree && (client as unknown as Db);
+    postgresClients.add(db);
+    return db;
   }
   const file = sqlitePath(databaseUrl);
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -69,6 +74,16 @@ export async function createDb(databaseUrl: string): Promise<Db> {
   await db.$executeRawUnsafe("PRAGMA synchronous = NORMAL");
   await db.$queryRawUnsafe("PRAGMA busy_timeout = 5000");
   return db;
+}
+
+/**
+ * A case-insensitive substring filter on either database. SQLite's LIKE (what
+ * `contains` becomes) ignores ASCII case already; PostgreSQL's is
+ * case-sensitive, so there it needs `mode: "insensitive"` (ILIKE), which the
+ * SQLite-typed model API cannot name: the one place that adds it.
+ */
+export function textContains(db: Db, text: string): SqlitePrisma.StringFilter {
+  return postgresClients.has(db) ? ({ contains: text, mode: "insensitive" } as SqlitePrisma.StringFilter) : { contains: text };
 }
 
 /** A cheap round trip for health checks. */

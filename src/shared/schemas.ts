@@ -49,9 +49,22 @@ export const sessionUpdateInput = z.object({
 
 export const sessionGetInput = z.object({ id: idSchema });
 
+/**
+ * Where a `session.list` page ended: the last listed session's `updatedAt`
+ * (ms) and id. It names a position, not a row, so a session updated between
+ * pages (it moves to the top) cannot make the next page start over.
+ */
+export const sessionListCursor = z
+  .string()
+  .regex(/^\d{1,15}:[^:]{1,64}$/, "must be a nextCursor returned by session.list")
+  .transform((cursor) => {
+    const colon = cursor.indexOf(":");
+    return { updatedAt: new Date(Number(cursor.slice(0, colon))), id: cursor.slice(colon + 1) };
+  });
+
 export const sessionListInput = z.object({
-  /** The `nextCursor` of the previous page. */
-  cursor: idSchema.nullish(),
+  /** The `nextCursor` of the previous page (opaque). */
+  cursor: sessionListCursor.nullish(),
   limit: z.number().int().min(1).max(100).default(20),
   /** Case-insensitive substring of the title. */
   search: z.string().trim().max(200).optional(),

@@ -4,7 +4,7 @@ import type { z } from "zod";
 import type { Prisma } from "../../generated/prisma/client";
 import type { sessionCreateInput, sessionListInput, sessionUpdateInput } from "../../shared/schemas";
 import type { Bus } from "../bus/bus";
-import type { Db } from "../db";
+import { textContains, type Db } from "../db";
 import { inSession, sessionNotFound } from "./errors";
 import { sessionChannel, writeSessionEvent } from "./session-events";
 
@@ -45,7 +45,13 @@ export async function updateSession({ db, bus }: ServiceDeps, input: z.output<ty
   return session;
 }
 
-/** Most recently active first; `nextCursor` continues the listing. */
+/**
+ * Most recently active first (ties by id); `nextCursor` continues the listing
+ * after the last session of this page. Keyset paging on (updatedAt, id): a
+ * session left alone appears exactly once over all pages; one updated while a
+ * client pages moves to the top and is not repeated (it was listed already, or
+ * it shows at the top of the next listing).
+ */
 export async function listSessions(
   { db }: ServiceDeps,
   input: z.output<typeof sessionListInput>,
@@ -54,15 +60,20 @@ export async function listSessions(
 ) {
   const where: Prisma.SessionWhereInput = { AND: [readable] };
   if (!input.includeArchived) where.archivedAt = null;
-  if (input.search) where.title = { contains: input.search };
+  if (input.search) where.title = textContains(db, input.search);
+  if (input.cursor) {
+    const { updatedAt, id } = input.cursor;
+    where.OR = [{ updatedAt: { lt: updatedAt } }, { updatedAt, id: { lt: id } }];
+  }
   const rows = await db.session.findMany({
     where,
     orderBy: [{ updatedAt: "desc" }, { id: "desc" }],
     take: input.limit + 1,
-    ...(input.cursor ? { cursor: { id: input.cursor } } : {}),
   });
+  const items = rows.slice(0, input.limit);
+  const last = items.at(-1);
   return {
-    items: rows.slice(0, input.limit),
-    nextCursor: rows.length > input.limit ? (rows[input.limit]?.id ?? null) : null,
+    items,
+    nextCursor: rows.length > input.limit && last ? `${last.updatedAt.getTime()}:${last.id}` : null,
   };
 }
