@@ -6,7 +6,7 @@ const int = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
 export const configSchema = z.object({
-  /** Production unless `--dev` / NODE_ENV=development. */
+  /** Set by server.ts, overriding the environment: production, or development with `--dev` (`npm run dev`). In-process test servers pass `test`. */
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
   /** Interface to bind. Loopback by default so nothing is exposed by accident. */
   HOST: z.string().min(1).default("127.0.0.1"),
