@@ -1,0 +1,92 @@
+// scripts/prepare.ts, what `npm start` runs first (its prestart, there with
+// --build), as a real process: on a fresh clone's missing database it creates
+// the directory and the file and applies every committed migration; run again
+// it changes nothing and keeps the data. Without --build it never touches the
+// web build (the build itself is covered by the global setup and browser tests).
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createDb, type Db } from "../src/server/db";
+import { repoRoot } from "./helpers/server";
+
+interface Run {
+  code: number | null;
+  output: string;
+}
+
+function prepare(databaseUrl: string): Promise<Run> {
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/prepare.ts"], {
+    cwd: repoRoot,
+    env: { ...process.env, DATABASE_URL: databaseUrl },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (c: Buffer) => (output += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, output })));
+}
+
+const committedMigrations = () =>
+  fs
+    .readdirSync(path.join(repoRoot, "prisma", "migrations"), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort();
+
+let dir: string;
+let db: Db | undefined;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-prepare-"));
+});
+afterEach(async () => {
+  await db?.$disconnect();
+  db = undefined;
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe("scripts/prepare.ts", () => {
+  it("creates a missing SQLite directory and database and applies every committed migration", async () => {
+    const file = path.join(dir, "not", "yet", "there", "parley.db");
+    const url = `file:${file}`;
+
+    const first = await prepare(url);
+    expect(first.output).toContain(`✓ database ready at ${url}`);
+    expect(first.code).toBe(0);
+    expect(first.output).not.toContain("web build");
+    expect(fs.existsSync(file)).toBe(true);
+
+    db = await createDb(url);
+    const applied = await db.$queryRawUnsafe<{ migration_name: string; finished_at: unknown }[]>(
+      `SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY migration_name`,
+    );
+    expect(applied.map((m) => m.migration_name)).toEqual(committedMigrations());
+    expect(applied.every((m) => m.finished_at !== null)).toBe(true);
+    // The tables of the data model answer through Prisma.
+    const session = await db.session.create({ data: { title: "prepared", metadata: {} } });
+    await db.message.create({
+      data: { sessionId: session.id, seq: 1, role: "user", author: "ada", content: "hello", metadata: {} },
+    });
+    expect(await db.message.count({ where: { sessionId: session.id } })).toBe(1);
+    expect(await db.agent.count()).toBe(0);
+    expect(await db.event.count()).toBe(0);
+    expect(await db.principal.count()).toBe(0);
+    await db.$disconnect();
+    db = undefined;
+
+    // Idempotent: a second start applies nothing and keeps what was written.
+    const second = await prepare(url);
+    expect(second.code).toBe(0);
+    expect(second.output).toContain("✓ database ready");
+    db = await createDb(url);
+    expect(await db.session.findMany({ select: { title: true } })).toEqual([{ title: "prepared" }]);
+  });
+
+  it("refuses an invalid DATABASE_URL, naming the variable, and creates nothing", async () => {
+    const run = await prepare(`mysql://${dir}/parley`);
+    expect(run.code).not.toBe(0);
+    expect(run.output).toContain("DATABASE_URL");
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+});
