@@ -2,6 +2,7 @@
 // /api/health, HTTP tRPC and the WebSocket; graceful shutdown on SIGTERM/SIGINT.
 import fs from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
+import NodeWebSocket from "ws";
 import { createParleyClient } from "../src/client";
 import { freshDatabase, spawnServer, waitFor, type ServerProcess } from "./helpers/server";
 import { collectSessionEvents } from "./helpers/stream";
@@ -29,6 +30,36 @@ describe("server.ts", () => {
     await client.api.message.post.mutate({ sessionId: session.id, content: "over ws" });
     await waitFor(() => sub.events.length === 1, "ws delivery");
     await client.close();
+    fs.rmSync(db.dir, { recursive: true, force: true });
+  });
+
+  it("on SIGTERM sends every WebSocket tRPC's reconnect notification before closing it", async () => {
+    const db = freshDatabase();
+    const server = await spawnServer({ DATABASE_URL: db.url });
+    started.push(server);
+    const client = createParleyClient({ url: server.url });
+    const session = await client.api.session.create.mutate({ title: "reconnect notice" });
+    await client.close();
+
+    // A raw client, so nothing reacts to the notice: it sees every frame, then the close.
+    const seen: string[] = [];
+    const ws = new NodeWebSocket(`${server.url.replace(/^http/, "ws")}/api/trpc-ws`);
+    ws.on("message", (data: Buffer) => seen.push(data.toString()));
+    const closed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    ws.send(JSON.stringify({ id: 1, method: "subscription", params: { path: "session.events", input: { json: { sessionId: session.id } } } }));
+    await waitFor(() => seen.some((frame) => frame.includes('"started"')), "subscription started");
+    const beforeSignal = seen.length;
+
+    server.child.kill("SIGTERM");
+    await closed;
+    // @trpc/server 11's broadcastReconnectNotification sends exactly this frame (TRPCReconnectNotification).
+    const afterSignal = seen.slice(beforeSignal).map((frame) => JSON.parse(frame) as unknown);
+    expect(afterSignal).toContainEqual({ id: null, method: "reconnect" });
+    expect(await server.exited).toBe(0);
     fs.rmSync(db.dir, { recursive: true, force: true });
   });
 
