@@ -1,6 +1,8 @@
 // Authorization as a specification: a matrix generated over global role ×
 // relation to the session × message visibility, checked through queries,
 // mutations, a subscription's back-fill, its resume back-fill and live events;
+// a table with a row for every other procedure, run for the same callers (and
+// every procedure refused to an anonymous caller);
 // a fast-check property over random mixes of visibilities and readers; and a
 // fuzz of every procedure with malformed inputs (no INTERNAL_SERVER_ERROR, no
 // prototype pollution, the server healthy afterwards).
@@ -8,11 +10,15 @@ import { createTRPCClient, createWSClient, TRPCClientError, wsLink } from "@trpc
 import fc from "fast-check";
 import superjson from "superjson";
 import WebSocket from "ws";
+import { z } from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Role, Visibility } from "../src/generated/prisma/client";
 import type { AppRouter } from "../src/server/routers/_app";
 import { appRouter } from "../src/server/routers/_app";
+import { createAgent } from "../src/server/chat/agents";
 import { postMessage } from "../src/server/services/messages";
+import { agentEventPublishInput } from "../src/shared/agent-events";
+import { agentCreateInput, chatSendInput } from "../src/shared/chat";
 import type { SessionEvent } from "../src/shared/events";
 import { makePrincipal, type TestPrincipal } from "./helpers/auth";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
@@ -83,7 +89,15 @@ async function collectUntil(t: TestServer, token: string, sessionId: string, sen
 let t: TestServer;
 let owner: TestPrincipal;
 beforeAll(async () => {
-  t = await startTestServer({ PARLEY_AUTH: "on", RATE_LIMIT_PER_CONNECTION: "100000", RATE_LIMIT_PER_PRINCIPAL: "100000" });
+  t = await startTestServer({
+    PARLEY_AUTH: "on",
+    RATE_LIMIT_PER_CONNECTION: "100000",
+    RATE_LIMIT_PER_PRINCIPAL: "100000",
+    // The chat rows wait for each answer: the built-in assistant answers at once.
+    CHAT_BUILTIN_CHUNK_DELAY_MS: "0",
+    CHAT_MAX_RUNS_PER_PRINCIPAL: "1000",
+    METRICS_SAMPLE_MS: "100",
+  });
   owner = await makePrincipal(t, "member", "session owner");
 });
 afterAll(async () => {
@@ -182,6 +196,277 @@ describe("authorization matrix", () => {
     figures.checks++;
     expect(resumed.created.map((m) => m.id).sort()).toEqual(visibleIds(everything.filter((m) => m.seq > 1)));
     figures.cases++;
+  });
+});
+
+/** The procedures the matrix above checks (the rows below check the rest). */
+const firstMatrixPaths = [
+  "session.get",
+  "session.members",
+  "message.list",
+  "session.list",
+  "message.post",
+  "session.update",
+  "events.publish",
+  "session.addMember",
+  "system.connections",
+  "session.events",
+];
+/** Open to anonymous callers. */
+const publicPaths = ["system.health", "system.ping"];
+
+/** "ok" on a subscription's first value, else the code of the error that ended it. */
+async function firstValue(
+  subscribe: (handlers: { onData: () => void; onError: (error: unknown) => void }) => { unsubscribe: () => void },
+): Promise<string> {
+  let settle: (result: string) => void = () => undefined;
+  const result = new Promise<string>((resolve) => (settle = resolve));
+  const sub = subscribe({
+    onData: () => settle("ok"),
+    onError: (error) => settle(error instanceof TRPCClientError ? ((error as ClientError).data?.code ?? "unknown") : "unknown"),
+  });
+  try {
+    return await result;
+  } finally {
+    sub.unsubscribe();
+  }
+}
+
+/** Who may call: every signed-in principal, every role but viewer, admins, or the session's readers, writers or managers. */
+type Rule = "signed-in" | "non-viewer" | "admin" | "read" | "write" | "manage";
+
+/** What one caller case acts on: its session (with the caller in the case's relation) and things to change. */
+interface Fixture {
+  api: ReturnType<TestServer["client"]>["api"];
+  ws: ReturnType<typeof wsClient>;
+  sessionId: string;
+  /** A finished chat run per visibility, its question asked by `owner`. */
+  runs: Record<Visibility, { runId: string; answerId: string }>;
+  /** A member of the session, for session.removeMember. */
+  member: TestPrincipal;
+  /** An agent for agent.update and agent.delete. */
+  agentId: string;
+  /** A token for auth.revokeToken, and one WebSocket connection of it for system.disconnect. */
+  victim: TestPrincipal;
+  victimConnectionId: string;
+}
+
+interface Row {
+  /** The procedure and, when it appears twice, how this call differs. */
+  name: string;
+  path: string;
+  rule: Rule;
+  /** Acts on `owner`'s question or answer of this visibility: NOT_FOUND when the caller may not see it. */
+  visibility?: Visibility;
+  call: (f: Fixture) => Promise<string>;
+}
+
+/** Waits for the answer a chat.send or chat.regenerate started, so the next one does not meet CHAT_MAX_RUNS_PER_SESSION. */
+async function answered(started: Promise<{ runId: string }>): Promise<void> {
+  const { runId } = await started;
+  await t.server.deps.chat.whenFinished(runId);
+}
+
+/** In call order: system.disconnect before auth.revokeToken (a revoked token's connections close). */
+const rows: Row[] = [
+  { name: "session.create", path: "session.create", rule: "non-viewer", call: (f) => outcome(f.api.session.create.mutate({ title: "by the caller" })) },
+  {
+    name: "session.removeMember",
+    path: "session.removeMember",
+    rule: "manage",
+    call: (f) => outcome(f.api.session.removeMember.mutate({ sessionId: f.sessionId, principalId: f.member.id })),
+  },
+  {
+    name: "session.presence",
+    path: "session.presence",
+    rule: "read",
+    call: (f) => firstValue((h) => f.ws.api.session.presence.subscribe({ sessionId: f.sessionId }, h)),
+  },
+  {
+    name: "presence.typing",
+    path: "presence.typing",
+    rule: "read",
+    call: (f) => outcome(f.api.presence.typing.mutate({ sessionId: f.sessionId, typing: true })),
+  },
+  {
+    name: "events.publish without a session",
+    path: "events.publish",
+    rule: "non-viewer",
+    call: (f) => outcome(f.api.events.publish.mutate({ type: "system.info", data: { message: "no session" } })),
+  },
+  {
+    name: "events.subscribe to the session",
+    path: "events.subscribe",
+    rule: "read",
+    call: (f) => firstValue((h) => f.ws.api.events.subscribe.subscribe({ sessionId: f.sessionId }, h)),
+  },
+  {
+    name: "events.subscribe to every session",
+    path: "events.subscribe",
+    rule: "signed-in",
+    call: (f) => firstValue((h) => f.ws.api.events.subscribe.subscribe({}, h)),
+  },
+  {
+    name: "system.demoFlow in the session",
+    path: "system.demoFlow",
+    rule: "write",
+    call: (f) => outcome(f.api.system.demoFlow.mutate({ sessionId: f.sessionId, delayMs: 0 })),
+  },
+  { name: "system.demoFlow without a session", path: "system.demoFlow", rule: "non-viewer", call: (f) => outcome(f.api.system.demoFlow.mutate({ delayMs: 0 })) },
+  {
+    name: "agent.setSessionDefault",
+    path: "agent.setSessionDefault",
+    rule: "write",
+    call: (f) => outcome(f.api.agent.setSessionDefault.mutate({ sessionId: f.sessionId, agentId: null })),
+  },
+  { name: "agent.list", path: "agent.list", rule: "signed-in", call: (f) => outcome(f.api.agent.list.query()) },
+  { name: "agent.providers", path: "agent.providers", rule: "signed-in", call: (f) => outcome(f.api.agent.providers.query()) },
+  {
+    name: "agent.create",
+    path: "agent.create",
+    rule: "admin",
+    call: (f) => outcome(f.api.agent.create.mutate({ name: `made in ${f.sessionId}`, provider: "builtin" })),
+  },
+  { name: "agent.update", path: "agent.update", rule: "admin", call: (f) => outcome(f.api.agent.update.mutate({ id: f.agentId, temperature: 0.5 })) },
+  { name: "agent.delete", path: "agent.delete", rule: "admin", call: (f) => outcome(f.api.agent.delete.mutate({ id: f.agentId })) },
+  { name: "auth.me", path: "auth.me", rule: "signed-in", call: (f) => outcome(f.api.auth.me.query()) },
+  { name: "auth.listTokens", path: "auth.listTokens", rule: "admin", call: (f) => outcome(f.api.auth.listTokens.query()) },
+  {
+    name: "auth.createToken",
+    path: "auth.createToken",
+    rule: "admin",
+    call: (f) => outcome(f.api.auth.createToken.mutate({ name: "made by the caller", role: "viewer" })),
+  },
+  {
+    name: "system.disconnect",
+    path: "system.disconnect",
+    rule: "admin",
+    call: (f) => outcome(f.api.system.disconnect.mutate({ connectionId: f.victimConnectionId })),
+  },
+  { name: "auth.revokeToken", path: "auth.revokeToken", rule: "admin", call: (f) => outcome(f.api.auth.revokeToken.mutate({ id: f.victim.tokenId })) },
+  { name: "metrics.snapshot", path: "metrics.snapshot", rule: "signed-in", call: (f) => outcome(f.api.metrics.snapshot.query()) },
+  { name: "metrics.instances", path: "metrics.instances", rule: "signed-in", call: (f) => outcome(f.api.metrics.instances.query()) },
+  { name: "metrics.live", path: "metrics.live", rule: "signed-in", call: (f) => firstValue((h) => f.ws.api.metrics.live.subscribe({}, h)) },
+  ...visibilities.flatMap((visibility): Row[] => [
+    {
+      name: `chat.send ${visibility}`,
+      path: "chat.send",
+      rule: "write",
+      call: (f) => outcome(answered(f.api.chat.send.mutate({ sessionId: f.sessionId, content: `a ${visibility} question about parley`, visibility }))),
+    },
+    {
+      name: `chat.run of a ${visibility} answer`,
+      path: "chat.run",
+      rule: "read",
+      visibility,
+      call: (f) => firstValue((h) => f.ws.api.chat.run.subscribe({ runId: f.runs[visibility].runId }, h)),
+    },
+    {
+      name: `chat.stop of a ${visibility} answer`,
+      path: "chat.stop",
+      rule: "write",
+      visibility,
+      call: (f) => outcome(f.api.chat.stop.mutate({ runId: f.runs[visibility].runId })),
+    },
+    {
+      name: `chat.regenerate of a ${visibility} answer`,
+      path: "chat.regenerate",
+      rule: "write",
+      visibility,
+      call: (f) => outcome(answered(f.api.chat.regenerate.mutate({ messageId: f.runs[visibility].answerId }))),
+    },
+  ]),
+];
+
+describe("authorization matrix: every other procedure", () => {
+  const cases = roles.flatMap((role) => relations.map((relation) => ({ role, relation })));
+  const figures = { cases: 0, checks: 0 };
+  afterAll(() => {
+    console.log(`authorization matrix (other procedures): ${figures.cases} caller cases, ${figures.checks} checks`);
+  });
+
+  it("has a row for every procedure, with the matrix above and the public ones", () => {
+    const covered = new Set([...firstMatrixPaths, ...publicPaths, ...rows.map((r) => r.path)]);
+    expect(Object.keys(appRouter._def.procedures).sort()).toEqual([...covered].sort());
+  });
+
+  /** What the rules say a call should answer. */
+  function want(row: Row, role: Role, relation: Relation, callerId: string, ownerId: string): string {
+    const rules = expected(role, relation);
+    const allowed = {
+      "signed-in": true,
+      "non-viewer": role !== "viewer",
+      admin: role === "admin",
+      read: rules.read,
+      write: rules.write,
+      manage: rules.manage,
+    }[row.rule];
+    if (!allowed) return "FORBIDDEN";
+    if (row.visibility && !rules.sees({ visibility: row.visibility, authorId: owner.id }, callerId, ownerId)) return "NOT_FOUND";
+    return "ok";
+  }
+
+  it.each(cases)("$role as $relation", async ({ role, relation }) => {
+    const { db, chat, agentEvents, connections } = t.server.deps;
+    const caller = await makePrincipal(t, role, `${role} ${relation}`);
+    const sessionOwner = relation === "owner" ? caller : owner;
+    const session = await db.session.create({ data: { title: `others ${role} ${relation}`, metadata: {}, ownerId: sessionOwner.id } });
+    if (relation.startsWith("member:")) {
+      await db.sessionMember.create({ data: { sessionId: session.id, principalId: caller.id, role: relation.slice(7) as Role } });
+    }
+    const member = await makePrincipal(t, "member", "to be removed");
+    await db.sessionMember.create({ data: { sessionId: session.id, principalId: member.id, role: "member" } });
+    const ask = async (visibility: Visibility) => {
+      const input = chatSendInput.parse({ sessionId: session.id, content: `what does the ${visibility} owner ask?`, author: "owner", visibility });
+      const sent = await chat.send(input, { authorId: owner.id, scope: {} });
+      await chat.whenFinished(sent.runId);
+      return { runId: sent.runId, answerId: sent.assistantMessageId };
+    };
+    const runs = { public: await ask("public"), private: await ask("private"), agent_only: await ask("agent_only") };
+    await agentEvents.publish(agentEventPublishInput.parse({ type: "system.info", data: { message: "in the session" }, sessionId: session.id }), owner.id);
+    await agentEvents.publish(agentEventPublishInput.parse({ type: "system.info", data: { message: "in no session" } }), owner.id);
+    const agent = await createAgent(db, chat.providers, agentCreateInput.parse({ name: `agent ${session.id}`, provider: "builtin" }));
+    const victim = await makePrincipal(t, "agent", "victim");
+    const victimWs = wsClient(t.url, victim.token);
+    await victimWs.api.auth.me.query();
+    const victimConnectionId = connections.list().find((c) => c.principal.id === victim.id)?.connectionId ?? "none";
+    const ws = wsClient(t.url, caller.token);
+    const f: Fixture = { api: t.client({ token: caller.token }).api, ws, sessionId: session.id, runs, member, agentId: agent.id, victim, victimConnectionId };
+    try {
+      const got: Record<string, string> = {};
+      const wanted: Record<string, string> = {};
+      for (const row of rows) {
+        got[row.name] = await row.call(f);
+        wanted[row.name] = want(row, role, relation, caller.id, sessionOwner.id);
+        figures.checks++;
+      }
+      expect(got).toEqual(wanted);
+      figures.cases++;
+    } finally {
+      void ws.close();
+      void victimWs.close();
+    }
+  });
+
+  it("refuses an anonymous caller everything but the public procedures, with UNAUTHORIZED (every procedure, over the WebSocket)", async () => {
+    const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>);
+    const socket = new WebSocket(`${t.url.replace(/^http/, "ws")}/api/trpc-ws`);
+    await new Promise((resolve) => socket.once("open", resolve));
+    const answers = new Map<number, string>();
+    socket.on("message", (raw: Buffer) => {
+      const reply = z
+        .object({ id: z.number(), error: z.object({ json: z.object({ data: z.object({ code: z.string() }) }) }).optional() })
+        .safeParse(JSON.parse(raw.toString()));
+      if (reply.success && !answers.has(reply.data.id)) answers.set(reply.data.id, reply.data.error?.json.data.code ?? "ok");
+    });
+    procedures.forEach(([path, procedure], id) => {
+      socket.send(JSON.stringify({ id, method: procedure._def.type, params: { path, input: { json: {} } } }));
+    });
+    await waitFor(() => answers.size === procedures.length, "an answer to every call");
+    socket.close();
+    const got = Object.fromEntries(procedures.map(([path], id) => [path, answers.get(id)]));
+    const wanted = Object.fromEntries(procedures.map(([path]) => [path, publicPaths.includes(path) ? "ok" : "UNAUTHORIZED"]));
+    expect(got).toEqual(wanted);
   });
 });
 
