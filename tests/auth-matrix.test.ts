@@ -321,6 +321,7 @@ const rows: Row[] = [
   },
   { name: "agent.list", path: "agent.list", rule: "signed-in", call: (f) => outcome(f.api.agent.list.query()) },
   { name: "agent.providers", path: "agent.providers", rule: "signed-in", call: (f) => outcome(f.api.agent.providers.query()) },
+  { name: "agent.models", path: "agent.models", rule: "signed-in", call: (f) => outcome(f.api.agent.models.query({ provider: "builtin" })) },
   {
     name: "agent.create",
     path: "agent.create",

@@ -64,6 +64,9 @@ export const agentUpdateInput = z.object({
 
 export const agentDeleteInput = z.object({ id: idSchema });
 
+/** The models a configured provider offers (`agent.models`). */
+export const agentModelsInput = z.object({ provider: z.enum(providerIds) });
+
 /** Set (or clear, with null) the agent `chat.send` uses in a session when none is named. */
 export const agentSetSessionDefaultInput = z.object({ sessionId: idSchema, agentId: idSchema.nullable() });
 

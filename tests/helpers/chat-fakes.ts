@@ -29,11 +29,18 @@ export type FakeAnswer =
     }
   | { kind: "status"; status: number; body: string }
   | { kind: "malformed"; tokens: readonly string[] }
-  | { kind: "stall"; tokens: readonly string[] };
+  | { kind: "stall"; tokens: readonly string[] }
+  /** After the tokens, the provider's own error object in the stream (Ollama `{"error"}` line, OpenAI `data: {"error"}`). */
+  | { kind: "error"; tokens: readonly string[]; message: string };
 
 export interface FakeProvider {
   url: string;
+  /** Completion requests (model-list requests are in `modelListRequests`). */
   requests: FakeRequest[];
+  /** What `GET /v1/models` (OpenAI) or `GET /api/tags` (Ollama) lists. */
+  models: string[];
+  /** Each model-list request: its path and Authorization header. */
+  modelListRequests: { path: string; authorization: string | undefined }[];
   /** Answers for the next requests, in order; the last one repeats. */
   answers: FakeAnswer[];
   /** Emission time (performance.now()) of each token of the most recent request. */
@@ -64,8 +71,27 @@ function finalFrames(dialect: Dialect, answer: Extract<FakeAnswer, { kind: "toke
 
 async function startFake(dialect: Dialect): Promise<FakeProvider> {
   const requests: FakeRequest[] = [];
-  const fake: FakeProvider = { url: "", requests, answers: [], emittedAt: [], close: () => Promise.resolve() };
+  const fake: FakeProvider = {
+    url: "",
+    requests,
+    models: ["fake-model-a", "fake-model-b"],
+    modelListRequests: [],
+    answers: [],
+    emittedAt: [],
+    close: () => Promise.resolve(),
+  };
   const server = http.createServer((req, res) => {
+    const modelListPath = dialect === "openai" ? "/v1/models" : "/api/tags";
+    if (req.method === "GET" && req.url === modelListPath) {
+      fake.modelListRequests.push({ path: req.url, authorization: req.headers.authorization });
+      const body =
+        dialect === "openai"
+          ? { object: "list", data: fake.models.map((id) => ({ id, object: "model", owned_by: "fake" })) }
+          : { models: fake.models.map((name) => ({ name, model: name, size: 1 })) };
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+      return;
+    }
     let raw = "";
     req.on("data", (c: Buffer) => (raw += c.toString()));
     req.on("end", () => {
@@ -99,6 +125,10 @@ async function startFake(dialect: Dialect): Promise<FakeProvider> {
       if (!write(token, frame(dialect, token))) return;
     }
     if (answer.kind === "stall") return; // never ends, never closes
+    if (answer.kind === "error") {
+      res.end(dialect === "openai" ? `data: ${JSON.stringify({ error: { message: answer.message } })}\n\n` : `${JSON.stringify({ error: answer.message })}\n`);
+      return;
+    }
     if (answer.kind === "malformed") {
       res.end(dialect === "openai" ? "data: {not json\n\n" : "{not json\n");
       return;

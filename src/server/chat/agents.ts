@@ -8,6 +8,7 @@ import { BUILTIN_MODEL, providerIds, type ProviderId, type agentCreateInput, typ
 import type { Db } from "../db";
 import { isRecordNotFound, sessionNotFound } from "../services/errors";
 import type { ProviderRegistry } from "./providers";
+import { ProviderError } from "./providers/provider";
 import { isUniqueViolation } from "../services/errors";
 
 const providerSchema = z.enum(providerIds);
@@ -49,6 +50,27 @@ function requireProvider(providers: ProviderRegistry, provider: ProviderId) {
     });
   }
   return found;
+}
+
+/** How long `agent.models` waits for a provider's model list. */
+const MODEL_LIST_TIMEOUT_MS = 5_000;
+
+/**
+ * The models `provider` offers, as it reports them (OpenAI-compatible
+ * `/v1/models`, Ollama `/api/tags`; the built-in assistant has one). BAD_REQUEST
+ * for a provider not configured here; BAD_GATEWAY, with the provider's
+ * readable reason, when it cannot be reached or answers wrongly.
+ */
+export async function listProviderModels(providers: ProviderRegistry, provider: ProviderId, signal?: AbortSignal) {
+  const found = requireProvider(providers, provider);
+  const timeout = AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS);
+  try {
+    const models = await found.listModels(signal ? AbortSignal.any([signal, timeout]) : timeout);
+    return { provider, models };
+  } catch (error) {
+    if (!(error instanceof ProviderError)) throw error;
+    throw new TRPCError({ code: "BAD_GATEWAY", message: `could not list the models of provider "${provider}": ${error.message}`, cause: error });
+  }
 }
 
 /** Create the default agents when the table is empty (first start). Returns how many were created. */

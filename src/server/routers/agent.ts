@@ -2,10 +2,11 @@
 import {
   agentCreateInput,
   agentDeleteInput,
+  agentModelsInput,
   agentSetSessionDefaultInput,
   agentUpdateInput,
 } from "../../shared/chat";
-import { createAgent, deleteAgent, listAgents, setSessionDefaultAgent, updateAgent } from "../chat/agents";
+import { createAgent, deleteAgent, listAgents, listProviderModels, setSessionDefaultAgent, updateAgent } from "../chat/agents";
 import { requireSession } from "../auth/access";
 import { adminProcedure, authedProcedure, router } from "../trpc";
 
@@ -20,6 +21,10 @@ export const agentRouter = router({
       label: p.id === "builtin" ? "Parley built-in retrieval assistant (not a language model)" : p.id,
     })),
   ),
+  /** The models a configured provider offers, asked of the provider itself (BAD_GATEWAY when it cannot answer). */
+  models: authedProcedure
+    .input(agentModelsInput)
+    .query(({ ctx, input, signal }) => listProviderModels(ctx.chat.providers, input.provider, signal)),
   /** Admins only (issue 6). */
   create: adminProcedure.input(agentCreateInput).mutation(({ ctx, input }) => createAgent(ctx.db, ctx.chat.providers, input)),
   update: adminProcedure.input(agentUpdateInput).mutation(({ ctx, input }) => updateAgent(ctx.db, ctx.chat.providers, input)),

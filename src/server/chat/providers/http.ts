@@ -39,7 +39,7 @@ function describeFetchError(error: unknown): string {
 }
 
 /** A short, single-line excerpt of an error body (providers often answer JSON `{ error: { message } }`). */
-function summarise(text: string): string {
+export function summarise(text: string): string {
   try {
     const parsed: unknown = JSON.parse(text);
     if (parsed && typeof parsed === "object" && "error" in parsed) {

@@ -41,7 +41,7 @@ export class OllamaProvider implements ChatProvider {
       throw new ProviderError(`cannot reach ${this.host}: ${error instanceof Error ? error.message : String(error)}`);
     }
     if (!response.ok) throw new ProviderError(`HTTP ${response.status} from ${this.host}/api/tags`);
-    const parsed = tagsSchema.safeParse(await response.json());
+    const parsed = tagsSchema.safeParse(await response.json().catch(() => undefined));
     if (!parsed.success) throw new ProviderError(`unexpected /api/tags answer from ${this.host}`);
     return parsed.data.models.map((m) => m.name);
   }

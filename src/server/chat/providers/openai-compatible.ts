@@ -3,7 +3,7 @@
 // The SSE body is parsed with eventsource-parser; `[DONE]` ends it.
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { z } from "zod";
-import { linkedController, postJson, readText } from "./http";
+import { linkedController, postJson, readText, summarise } from "./http";
 import { ProviderError, type ChatProvider, type CompletionChunk, type CompletionRequest, type CompletionUsage } from "./provider";
 
 export interface OpenAiCompatibleOptions {
@@ -23,6 +23,8 @@ const chunkSchema = z.object({
     )
     .default([]),
   usage: z.object({ prompt_tokens: z.number().nullish(), completion_tokens: z.number().nullish() }).nullish(),
+  /** Servers (OpenAI, vLLM) report a failure mid-stream as `data: {"error": {...}}`, with no choices. */
+  error: z.unknown().optional(),
 });
 
 const modelsSchema = z.object({ data: z.array(z.object({ id: z.string() })) });
@@ -51,7 +53,7 @@ export class OpenAiCompatibleProvider implements ChatProvider {
       throw new ProviderError(`cannot reach ${this.baseUrl}: ${error instanceof Error ? error.message : String(error)}`);
     }
     if (!response.ok) throw new ProviderError(`HTTP ${response.status} from ${this.baseUrl}/v1/models`);
-    const parsed = modelsSchema.safeParse(await response.json());
+    const parsed = modelsSchema.safeParse(await response.json().catch(() => undefined));
     if (!parsed.success) throw new ProviderError(`unexpected /v1/models answer from ${this.baseUrl}`);
     return parsed.data.data.map((m) => m.id);
   }
@@ -92,11 +94,11 @@ export class OpenAiCompatibleProvider implements ChatProvider {
           throw new ProviderError(`malformed chunk from the provider (not JSON): ${event.data.slice(0, 120)}`);
         }
         const chunk = chunkSchema.safeParse(json);
+        if (chunk.success && chunk.data.error != null) {
+          upstream.abort(new ProviderError("provider error"));
+          throw new ProviderError(`the provider reported an error: ${summarise(event.data)}`);
+        }
         if (!chunk.success) {
-          if (json && typeof json === "object" && "error" in json) {
-            upstream.abort(new ProviderError("provider error"));
-            throw new ProviderError(`the provider reported an error: ${JSON.stringify(json.error).slice(0, 300)}`);
-          }
           upstream.abort(new ProviderError("malformed chunk"));
           throw new ProviderError(`malformed chunk from the provider: ${event.data.slice(0, 120)}`);
         }
