@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TRPCError } from "@trpc/server";
 import { MemoryBus } from "../src/server/bus/memory";
-import { createDb, type Db } from "../src/server/db";
+import { closeDb, createDb, type Db } from "../src/server/db";
 import { postMessage } from "../src/server/services/messages";
 import { readSessionEvents, sessionChannel, type SessionChannelMessage } from "../src/server/services/session-events";
 import { freshDatabase } from "./helpers/server";
@@ -16,7 +16,7 @@ beforeAll(async () => {
   db = await createDb(freshDatabase().url);
 });
 afterAll(async () => {
-  await db.$disconnect();
+  await closeDb(db);
 });
 
 const limits = { maxContentBytes: 65_536 };
@@ -78,6 +78,28 @@ describe("message.post group commit", () => {
     const row = await db.sessionEvent.findUniqueOrThrow({ where: { sessionId_seq: { sessionId: session.id, seq: 1 } } });
     const payload = row.payload as { meta?: Record<string, unknown> };
     expect(Object.keys(payload.meta ?? {}).filter((key) => key !== "values" && key !== "v")).toEqual([]);
+  });
+
+  it("waits for a write transaction held open elsewhere, without blocking it, then commits every post", async () => {
+    const session = await db.session.create({ data: { title: "held", metadata: {} } });
+    const posts: Promise<{ seq: number }>[] = [];
+    // A Prisma interactive transaction that holds the write lock across an
+    // await. The writer must not wait for the lock inside the event loop (a
+    // synchronous busy wait of up to SQLite's busy timeout, 5 s): the loop
+    // would stall and this transaction with it. A 300 ms pause that came back
+    // after seconds is that stall (the bound is loose on purpose).
+    let pausedMs = 0;
+    await db.$transaction(async (tx) => {
+      await tx.session.update({ where: { id: session.id }, data: { title: "held (locked)" } });
+      posts.push(...range(1, 20).map((n) => post(session.id, `m${n}`)));
+      const started = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      pausedMs = performance.now() - started;
+    });
+    expect(pausedMs).toBeLessThan(3_000);
+    const messages = await Promise.all(posts);
+    expect(messages.map((m) => m.seq).sort((a, b) => a - b)).toEqual(range(1, 20));
+    expect((await db.session.findUniqueOrThrow({ where: { id: session.id } })).title).toBe("held (locked)");
   });
 
   it("fails a post to a missing session alone, with NOT_FOUND, while its batch-mates commit", async () => {

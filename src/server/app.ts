@@ -14,7 +14,7 @@ import { MemoryBus } from "./bus/memory";
 import { RedisBus } from "./bus/redis";
 import { createChat } from "./chat";
 import { createContextFactory, type ServerDeps } from "./context";
-import { createDb } from "./db";
+import { closeDb, createDb } from "./db";
 import { createLiveHub, METRICS_PATH } from "./metrics";
 import type { Config } from "./env";
 import { createLogger } from "./log";
@@ -258,7 +258,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       await live.close();
       await chat.close(); // running answers end as "interrupted", saved before the database closes
       await bus.close();
-      await db.$disconnect();
+      await closeDb(db);
       log.info("shut down");
     })();
     return closing;

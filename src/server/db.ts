@@ -9,6 +9,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
+import Database from "better-sqlite3";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient, type Prisma as SqlitePrisma } from "../generated/prisma/client";
 import { PrismaClient as PostgresPrismaClient, type Prisma as PostgresPrisma } from "../generated/prisma-pg/client";
@@ -73,7 +74,33 @@ export async function createDb(databaseUrl: string): Promise<Db> {
   await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
   await db.$executeRawUnsafe("PRAGMA synchronous = NORMAL");
   await db.$queryRawUnsafe("PRAGMA busy_timeout = 5000");
+  const writer = new Database(file, { timeout: 0 });
+  writer.pragma("synchronous = NORMAL");
+  writeConnections.set(db, writer);
   return db;
+}
+
+const writeConnections = new WeakMap<Db, Database.Database>();
+
+/**
+ * SQLite only (null on PostgreSQL): a second, synchronous connection to the
+ * same file, for the message writer's group commit (services/message-writer.ts),
+ * which runs a whole batch inside one turn of the event loop. Its busy timeout
+ * is 0: when Prisma's connection holds the write lock (an interactive
+ * transaction waiting on the event loop), waiting here would block the loop
+ * that transaction needs, so the writer gets SQLITE_BUSY at once and tries
+ * again later. Prisma's connection never sees this one's lock, which is held
+ * only while JavaScript runs. Closed by `closeDb`.
+ */
+export function sqliteWriteConnection(db: Db): Database.Database | null {
+  return writeConnections.get(db) ?? null;
+}
+
+/** Close the Prisma client and, on SQLite, the write connection. */
+export async function closeDb(db: Db): Promise<void> {
+  writeConnections.get(db)?.close();
+  writeConnections.delete(db);
+  await db.$disconnect();
 }
 
 /**
