@@ -45,7 +45,34 @@ export class OpenAiCompatibleProvider implements ChatProvider {
     return this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {};
   }
 
+  /**
+   * Providers quote a refused key in their error text ("Incorrect API key
+   * provided: sk-..."). Errors become message metadata (sent to clients) and
+   * log lines, so the key is cut out of every error this provider throws.
+   */
+  private withoutKey(error: unknown): unknown {
+    const key = this.options.apiKey;
+    if (!key || !(error instanceof ProviderError) || !error.message.includes(key)) return error;
+    return new ProviderError(error.message.replaceAll(key, "[redacted]"));
+  }
+
   async listModels(signal?: AbortSignal): Promise<string[]> {
+    try {
+      return await this.fetchModels(signal);
+    } catch (error) {
+      throw this.withoutKey(error);
+    }
+  }
+
+  async *stream(request: CompletionRequest): AsyncGenerator<CompletionChunk> {
+    try {
+      yield* this.streamCompletion(request);
+    } catch (error) {
+      throw this.withoutKey(error);
+    }
+  }
+
+  private async fetchModels(signal?: AbortSignal): Promise<string[]> {
     let response: Response;
     try {
       response = await fetch(`${this.baseUrl}/v1/models`, { headers: this.headers(), signal });
@@ -58,7 +85,7 @@ export class OpenAiCompatibleProvider implements ChatProvider {
     return parsed.data.data.map((m) => m.id);
   }
 
-  async *stream(request: CompletionRequest): AsyncGenerator<CompletionChunk> {
+  private async *streamCompletion(request: CompletionRequest): AsyncGenerator<CompletionChunk> {
     const upstream = linkedController(request.signal);
     const response = await postJson(
       `${this.baseUrl}/v1/chat/completions`,
