@@ -6,7 +6,7 @@
 // a fast-check property over random mixes of visibilities and readers; and a
 // fuzz of every procedure with malformed inputs (no INTERNAL_SERVER_ERROR, no
 // prototype pollution, the server healthy afterwards).
-import { createTRPCClient, createWSClient, TRPCClientError, wsLink } from "@trpc/client";
+import { createTRPCClient, createWSClient, wsLink, type TRPCClientError } from "@trpc/client";
 import fc from "fast-check";
 import superjson from "superjson";
 import WebSocket from "ws";
@@ -20,7 +20,7 @@ import { postMessage } from "../src/server/services/messages";
 import { agentEventPublishInput } from "../src/shared/agent-events";
 import { agentCreateInput, chatSendInput } from "../src/shared/chat";
 import type { SessionEvent } from "../src/shared/events";
-import { makePrincipal, type TestPrincipal } from "./helpers/auth";
+import { firstValue, makePrincipal, outcome, type TestPrincipal } from "./helpers/auth";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
 
 type Relation = "owner" | "member:viewer" | "member:member" | "member:agent" | "outsider";
@@ -46,15 +46,6 @@ function expected(role: Role, relation: Relation) {
 }
 
 type ClientError = TRPCClientError<AppRouter>;
-async function outcome(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return "ok";
-  } catch (error) {
-    if (error instanceof TRPCClientError) return (error as ClientError).data?.code ?? "unknown";
-    throw error;
-  }
-}
 
 function wsClient(url: string, token: string) {
   const client = createWSClient({
@@ -214,23 +205,6 @@ const firstMatrixPaths = [
 ];
 /** Open to anonymous callers. */
 const publicPaths = ["system.health", "system.ping"];
-
-/** "ok" on a subscription's first value, else the code of the error that ended it. */
-async function firstValue(
-  subscribe: (handlers: { onData: () => void; onError: (error: unknown) => void }) => { unsubscribe: () => void },
-): Promise<string> {
-  let settle: (result: string) => void = () => undefined;
-  const result = new Promise<string>((resolve) => (settle = resolve));
-  const sub = subscribe({
-    onData: () => settle("ok"),
-    onError: (error) => settle(error instanceof TRPCClientError ? ((error as ClientError).data?.code ?? "unknown") : "unknown"),
-  });
-  try {
-    return await result;
-  } finally {
-    sub.unsubscribe();
-  }
-}
 
 /** Who may call: every signed-in principal, every role but viewer, admins, or the session's readers, writers or managers. */
 type Rule = "signed-in" | "non-viewer" | "admin" | "read" | "write" | "manage";

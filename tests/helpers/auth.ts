@@ -1,7 +1,10 @@
 // Principals for the auth tests: tokens made through the same service code
-// the token script uses, on the test server's own database.
+// the token script uses, on the test server's own database; and a call's
+// outcome as the authorization tests compare it ("ok" or the error's code).
+import { TRPCClientError } from "@trpc/client";
 import type { Role } from "../../src/generated/prisma/client";
 import { createPrincipalWithToken } from "../../src/server/auth/tokens";
+import type { AppRouter } from "../../src/server/routers/_app";
 import type { TestServer } from "./server";
 
 export interface TestPrincipal {
@@ -14,4 +17,34 @@ export interface TestPrincipal {
 export async function makePrincipal(t: TestServer, role: Role, name: string = role): Promise<TestPrincipal> {
   const { token, info } = await createPrincipalWithToken(t.server.deps.db, { name, role, expiresAt: null });
   return { id: info.principalId, role, token, tokenId: info.id };
+}
+
+/** The tRPC error code of a client error ("unknown" for anything else). */
+export function errorCode(error: unknown): string {
+  return error instanceof TRPCClientError ? ((error as TRPCClientError<AppRouter>).data?.code ?? "unknown") : "unknown";
+}
+
+/** "ok" when the call succeeds, else its error code; rethrows what is not a tRPC error. */
+export async function outcome(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return "ok";
+  } catch (error) {
+    if (error instanceof TRPCClientError) return errorCode(error);
+    throw error;
+  }
+}
+
+/** "ok" on a subscription's first value, else the code of the error that ended it; unsubscribes either way. */
+export async function firstValue(
+  subscribe: (handlers: { onData: () => void; onError: (error: unknown) => void }) => { unsubscribe: () => void },
+): Promise<string> {
+  let settle: (result: string) => void = () => undefined;
+  const result = new Promise<string>((resolve) => (settle = resolve));
+  const sub = subscribe({ onData: () => settle("ok"), onError: (error) => settle(errorCode(error)) });
+  try {
+    return await result;
+  } finally {
+    sub.unsubscribe();
+  }
 }

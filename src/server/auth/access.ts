@@ -1,9 +1,9 @@
 // Authorization against the database: a session's owner and the caller's
 // membership, turned into errors a caller can act on.
 import { TRPCError } from "@trpc/server";
-import type { Role } from "../../generated/prisma/client";
+import type { Prisma, Role, Visibility } from "../../generated/prisma/client";
 import type { Db } from "../db";
-import { sessionAccess, type SessionAccess } from "./policy";
+import { canSeeMessage, sessionAccess, visibleMessagesWhere, visibleToAllWhere, type SessionAccess } from "./policy";
 import type { Principal } from "./principal";
 import type { AuthWatch } from "./watch";
 
@@ -106,4 +106,38 @@ export async function requireSession(
     throw new TRPCError({ code: "FORBIDDEN", message: `session ${sessionId}: you may not ${needWords[need]}` });
   }
   return access;
+}
+
+const readerFields = { id: true, kind: true, name: true, role: true, disabledAt: true } as const;
+
+/**
+ * What a chat run asked by `ctx.principal` may read (the history sent to the
+ * provider, the built-in assistant's retrieval): the messages the asker and
+ * every reader of its answer may see. The answer inherits its question's
+ * visibility and author, so its readers are the session's owner and members
+ * who may see the question, as they are now (admins see everything and
+ * restrict nothing). Without this, a public answer to an admin's question
+ * could quote a private message to every member.
+ */
+export async function answerScope(
+  ctx: { db: Db; principal: Principal; auth: { enabled: boolean } },
+  sessionId: string,
+  question: { visibility: Visibility; authorId: string | null },
+): Promise<Prisma.MessageWhereInput> {
+  // PARLEY_AUTH=off: every caller, and so every reader, is an admin.
+  if (!ctx.auth.enabled) return visibleMessagesWhere(ctx.principal);
+  const session = await ctx.db.session.findUnique({
+    where: { id: sessionId },
+    select: { id: true, ownerId: true, owner: { select: readerFields }, members: { select: { role: true, principal: { select: readerFields } } } },
+  });
+  // A missing session fails the send itself (NOT_FOUND); nothing is read.
+  if (!session) return { id: { in: [] } };
+  const memberRoles = new Map(session.members.map((m) => [m.principal.id, m.role]));
+  const rows = new Map(session.members.map((m) => [m.principal.id, m.principal]));
+  if (session.owner) rows.set(session.owner.id, session.owner);
+  const readers = [...rows.values()]
+    .filter((row) => row.disabledAt === null)
+    .map((row): Principal => ({ id: row.id, kind: row.kind, name: row.name, role: row.role, tokenId: null, stored: true }))
+    .filter((reader) => canSeeMessage(reader, sessionAccess(reader, session, memberRoles.get(reader.id) ?? null), question));
+  return visibleToAllWhere([ctx.principal, ...readers]);
 }

@@ -126,6 +126,24 @@ export class Auth {
     return stop;
   }
 
+  /**
+   * Keeps `readable` (the sessions a stream without a `sessionId` delivers,
+   * events.subscribe) true for `principal` while the stream runs: a session
+   * it is removed from is dropped at once, and put back only if it is still
+   * readable (its owner). Returns the function that stops watching.
+   */
+  watchReadable(principal: Principal, readable: Set<string>): () => void {
+    return this.watch.on((change) => {
+      if (change.type !== "member.removed" || change.principalId !== principal.id || !readable.delete(change.sessionId)) return;
+      lookupSessionAccess(this.deps.db, principal, change.sessionId).then(
+        (access) => {
+          if (access.read) readable.add(change.sessionId);
+        },
+        () => undefined,
+      );
+    });
+  }
+
   /** First start with auth on and no principal: the admin's one-time sign-in URL (null otherwise). */
   async firstStart(baseUrl: string): Promise<string | null> {
     if (!this.enabled) return null;

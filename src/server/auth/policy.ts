@@ -76,3 +76,12 @@ export function visibleMessagesWhere(principal: Principal): Prisma.MessageWhereI
   if (principal.role === "agent") visibility.push({ visibility: "agent_only" });
   return { AND: [{ session: readableSessionsWhere(principal) }, { OR: visibility }] };
 }
+
+/**
+ * Messages that every one of `principals` may see, as a Prisma filter (admins
+ * add no condition): what may be quoted to all of them (auth/access.ts answerScope).
+ */
+export function visibleToAllWhere(principals: readonly Principal[]): Prisma.MessageWhereInput {
+  const conditions = principals.filter((p) => !isAdmin(p)).map(visibleMessagesWhere);
+  return conditions.length === 0 ? {} : { AND: conditions };
+}

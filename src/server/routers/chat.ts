@@ -1,11 +1,12 @@
 // chat.*: ask a question and watch the answer stream. Runs belong to the
 // server (ChatRunRegistry): unsubscribing never stops one; chat.stop does.
 // Issue 6: asking needs write access to the session; the answer inherits the
-// question's visibility and reads only what the asker may see.
+// question's visibility and reads only what the asker and every reader of the
+// answer may see (auth/access.ts answerScope).
 import { TRPCError } from "@trpc/server";
 import { chatRegenerateInput, chatRunInput, chatSendInput, chatStopInput } from "../../shared/chat";
-import { requireSession, type SessionNeed } from "../auth/access";
-import { canSeeMessage, visibleMessagesWhere } from "../auth/policy";
+import { answerScope, requireSession, type SessionNeed } from "../auth/access";
+import { canSeeMessage } from "../auth/policy";
 import type { Context } from "../context";
 import { requireOwnOrVisible } from "../services/errors";
 import { authedProcedure, router } from "../trpc";
@@ -39,10 +40,9 @@ export const chatRouter = router({
   /** With a `clientKey` already used in the session: the stored question and its run, nothing new (CONFLICT if the caller may not see it). */
   send: authedProcedure.input(chatSendInput).mutation(async ({ ctx, input }) => {
     const access = await requireSession(ctx, input.sessionId, "write");
+    const scope = await answerScope(ctx, input.sessionId, { visibility: input.visibility, authorId: ctx.principal.id });
     // The run slot is taken only if a new run starts (a retry with a used clientKey starts none).
-    const sent = await ctx.chat.send(input, { authorId: ctx.principal.id, scope: visibleMessagesWhere(ctx.principal) }, () =>
-      ctx.auth.limits.startChatRun(ctx.principal.id),
-    );
+    const sent = await ctx.chat.send(input, { authorId: ctx.principal.id, scope }, () => ctx.auth.limits.startChatRun(ctx.principal.id));
     requireOwnOrVisible(sent.userMessage, ctx.principal.id, (m) => canSeeMessage(ctx.principal, access, m), input);
     return sent;
   }),
@@ -57,9 +57,9 @@ export const chatRouter = router({
     if (!canSeeMessage(ctx.principal, access, target)) {
       throw new TRPCError({ code: "NOT_FOUND", message: `message ${input.messageId} does not exist` });
     }
-    return withRunSlot(ctx, () =>
-      ctx.chat.regenerate(input, { authorId: ctx.principal.id, scope: visibleMessagesWhere(ctx.principal) }),
-    );
+    // The new answer inherits the question's audience, which the target (question or answer) shares.
+    const scope = await answerScope(ctx, target.sessionId, target);
+    return withRunSlot(ctx, () => ctx.chat.regenerate(input, { authorId: ctx.principal.id, scope }));
   }),
   /** Aborts the upstream request; the partial text is saved with status `stopped`. Returns the final message. */
   stop: authedProcedure.input(chatStopInput).mutation(async ({ ctx, input }) => {

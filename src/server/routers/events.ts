@@ -22,7 +22,7 @@ export const eventsRouter = router({
    * with `lastEventId`, everything after it), then live ones. Events addressed
    * to another principal are never delivered. With `sessionId`, needs read
    * access to it; without, a non-admin gets events of no session and of the
-   * sessions it could read when it subscribed.
+   * sessions it could read when it subscribed and still can (removal is seen at once).
    */
   subscribe: authedProcedure.input(agentEventSubscribeInput).subscription(async function* ({ ctx, input, signal }) {
     let readableSessionIds: Set<string> | undefined;
@@ -31,15 +31,21 @@ export const eventsRouter = router({
       const rows = await ctx.db.session.findMany({ where: readableSessionsWhere(ctx.principal), select: { id: true } });
       readableSessionIds = new Set(rows.map((r) => r.id));
     }
-    yield* ctx.agentEvents.stream({
-      types: input.types,
-      sessionId: input.sessionId,
-      lastEventId: input.lastEventId,
-      replay: input.replay,
-      principalId: ctx.principal.id,
-      signal: ctx.streamSignal ?? signal,
-      queueLimit: ctx.config.SUBSCRIBER_QUEUE_LIMIT,
-      readableSessionIds,
-    });
+    // A session the caller is removed from stops being delivered (with sessionId, the stream ends: trpc.ts).
+    const stopWatching = readableSessionIds ? ctx.auth.watchReadable(ctx.principal, readableSessionIds) : null;
+    try {
+      yield* ctx.agentEvents.stream({
+        types: input.types,
+        sessionId: input.sessionId,
+        lastEventId: input.lastEventId,
+        replay: input.replay,
+        principalId: ctx.principal.id,
+        signal: ctx.streamSignal ?? signal,
+        queueLimit: ctx.config.SUBSCRIBER_QUEUE_LIMIT,
+        readableSessionIds,
+      });
+    } finally {
+      stopWatching?.();
+    }
   }),
 });
