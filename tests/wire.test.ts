@@ -3,7 +3,7 @@
 import { transformTRPCResponse } from "@trpc/server/unstable-core-do-not-import";
 import superjson from "superjson";
 import { describe, expect, it } from "vitest";
-import { NO_FRAME, PreparedJson, SubscriptionLane, wireEncoder, wireTransformer } from "../src/server/wire";
+import { NO_FRAME, PreparedJson, rememberEncoding, SubscriptionLane, wireEncoder, wireTransformer } from "../src/server/wire";
 
 const stockConfig = { transformer: { input: superjson, output: superjson } } as unknown as Parameters<typeof transformTRPCResponse>[0];
 const ourConfig = { transformer: wireTransformer } as unknown as Parameters<typeof transformTRPCResponse>[0];
@@ -50,6 +50,20 @@ describe("wire format", () => {
     const c = serialize({ id: "8", data: event });
     expect(c).not.toBe(a);
     expect(frames(3, "8", event).ours).toBe(frames(3, "8", event).stock);
+  });
+
+  it("builds frames from an encoding remembered where the event was written, byte-identical to encoding it again", () => {
+    for (const [sub, jsonrpc] of [[1, undefined], ["abc", "2.0"]] as const) {
+      const written = { ...event, message: { ...event.message, id: `m-remembered-${sub}` } };
+      const stock = frames(sub, "9", written, jsonrpc).stock;
+      rememberEncoding(written, superjson.serialize(written));
+      expect(frames(sub, "10", written, jsonrpc).ours).toBe(frames(sub, "10", { ...written }, jsonrpc).stock);
+      expect(frames(sub, "9", written, jsonrpc).ours).toBe(stock);
+    }
+    // The remembered encoding is what is used: a marker in it shows in the frame.
+    const marked = { type: "message.created", n: 1 };
+    rememberEncoding(marked, { json: { type: "message.created", n: 2 } });
+    expect(frames(1, "1", marked).ours).toContain('"n":2');
   });
 
   it("leaves everything else to superjson and JSON.stringify (queries, errors, untracked data)", () => {

@@ -36,33 +36,45 @@ const t = initTRPC.context<Context>().create({
   },
 });
 
-// 2. Middlewares: logging of unexpected failures with their context. (Auth
-//    and limits attach here as procedure kinds.)
-const logFailures = t.middleware(async ({ ctx, path, type, next }) => {
-  const result = await next();
-  if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR") {
-    ctx.log.error({ connectionId: ctx.connectionId, principalId: ctx.principal.id, err: result.error.cause ?? result.error, path, type }, "procedure failed");
+// 2. Middlewares. Every procedure passes one gate (a single tRPC middleware:
+//    each middleware level costs tRPC two copies of the call's options, which
+//    showed as the largest item in a message.post profile). In order, the
+//    gate: limits calls per second; for signed-in kinds, refuses anonymous
+//    callers, revoked tokens and connections over a limit, and guards
+//    subscriptions; counts subscriptions for the metrics; and logs unexpected
+//    failures with their context.
+type GateOptions = Parameters<Parameters<typeof t.middleware>[0]>[0];
+type GateResult = Awaited<ReturnType<GateOptions["next"]>>;
+
+async function gate(opts: GateOptions, signedIn: boolean): Promise<GateResult> {
+  const { ctx, path, type } = opts;
+  let result: GateResult;
+  try {
+    // Issue 6. Calls per second per connection and per principal (token bucket).
+    await ctx.auth.limits.consumeCall(ctx.rateKey, ctx.principal.kind === "anonymous" ? null : ctx.principal.id);
+    if (signedIn) requireAuth(ctx);
+    result = signedIn && type === "subscription" ? await guardSubscription(opts) : await opts.next();
+  } catch (error) {
+    if (!(error instanceof TRPCError) || error.code === "INTERNAL_SERVER_ERROR") logFailure(ctx, path, type, error);
+    throw error;
   }
+  if (!result.ok) {
+    if (result.error.code === "INTERNAL_SERVER_ERROR") logFailure(ctx, path, type, result.error.cause ?? result.error);
+    return result;
+  }
+  // Counts running subscriptions by procedure and connection, and times the
+  // fan-out of their values (see metrics/instrument.ts). Cheap: one `.then` per value.
+  if (type === "subscription") return { ...result, data: ctx.metrics.instrumentSubscription(path, ctx.connectionId, result.data) };
   return result;
-});
+}
 
-// Counts running subscriptions by procedure and connection, and times the
-// fan-out of their values (see metrics/instrument.ts). Cheap: one `.then` per value.
-const instrumentSubscriptions = t.middleware(async ({ ctx, path, type, next }) => {
-  const result = await next();
-  if (type !== "subscription" || !result.ok) return result;
-  return { ...result, data: ctx.metrics.instrumentSubscription(path, ctx.connectionId, result.data) };
-});
+function logFailure(ctx: Context, path: string, type: string, err: unknown): void {
+  ctx.log.error({ connectionId: ctx.connectionId, principalId: ctx.principal.id, err, path, type }, "procedure failed");
+}
 
-// Issue 6. Calls per second per connection and per principal (token bucket).
-const rateLimit = t.middleware(async ({ ctx, next }) => {
-  await ctx.auth.limits.consumeCall(ctx.rateKey, ctx.principal.kind === "anonymous" ? null : ctx.principal.id);
-  return next();
-});
-
-// Refuses anonymous callers, revoked tokens, and connections over a limit.
-const requireAuth = t.middleware(({ ctx, next }) => {
-  if (ctx.connectionRefusal) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: ctx.connectionRefusal });
+/** Refuses anonymous callers, revoked tokens, and connections over a limit. */
+function requireAuth(ctx: Context): void {
+  if (ctx.connectionRefusal) throw ctx.connectionRefusal;
   if (ctx.principal.kind === "anonymous" || ctx.auth.watch.isRevoked(ctx.principal)) {
     const why = ctx.auth.watch.isRevoked(ctx.principal) ? "the token was revoked" : (ctx.authProblem ?? "no credentials were sent");
     throw new TRPCError({
@@ -70,8 +82,7 @@ const requireAuth = t.middleware(({ ctx, next }) => {
       message: `authentication required (${why}): send an API token as "Authorization: Bearer <token>" or WS connectionParams.token, or sign in`,
     });
   }
-  return next();
-});
+}
 
 /**
  * Subscriptions only: takes a slot of MAX_SUBSCRIPTIONS_PER_CONNECTION, and
@@ -79,8 +90,7 @@ const requireAuth = t.middleware(({ ctx, next }) => {
  * (or FORBIDDEN when it loses the session named by `input.sessionId`): the
  * stream's `ctx.streamSignal` aborts and the client gets the error.
  */
-const guardSubscriptions = t.middleware(async ({ ctx, type, getRawInput, signal, next }) => {
-  if (type !== "subscription") return next();
+async function guardSubscription({ ctx, getRawInput, signal, next }: GateOptions): Promise<GateResult> {
   const release = ctx.auth.limits.openSubscription(ctx.connectionId);
   const raw = await getRawInput().catch(() => undefined);
   const sessionId =
@@ -100,7 +110,7 @@ const guardSubscriptions = t.middleware(async ({ ctx, type, getRawInput, signal,
     return result;
   }
   return { ...result, data: new GuardedIterator(result.data, guard) };
-});
+}
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return value !== null && typeof value === "object" && Symbol.asyncIterator in value;
@@ -230,13 +240,13 @@ class GuardedIterator implements AsyncIterableIterator<unknown> {
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 /** Open to every caller, signed in or not: only system.health and system.ping. */
-export const publicProcedure = t.procedure.use(logFailures).use(rateLimit).use(instrumentSubscriptions);
+export const publicProcedure = t.procedure.use((opts) => gate(opts, false));
 /**
  * Every signed-in principal (UNAUTHORIZED for anonymous callers and revoked
  * tokens). Session-level rules (owner, members, visibility) are checked by
  * the procedure through auth/access.ts and auth/policy.ts.
  */
-export const authedProcedure = publicProcedure.use(requireAuth).use(guardSubscriptions);
+export const authedProcedure = t.procedure.use((opts) => gate(opts, true));
 /** Admins only (FORBIDDEN otherwise): connection registry, disconnect, agents, token management. */
 export const adminProcedure = authedProcedure.use(({ ctx, next }) => {
   if (!isAdmin(ctx.principal)) {

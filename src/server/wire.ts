@@ -47,12 +47,27 @@ function isTrackedData(value: unknown): value is TrackedData {
 /** Per event object: the last tracked id it was sent with, and the encoding. */
 const cache = new WeakMap<object, { id: string; prepared: PreparedJson }>();
 
+/** Event objects whose superjson encoding was made where they were written (see rememberEncoding). */
+const encodings = new WeakMap<object, SuperJSONResult>();
+
+/**
+ * Record `data`'s superjson encoding, made anyway to persist it (the message
+ * writer), so its frames are built from it rather than by encoding again.
+ */
+export function rememberEncoding(data: object, encoded: SuperJSONResult): void {
+  encodings.set(data, encoded);
+}
+
 /** The encoding of tracked `{ id, data }`, made once per event object and id. */
 function prepareTracked(id: string, data: object): PreparedJson {
   const hit = cache.get(data);
   if (hit && hit.id === id) return hit.prepared;
-  const serialized = superjson.serialize({ id, data });
-  const prepared = new PreparedJson(serialized, JSON.stringify(serialized));
+  const encoded = encodings.get(data);
+  let prepared = encoded && preparedFromStored(id, encoded);
+  if (!prepared) {
+    const serialized = superjson.serialize({ id, data });
+    prepared = new PreparedJson(serialized, JSON.stringify(serialized));
+  }
   cache.set(data, { id, prepared });
   return prepared;
 }

@@ -17,6 +17,7 @@ import type { Bus } from "../bus/bus";
 import { sqliteWriteConnection, type Db } from "../db";
 import { isUniqueViolation, sessionNotFound } from "./errors";
 import { newId } from "./ids";
+import { rememberEncoding } from "../wire";
 import { sessionChannel } from "./session-events";
 
 type PostInput = z.output<typeof messagePostInput>;
@@ -236,7 +237,7 @@ function writeOnSqlite(connection: Database.Database, bySession: Map<string, Pen
       statements.insertMessages(k).run(
         written.flatMap(({ message: m }) => [m.id, m.sessionId, m.seq, m.role, m.author, m.content, m.visibility, m.status, JSON.stringify(m.metadata), m.parentId, m.authorId, m.clientKey, stamp, stamp]),
       );
-      statements.insertEvents(k).run(written.flatMap(({ envelope: e }) => [sessionId, e.seq, e.event.type, JSON.stringify(superjson.serialize(e.event)), stamp]));
+      statements.insertEvents(k).run(written.flatMap(({ envelope: e }) => [sessionId, e.seq, e.event.type, encodeEvent(e.event), stamp]));
       return { written, repeats, missing: [], storedIds };
     }),
   );
@@ -320,12 +321,19 @@ async function writeThroughPrisma(db: Db, bySession: Map<string, Pending[]>, now
           Prisma.sql`(${m.id}, ${m.sessionId}, ${m.seq}, ${m.role}, ${m.author}, ${m.content}, ${m.visibility}, ${m.status}, ${JSON.stringify(m.metadata)}, ${m.parentId}, ${m.authorId}, ${m.clientKey}, ${now}, ${now})`,
       );
       await tx.$executeRaw(Prisma.sql`INSERT INTO "Message" (${Prisma.raw(MESSAGE_COLUMNS)}) VALUES ${Prisma.join(messageRows)}`);
-      const eventRows = written.map(({ envelope: e }) => Prisma.sql`(${sessionId}, ${e.seq}, ${e.event.type}, ${JSON.stringify(superjson.serialize(e.event))}, ${now})`);
+      const eventRows = written.map(({ envelope: e }) => Prisma.sql`(${sessionId}, ${e.seq}, ${e.event.type}, ${encodeEvent(e.event)}, ${now})`);
       await tx.$executeRaw(Prisma.sql`INSERT INTO "SessionEvent" (${Prisma.raw(EVENT_COLUMNS)}) VALUES ${Prisma.join(eventRows)}`);
       outcomes.push({ written, repeats, missing: [], storedIds });
     }
     return outcomes;
   });
+}
+
+/** The stored JSON of an event; its superjson encoding is kept for the frames that carry it live (wire.ts). */
+function encodeEvent(event: SessionEventEnvelope["event"]): string {
+  const encoded = superjson.serialize(event);
+  rememberEncoding(event, encoded);
+  return JSON.stringify(encoded);
 }
 
 function isSqliteBusy(error: unknown): boolean {
