@@ -1,5 +1,6 @@
 // Authentication per transport, the WS Origin check, live revocation, limits,
 // sign-in, security headers, and the PARLEY_AUTH=off safety rule.
+import type { IncomingMessage } from "node:http";
 import { createTRPCClient, createWSClient, TRPCClientError, wsLink } from "@trpc/client";
 import superjson from "superjson";
 import WebSocket from "ws";
@@ -20,17 +21,23 @@ async function rejection(promise: Promise<unknown>): Promise<ClientError> {
   throw new Error("expected the call to fail");
 }
 
-/** Open a raw WebSocket to the tRPC endpoint; resolves with "open" or the HTTP status of a refused upgrade. */
-function upgrade(url: string, headers: Record<string, string>): Promise<"open" | number> {
+/** Open a raw WebSocket to the tRPC endpoint; resolves with "open" or the response to a refused upgrade. */
+function upgradeResponse(url: string, headers: Record<string, string>): Promise<"open" | IncomingMessage> {
   return new Promise((resolve) => {
     const ws = new WebSocket(`${url.replace(/^http/, "ws")}/api/trpc-ws`, { headers });
     ws.on("open", () => {
       void ws.close();
       resolve("open");
     });
-    ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on("unexpected-response", (_req, res) => resolve(res));
     ws.on("error", () => undefined);
   });
+}
+
+/** "open", or the HTTP status of a refused upgrade. */
+async function upgrade(url: string, headers: Record<string, string>): Promise<"open" | number> {
+  const response = await upgradeResponse(url, headers);
+  return response === "open" ? response : (response.statusCode ?? 0);
 }
 
 let t: TestServer;
@@ -196,6 +203,7 @@ describe("limits", () => {
   let lt: TestServer;
   let a: TestPrincipal;
   let b: TestPrincipal;
+  let c: TestPrincipal;
   beforeAll(async () => {
     lt = await startTestServer({
       PARLEY_AUTH: "on",
@@ -206,10 +214,12 @@ describe("limits", () => {
       MAX_CONNECTIONS_PER_PRINCIPAL: "2",
       MAX_CONNECTIONS_PER_ADDRESS: "6",
       CHAT_MAX_RUNS_PER_PRINCIPAL: "1",
-      CHAT_BUILTIN_CHUNK_DELAY_MS: "200",
+      CHAT_MAX_CONCURRENT_RUNS: "2",
+      CHAT_BUILTIN_CHUNK_DELAY_MS: "1000",
     });
     a = await makePrincipal(lt, "member", "a");
     b = await makePrincipal(lt, "member", "b");
+    c = await makePrincipal(lt, "member", "c");
   });
   afterAll(async () => {
     await lt?.close();
@@ -232,43 +242,62 @@ describe("limits", () => {
     await pause(1_100);
   });
 
-  it("calls per second per principal, across its connections", async () => {
+  it("calls per second per principal, across its connections: TOO_MANY_REQUESTS with a retry-after; another principal is unaffected", async () => {
     const clients = [0, 1].map(() => wsClientWithParams(lt.url, { token: a.token }));
+    const other = wsClientWithParams(lt.url, { token: b.token });
     const results = await Promise.allSettled(clients.flatMap((c) => [0, 1, 2, 3, 4].map(() => c.api.auth.me.query())));
-    const messages = results.flatMap((r) => (r.status === "rejected" ? [(r.reason as Error).message] : []));
-    expect(messages.some((m) => m.includes("RATE_LIMIT_PER_PRINCIPAL"))).toBe(true);
-    for (const c of clients) void c.close();
+    const refused = results.flatMap((r) => (r.status === "rejected" ? [r.reason as ClientError] : []));
+    const byPrincipal = refused.filter((e) => e.message.includes("RATE_LIMIT_PER_PRINCIPAL"));
+    expect(byPrincipal.length).toBeGreaterThan(0);
+    expect(byPrincipal[0]!.data?.code).toBe("TOO_MANY_REQUESTS");
+    expect(byPrincipal[0]!.data?.retryAfterMs).toBeGreaterThan(0);
+    // Within the same second, b's calls go through.
+    expect(await other.api.auth.me.query()).toMatchObject({ id: b.id });
+    for (const c of [...clients, other]) void c.close();
     await pause(1_100);
   });
 
-  it("subscriptions per connection", async () => {
-    const session = await lt.client({ token: a.token }).api.session.create.mutate({ title: "subs" });
+  it("subscriptions per connection: the third is refused with a retry-after; the first two and another connection's keep delivering", async () => {
+    const owner = lt.client({ token: a.token }).api;
+    const session = await owner.session.create.mutate({ title: "subs" });
+    await owner.session.addMember.mutate({ sessionId: session.id, principalId: b.id, role: "viewer" });
     const ws = wsClientWithParams(lt.url, { token: a.token });
     const errors: unknown[] = [];
+    const delivered = [0, 0, 0];
     for (let i = 0; i < 3; i++) {
-      ws.api.session.events.subscribe({ sessionId: session.id }, { onData: () => undefined, onError: (e) => errors.push(e) });
+      ws.api.session.events.subscribe({ sessionId: session.id }, { onData: () => delivered[i]!++, onError: (e) => errors.push(e) });
     }
     await waitFor(() => errors.length === 1, "the third subscription to be refused");
     expect((errors[0] as ClientError).data?.code).toBe("TOO_MANY_REQUESTS");
     expect((errors[0] as Error).message).toContain("MAX_SUBSCRIPTIONS_PER_CONNECTION");
+    expect((errors[0] as ClientError).data?.retryAfterMs).toBeGreaterThan(0);
+    const other = wsClientWithParams(lt.url, { token: b.token });
+    let otherDelivered = 0;
+    other.api.session.events.subscribe({ sessionId: session.id }, { onData: () => otherDelivered++ });
+    await waitFor(() => lt.server.deps.connections.list().some((c) => c.principal.id === b.id && c.subscriptions.length === 1), "b subscribed");
+    await owner.message.post.mutate({ sessionId: session.id, content: "after the refusal" });
+    await waitFor(() => otherDelivered === 1 && delivered.filter((n) => n === 1).length === 2, "delivery to the three open subscriptions");
+    expect(errors).toHaveLength(1);
     void ws.close();
+    void other.close();
     await pause(1_100);
   });
 
-  it("connections per principal: the third connection's calls are refused; another principal connects", async () => {
+  it("connections per principal: the third connection's calls are refused with a retry-after; another principal connects", async () => {
     const conns = [0, 1, 2].map(() => wsClientWithParams(lt.url, { token: b.token }));
     await conns[0]!.api.auth.me.query();
     await conns[1]!.api.auth.me.query();
     const error = await rejection(conns[2]!.api.auth.me.query());
     expect(error.data?.code).toBe("TOO_MANY_REQUESTS");
     expect(error.message).toContain("MAX_CONNECTIONS_PER_PRINCIPAL");
+    expect(error.data?.retryAfterMs).toBeGreaterThan(0);
     const other = wsClientWithParams(lt.url, { token: a.token });
     await other.api.auth.me.query();
     for (const c of [...conns, other]) void c.close();
     await pause(1_100);
   });
 
-  it("connections per address: past the limit the upgrade is answered 429", async () => {
+  it("connections per address: past the limit the upgrade is answered 429 with Retry-After", async () => {
     await waitFor(() => lt.server.wsServer.clients.size === 0, "earlier connections closed");
     const sockets: WebSocket[] = [];
     for (let i = 0; i < 6; i++) {
@@ -276,28 +305,45 @@ describe("limits", () => {
       await new Promise((resolve) => ws.once("open", resolve));
       sockets.push(ws);
     }
-    expect(await upgrade(lt.url, {})).toBe(429);
+    const refused = await upgradeResponse(lt.url, {});
+    expect(refused === "open" ? refused : refused.statusCode).toBe(429);
+    expect(refused === "open" ? null : Number(refused.headers["retry-after"])).toBeGreaterThan(0);
     for (const ws of sockets) ws.close();
     await waitFor(() => lt.server.wsServer.clients.size === 0, "closed");
     await pause(100);
     expect(await upgrade(lt.url, {})).toBe("open");
   });
 
-  it("concurrent chat runs per principal", async () => {
+  it("concurrent chat runs per principal and per server: TOO_MANY_REQUESTS with a retry-after; another principal may still ask", async () => {
     const api = lt.client({ token: a.token }).api;
+    const bApi = lt.client({ token: b.token }).api;
+    const cApi = lt.client({ token: c.token }).api;
     const s1 = await api.session.create.mutate({ title: "chat 1" });
     const s2 = await api.session.create.mutate({ title: "chat 2" });
     await pause(1_100); // HTTP clients in this process share keep-alive sockets: one per-connection bucket
-    await api.chat.send.mutate({ sessionId: s1.id, content: "what about chat limits today?" });
-    const error = await rejection(api.chat.send.mutate({ sessionId: s2.id, content: "and another question here?" }));
-    expect(error.data?.code).toBe("TOO_MANY_REQUESTS");
-    expect(error.message).toContain("CHAT_MAX_RUNS_PER_PRINCIPAL");
-    // Another principal may still ask.
-    await pause(1_100);
-    const bApi = lt.client({ token: b.token }).api;
     const s3 = await bApi.session.create.mutate({ title: "chat 3" });
+    const s4 = await cApi.session.create.mutate({ title: "chat 4" });
     await pause(1_100);
-    await bApi.chat.send.mutate({ sessionId: s3.id, content: "a question from b?" });
+    // The answers stream slowly (CHAT_BUILTIN_CHUNK_DELAY_MS): they run until stopped below.
+    const first = await api.chat.send.mutate({ sessionId: s1.id, content: "what about chat limits today?" });
+    const perPrincipal = await rejection(api.chat.send.mutate({ sessionId: s2.id, content: "and another question here?" }));
+    expect(perPrincipal.data?.code).toBe("TOO_MANY_REQUESTS");
+    expect(perPrincipal.message).toContain("CHAT_MAX_RUNS_PER_PRINCIPAL");
+    expect(perPrincipal.data?.retryAfterMs).toBeGreaterThan(0);
+    // Another principal may still ask; the server now runs CHAT_MAX_CONCURRENT_RUNS (2) answers.
+    const second = await bApi.chat.send.mutate({ sessionId: s3.id, content: "a question from b?" });
+    expect(lt.server.deps.chat.activeCount).toBe(2);
+    const perServer = await rejection(cApi.chat.send.mutate({ sessionId: s4.id, content: "a question from c?" }));
+    expect(perServer.data?.code).toBe("TOO_MANY_REQUESTS");
+    expect(perServer.message).toContain("CHAT_MAX_CONCURRENT_RUNS");
+    expect(perServer.data?.retryAfterMs).toBeGreaterThan(0);
+    await pause(1_100);
+    await api.chat.stop.mutate({ runId: first.runId });
+    await bApi.chat.stop.mutate({ runId: second.runId });
+    // After the retry-after, with a run ended, c's question goes through.
+    await pause(perServer.data?.retryAfterMs ?? 0);
+    const third = await cApi.chat.send.mutate({ sessionId: s4.id, content: "a question from c?" });
+    await cApi.chat.stop.mutate({ runId: third.runId });
   });
 });
 

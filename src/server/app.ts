@@ -9,6 +9,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "pino";
 import { Auth } from "./auth";
 import { originAllowed, setSecurityHeaders, SIGNIN_PATHS, SIGNOUT_PATH } from "./auth/http";
+import { SLOT_RETRY_AFTER_MS } from "./auth/limits";
 import type { Bus } from "./bus/bus";
 import { MemoryBus } from "./bus/memory";
 import { RedisBus } from "./bus/redis";
@@ -64,8 +65,10 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown) {
   res.end(text);
 }
 
-function rejectUpgrade(socket: Duplex, status: number, reason: string) {
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+/** Answers an upgrade request with `status` and closes the socket; `headers` are added (Retry-After on 429). */
+function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: Record<string, string> = {}) {
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`);
 }
 
 /** PARLEY_FAULTS, validated; refused in production unless PARLEY_FAULTS_IN_PRODUCTION=yes. */
@@ -138,9 +141,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       const release = auth.limits.connectionsByPrincipal.take(ctx.principal.id);
       // `on`, not `once` (here and at the upgrade): 'close' comes once, and once() adds two objects per socket.
       if (release) req.socket.on("close", release);
-      else {
-        ctx.connectionRefusal = `${config.MAX_CONNECTIONS_PER_PRINCIPAL} connections of yours are open; the limit is ${config.MAX_CONNECTIONS_PER_PRINCIPAL} (MAX_CONNECTIONS_PER_PRINCIPAL); retry after closing one`;
-      }
+      else ctx.connectionRefusal = auth.limits.connectionRefusal();
       return ctx;
     },
     keepAlive: { enabled: true, pingMs: config.WS_PING_INTERVAL_MS, pongWaitMs: config.WS_PONG_TIMEOUT_MS },
@@ -202,7 +203,8 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       const address = req.socket.remoteAddress ?? "unknown";
       const release = auth.limits.connectionsByAddress.take(address);
       if (!release) {
-        rejectUpgrade(socket, 429, "Too Many Requests");
+        // MAX_CONNECTIONS_PER_ADDRESS: no tRPC connection yet, so the retry-after is the HTTP header (whole seconds).
+        rejectUpgrade(socket, 429, "Too Many Requests", { "Retry-After": String(Math.ceil(SLOT_RETRY_AFTER_MS / 1_000)) });
         return;
       }
       socket.on("close", release); // also when the handshake fails

@@ -3,6 +3,7 @@
 // connectionParams; it never throws (a throw here makes clients reconnect in
 // a loop), so principals are resolved here and enforced in middleware.
 import type { IncomingMessage } from "node:http";
+import type { TRPCError } from "@trpc/server";
 import type { Logger } from "pino";
 import type { Auth } from "./auth";
 import type { Principal } from "./auth/principal";
@@ -48,8 +49,8 @@ export interface Context extends ServerDeps {
   authProblem: string | null;
   /** Key of the per-connection rate limit: the WS connection, or the HTTP keep-alive socket. */
   rateKey: string;
-  /** Set when this WS connection is over a limit (connections per principal): every call is refused with it. */
-  connectionRefusal: string | null;
+  /** Set when this WS connection is over a limit (connections per principal): every call is refused with it (TOO_MANY_REQUESTS). */
+  connectionRefusal: TRPCError | null;
   /** Per subscription: aborted when the caller's access ends (revocation); routers pass it instead of `signal`. */
   streamSignal?: AbortSignal;
 }

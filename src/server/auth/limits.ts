@@ -20,6 +20,12 @@ export class RetryAfter extends Error {
   }
 }
 
+/**
+ * The retry-after of a refusal that waits for something to end (a subscription,
+ * a chat run, a connection) rather than for a bucket to refill: when to look again.
+ */
+export const SLOT_RETRY_AFTER_MS = 1_000;
+
 export function tooManyRequests(message: string, retryAfterMs: number): TRPCError {
   const cause = new RetryAfter(message, retryAfterMs);
   return new TRPCError({ code: "TOO_MANY_REQUESTS", message: `${message}; retry after ${retryAfterMs} ms`, cause });
@@ -114,10 +120,16 @@ export class Limits {
     if (!release) {
       throw tooManyRequests(
         `${this.subscriptions.max} subscriptions are open on this connection; the limit is ${this.subscriptions.max} (MAX_SUBSCRIPTIONS_PER_CONNECTION). End one first`,
-        1_000,
+        SLOT_RETRY_AFTER_MS,
       );
     }
     return release;
+  }
+
+  /** What every call on a WebSocket connection over MAX_CONNECTIONS_PER_PRINCIPAL is answered (the connection stays open). */
+  connectionRefusal(): TRPCError {
+    const max = this.connectionsByPrincipal.max;
+    return tooManyRequests(`${max} connections of yours are open; the limit is ${max} (MAX_CONNECTIONS_PER_PRINCIPAL). Close one, then reconnect`, SLOT_RETRY_AFTER_MS);
   }
 
   /** A chat run slot for a principal, or TOO_MANY_REQUESTS. */
@@ -126,7 +138,7 @@ export class Limits {
     if (!release) {
       throw tooManyRequests(
         `you have ${this.chatRuns.max} chat runs streaming; the limit is ${this.chatRuns.max} (CHAT_MAX_RUNS_PER_PRINCIPAL). Wait for one to finish or call chat.stop`,
-        1_000,
+        SLOT_RETRY_AFTER_MS,
       );
     }
     return release;

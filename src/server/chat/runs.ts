@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { Message, MessageStatus, Prisma, Visibility } from "../../generated/prisma/client";
 import { runIdOf, type ChatRunEvent, type FinishReason, type RunMetadata, type chatRegenerateInput, type chatSendInput } from "../../shared/chat";
+import { SLOT_RETRY_AFTER_MS, tooManyRequests } from "../auth/limits";
 import { channel, type Bus } from "../bus/bus";
 import type { Db } from "../db";
 import { isPostgresUrl, type Config } from "../env";
@@ -594,10 +595,10 @@ export class ChatRunRegistry implements ActiveRunSource {
       });
     }
     if (this.runs.size + this.reservedTotal >= config.CHAT_MAX_CONCURRENT_RUNS) {
-      throw new TRPCError({
-        code: "TOO_MANY_REQUESTS",
-        message: `${this.runs.size + this.reservedTotal} runs are active on this server; the limit is ${config.CHAT_MAX_CONCURRENT_RUNS} (CHAT_MAX_CONCURRENT_RUNS). Retry when one finishes`,
-      });
+      throw tooManyRequests(
+        `${this.runs.size + this.reservedTotal} runs are active on this server; the limit is ${config.CHAT_MAX_CONCURRENT_RUNS} (CHAT_MAX_CONCURRENT_RUNS). Retry when one finishes`,
+        SLOT_RETRY_AFTER_MS,
+      );
     }
     this.reserved.set(sessionId, (this.reserved.get(sessionId) ?? 0) + 1);
     this.reservedTotal++;
