@@ -1,16 +1,22 @@
 // The `parley` CLI as a real process against a real server with
 // authentication on: each command's output and exit code, --json for scripts,
 // and the errors scripts branch on (unreachable 3, bad token 4, not found 5,
-// usage 2, Ctrl-C 130).
+// usage 2, Ctrl-C 130). The process is the built binary, package.json's `bin`
+// (dist/cli/index.js, run through its shebang as a shell would); one test
+// checks that `npm run parley` (the sources through tsx) is the same program.
 import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureSdkBuild } from "../scripts/sdk-build";
 import { createParleyClient, type ParleyClient } from "../src/client";
 import { createPrincipalWithToken } from "../src/server/auth/tokens";
 import { startFakeOpenAi, closedPortUrl, type FakeProvider } from "./helpers/chat-fakes";
 import { repoRoot, startTestServer, waitFor, type TestServer } from "./helpers/server";
 
-const cliEntry = path.join(repoRoot, "src", "cli", "index.ts");
+const packageBin = (JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { bin: { parley: string } }).bin.parley;
+const cliBin = path.join(repoRoot, packageBin);
+const cliSource = path.join(repoRoot, "src", "cli", "index.ts");
 
 interface Run {
   code: number | null;
@@ -18,9 +24,10 @@ interface Run {
   stderr: string;
 }
 
-/** A running CLI process whose output is collected as it arrives. */
-function startCli(args: string[], env: Record<string, string | undefined> = {}) {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", cliEntry, ...args], {
+/** A running CLI process (the built binary, or with `source` the sources through tsx) whose output is collected as it arrives. */
+function startCli(args: string[], env: Record<string, string | undefined> = {}, { source = false } = {}) {
+  const [command, argv] = source ? [process.execPath, ["--import", "tsx", cliSource, ...args]] : [cliBin, args];
+  const child: ChildProcess = spawn(command, argv, {
     cwd: repoRoot,
     env: { ...process.env, PARLEY_URL: t.url, PARLEY_TOKEN: adminToken, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -45,6 +52,7 @@ let adminToken: string;
 let sdk: ParleyClient;
 
 beforeAll(async () => {
+  ensureSdkBuild();
   openai = await startFakeOpenAi();
   t = await startTestServer({ PARLEY_AUTH: "on", OPENAI_BASE_URL: openai.url, OPENAI_API_KEY: "sk-test", OPENAI_DEFAULT_MODEL: "fake-gpt" });
   adminToken = (await createPrincipalWithToken(t.server.deps.db, { name: "cli admin", role: "admin", expiresAt: null })).token;
@@ -57,6 +65,18 @@ afterAll(async () => {
 });
 
 describe("parley CLI", () => {
+  it("npm run parley (the sources through tsx) is the program the package ships", async () => {
+    await sdk.api.session.create.mutate({ title: "same program" });
+    const [built, source] = await Promise.all([cli(["--json", "sessions", "ls"]), startCli(["--json", "sessions", "ls"], {}, { source: true }).exited]);
+    expect(source.code).toBe(0);
+    expect(built.code).toBe(0);
+    expect(built.stdout).toContain("same program");
+    expect(built.stdout).toBe(source.stdout);
+    const [builtHelp, sourceHelp] = await Promise.all([cli(["sessions", "--help"]), startCli(["sessions", "--help"], {}, { source: true }).exited]);
+    expect(builtHelp.stdout).toContain("parley sessions");
+    expect(builtHelp.stdout).toBe(sourceHelp.stdout);
+  });
+
   it("sessions create | ls | archive, in words and as JSON", async () => {
     const created = await cli(["--json", "sessions", "create", "CLI planning"]);
     expect(created.code).toBe(0);

@@ -1,4 +1,5 @@
-// The SDK as another project sees it: build it with tsup, install it into
+// The SDK as another project sees it: build it with tsup (once per change of
+// its sources, shared with the other tests of the package), install it into
 // examples/consumer by path (file:../../dist), type-check that project against Parley's router
 // (its @ts-expect-error lines must all be errors, and a plain typo must fail),
 // then run it against a real server.
@@ -7,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureSdkBuild } from "../scripts/sdk-build";
 import { createPrincipalWithToken } from "../src/server/auth/tokens";
 import { repoRoot, startTestServer, type TestServer } from "./helpers/server";
 
@@ -28,8 +30,7 @@ async function sh(command: string, args: string[], cwd: string, env: Record<stri
 
 let t: TestServer;
 beforeAll(async () => {
-  const built = await sh(npm, ["run", "build:sdk"], repoRoot);
-  if (built.code !== 0) throw new Error(`npm run build:sdk failed:\n${built.stdout}\n${built.stderr}`);
+  ensureSdkBuild();
   const installed = await sh(npm, ["install", "--no-audit", "--no-fund"], consumerDir);
   if (installed.code !== 0) throw new Error(`npm install in examples/consumer failed:\n${installed.stdout}\n${installed.stderr}`);
   t = await startTestServer({ PARLEY_AUTH: "on", CHAT_BUILTIN_CHUNK_DELAY_MS: "0" });
