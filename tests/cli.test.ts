@@ -7,12 +7,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ensureSdkBuild } from "../scripts/sdk-build";
 import { createParleyClient, type ParleyClient } from "../src/client";
+import { startServer, type ParleyServer } from "../src/server/app";
 import { createPrincipalWithToken } from "../src/server/auth/tokens";
+import { parseConfig } from "../src/server/env";
 import { startFakeOpenAi, closedPortUrl, type FakeProvider } from "./helpers/chat-fakes";
-import { repoRoot, startTestServer, waitFor, type TestServer } from "./helpers/server";
+import { freshDatabase, repoRoot, startTestServer, waitFor, type TestServer } from "./helpers/server";
 
 const packageBin = (JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { bin: { parley: string } }).bin.parley;
 const cliBin = path.join(repoRoot, packageBin);
@@ -185,6 +187,31 @@ describe("parley CLI", () => {
     expect(JSON.parse(json.stdout.trim())).toMatchObject({ process: { rssBytes: expect.any(Number) as number }, hub: { connections: expect.any(Number) as number } });
   });
 
+  it("metrics without --once keeps printing fresh figures until Ctrl-C, then exits 130", async () => {
+    const metrics = startCli(["metrics"]);
+    const frames = () => [...metrics.result.stdout.matchAll(/^Parley metrics {2}(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) {2}\(window 1 s\)$/gm)];
+    const frameTime = (frame: RegExpExecArray) => Date.parse(`${frame[1]?.replace(" ", "T")}Z`);
+    await waitFor(() => frames().length >= 1, "the first frame", 30_000);
+    // Frames of windows that ended after this moment cannot be history replayed at the start: they are refreshes.
+    const firstShown = Date.now();
+    await waitFor(() => frames().filter((f) => frameTime(f) > firstShown).length >= 2, "two refreshed frames", 30_000);
+    metrics.child.kill("SIGINT");
+    const done = await metrics.exited;
+    expect(done.code).toBe(130);
+    expect(done.stderr).toBe("");
+    const times = frames().map(frameTime);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(new Set(times).size).toBe(times.length);
+    // Every frame is the whole block of figures, ended by a blank line (the view's refresh without a terminal).
+    const blocks = done.stdout.split("\n\n").filter((b) => b.trim() !== "");
+    expect(blocks).toHaveLength(times.length);
+    for (const block of blocks) {
+      expect(block).toMatch(/^process\s+cpu [\d.]+%/m);
+      expect(block).toMatch(/^hub\s+connections \d+/m);
+      expect(block).toMatch(/^database\s+ping /m);
+    }
+  });
+
   it("token create | list | revoke: the new token works until it is revoked (then exit 4)", async () => {
     const created = await cli(["--json", "token", "create", "build bot", "--role", "member", "--expires-in", "1d"]);
     expect(created.code).toBe(0);
@@ -270,5 +297,63 @@ describe("parley CLI", () => {
       child.kill("SIGINT");
       expect(await exited).toBe(0);
     }
+  });
+});
+
+describe("parley tail across a server restart", () => {
+  const cleanup: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step();
+  });
+
+  it("resumes when the server comes back on the same port and database: every message printed once, in order", async () => {
+    const db = freshDatabase();
+    cleanup.push(() => fs.rmSync(db.dir, { recursive: true, force: true }));
+    const start = (port: number) =>
+      startServer({
+        config: parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", PARLEY_AUTH: "on", PORT: String(port), DATABASE_URL: db.url, SHUTDOWN_TIMEOUT_MS: "1000" }),
+      });
+    let server: ParleyServer = await start(0);
+    cleanup.push(() => server.close());
+    const port = server.port;
+    const { token } = await createPrincipalWithToken(server.deps.db, { name: "restart admin", role: "admin", expiresAt: null });
+    const poster = createParleyClient({ url: server.url, token, retryDelayMs: () => 50 });
+    cleanup.push(() => poster.close());
+    const post = async (from: number, to: number) => {
+      for (let n = from; n <= to; n++) await poster.api.message.post.mutate({ sessionId: session.id, content: `message ${n}`, author: "ada" });
+    };
+    const session = await poster.api.session.create.mutate({ title: "restart" });
+    await post(1, 3);
+
+    const env = { PARLEY_URL: server.url, PARLEY_TOKEN: token };
+    const tail = startCli(["tail", session.id], env);
+    const tailJson = startCli(["--json", "tail", session.id], env);
+    cleanup.push(() => {
+      tail.child.kill("SIGKILL");
+      tailJson.child.kill("SIGKILL");
+    });
+    // Has the tail printed message n (a line of its own, or a JSON line)?
+    const shown = (run: { result: Run }, n: number) => run.result.stdout.includes(`: message ${n}\n`) || run.result.stdout.includes(`"message ${n}"`);
+    await waitFor(() => shown(tail, 3) && shown(tailJson, 3), "the history", 30_000);
+
+    await server.close();
+    await waitFor(() => tail.result.stderr.includes("connection lost"), "the tail to see the server go", 30_000);
+    server = await start(port);
+    // Posted on the new server, whether or not the tails have reconnected yet: they must get them from the back-fill or live.
+    await post(4, 10);
+    await waitFor(() => shown(tail, 10) && shown(tailJson, 10), "the tails to resume", 30_000);
+    expect(tail.result.stderr).toContain("reconnected; resuming");
+    await post(11, 12);
+    await waitFor(() => shown(tail, 12) && shown(tailJson, 12), "live messages after the restart", 30_000);
+
+    tail.child.kill("SIGINT");
+    tailJson.child.kill("SIGINT");
+    const [human, json] = await Promise.all([tail.exited, tailJson.exited]);
+    const expected = Array.from({ length: 12 }, (_, i) => i + 1);
+    expect(human.code).toBe(130);
+    expect(human.stdout.trim().split("\n")).toEqual(expected.map((n) => `#${n} ada (user): message ${n}`));
+    expect(json.code).toBe(130);
+    const events = jsonLines(json.stdout) as { id: string; event: { type: string; message: { content: string } } }[];
+    expect(events.map((e) => [e.id, e.event.type, e.event.message.content])).toEqual(expected.map((n) => [String(n), "message.created", `message ${n}`]));
   });
 });
