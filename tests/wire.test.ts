@@ -107,8 +107,17 @@ describe("wire format", () => {
     for (const value of cases) {
       const stored = superjson.serialize(value);
       // The stored form went through a JSON column: a copy, not the same objects.
-      const copy = JSON.parse(JSON.stringify(stored)) as typeof stored;
-      expect(lane.frame("12", value, copy).toString()).toBe(frames(4, "12", value).stock);
+      const text = JSON.stringify(stored);
+      const copy = JSON.parse(text) as typeof stored;
+      const stock = frames(4, "12", value).stock;
+      expect(lane.frame("12", value, copy).toString()).toBe(stock);
+      // With the stored text (SQLite), spliced rather than stringified again: the same bytes.
+      expect(lane.frame("12", value, copy, text).toString()).toBe(stock);
+      // A text that is not JSON.stringify's form is not spliced (encoded from the parsed copy instead).
+      expect(lane.frame("12", value, copy, JSON.stringify(stored, null, 1)).toString()).toBe(stock);
     }
+    // The text is what is sent: a marker in it (and not in the parsed copy) shows in the frame.
+    const stored = superjson.serialize({ type: "t", n: 1 });
+    expect(lane.frame("13", {}, stored, JSON.stringify({ ...stored, json: { type: "t", n: 2 } })).toString()).toContain('"n":2');
   });
 });

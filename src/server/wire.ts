@@ -79,20 +79,36 @@ function prepareTracked(id: string, data: object): PreparedJson {
  * equalities and the like): then `data` is encoded again.
  */
 function preparedFromStored(id: string, stored: SuperJSONResult): PreparedJson | null {
-  const { json, meta } = stored;
-  let serialized: SuperJSONResult = { json: { id, data: json } };
-  if (meta !== undefined) {
-    const { values, v, ...rest } = meta;
-    if (Object.keys(rest).length > 0 || Array.isArray(values)) return null;
-    serialized = {
-      json: { id, data: json },
-      meta: {
-        ...(values === undefined ? {} : { values: Object.fromEntries(Object.entries(values).map(([path, type]) => [`data.${path}`, type])) }),
-        ...(v === undefined ? {} : { v }),
-      },
-    };
-  }
+  const meta = trackedMeta(stored);
+  if (meta === null) return null;
+  const serialized: SuperJSONResult = meta === undefined ? { json: { id, data: stored.json } } : { json: { id, data: stored.json }, meta };
   return new PreparedJson(serialized, JSON.stringify(serialized));
+}
+
+/** The meta of tracked `{ id, data }` given `data`'s encoding; undefined when none; null when not a plain `values` meta. */
+function trackedMeta({ meta }: SuperJSONResult): SuperJSONResult["meta"] | null {
+  if (meta === undefined) return undefined;
+  const { values, v, ...rest } = meta;
+  if (Object.keys(rest).length > 0 || Array.isArray(values)) return null;
+  return {
+    ...(values === undefined ? {} : { values: Object.fromEntries(Object.entries(values).map(([path, type]) => [`data.${path}`, type])) }),
+    ...(v === undefined ? {} : { v }),
+  };
+}
+
+/**
+ * preparedFromStored's JSON text, spliced from the stored text rather than
+ * stringified again (a back-fill sends thousands). Only when `text` is
+ * `JSON.stringify(stored)` as the message writer stores it; null otherwise.
+ */
+function trackedJsonFromText(id: string, stored: SuperJSONResult, text: string): string | null {
+  const meta = trackedMeta(stored);
+  if (meta === null) return null;
+  const head = '{"json":';
+  const tail = stored.meta === undefined ? "}" : `,"meta":${JSON.stringify(stored.meta)}}`;
+  if (!text.startsWith(head) || !text.endsWith(tail) || text.length < head.length + tail.length + 2) return null;
+  const data = text.slice(head.length, text.length - tail.length);
+  return `{"json":{"id":${JSON.stringify(id)},"data":${data}}${meta === undefined ? "" : `,"meta":${JSON.stringify(meta)}`}}`;
 }
 
 /** Probe event objects of lanes that have not learnt their subscription id yet. */
@@ -133,14 +149,17 @@ export class SubscriptionLane {
   /**
    * The frame tRPC sends for `tracked(id, data)` on this subscription
    * (wireEncoder's bytes). `stored`: `data`'s superjson encoding as it was
-   * persisted, used instead of encoding `data` again (back-fill).
+   * persisted, used instead of encoding `data` again (back-fill), and
+   * `storedText` its stored JSON text when the database gives it as text.
    */
-  frame(id: string, data: object, stored?: SuperJSONResult): Buffer {
+  frame(id: string, data: object, stored?: SuperJSONResult, storedText?: string): Buffer {
     const prefix = this.prefix;
     if (prefix === null) throw new Error("SubscriptionLane.frame before bind");
-    const fromStore = stored && preparedFromStored(id, stored);
-    // A stored encoding is one subscriber's own copy: nothing to share.
-    if (fromStore) return Buffer.from(`${prefix}${fromStore.json},"id":${JSON.stringify(id)}}}`);
+    if (stored) {
+      // A stored encoding is one subscriber's own copy: nothing to share.
+      const json = (storedText !== undefined && trackedJsonFromText(id, stored, storedText)) || preparedFromStored(id, stored)?.json;
+      if (json) return Buffer.from(`${prefix}${json},"id":${JSON.stringify(id)}}}`);
+    }
     const prepared = prepareTracked(id, data);
     const hit = prepared.frames?.get(prefix);
     if (hit) return hit;

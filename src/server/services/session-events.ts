@@ -79,10 +79,10 @@ export async function readSessionEvents(
   limit = BACKFILL_PAGE,
 ): Promise<StoredSessionEvent[]> {
   const direct = sqliteWriteConnection(db);
-  const rows: { seq: number; stored: SuperJSONResult }[] = direct
+  const rows: { seq: number; stored: SuperJSONResult; storedText?: string }[] = direct
     ? sqliteEventPage(direct)
         .all(sessionId, afterSeq, limit)
-        .map((row) => ({ seq: row.seq, stored: JSON.parse(row.payload) as SuperJSONResult }))
+        .map((row) => ({ seq: row.seq, stored: JSON.parse(row.payload) as SuperJSONResult, storedText: row.payload }))
     : (
         await db.sessionEvent.findMany({
           where: { sessionId, seq: { gt: afterSeq } },
@@ -91,7 +91,7 @@ export async function readSessionEvents(
           select: { seq: true, payload: true },
         })
       ).map((row) => ({ seq: row.seq, stored: row.payload as unknown as SuperJSONResult }));
-  return rows.map(({ seq, stored }) => ({ seq, event: superjson.deserialize<SessionEvent>(stored), stored }));
+  return rows.map(({ seq, stored, storedText }) => ({ seq, event: superjson.deserialize<SessionEvent>(stored), stored, storedText }));
 }
 
 const eventPages = new WeakMap<Database.Database, Database.Statement<[string, number, number], { seq: number; payload: string }>>();
@@ -110,6 +110,8 @@ function sqliteEventPage(connection: Database.Database) {
 /** A persisted event as read back, with its stored encoding (the back-fill sends it without encoding again). */
 export interface StoredSessionEvent extends SessionEventEnvelope {
   stored: SuperJSONResult;
+  /** Its JSON text as stored (SQLite), spliced into frames as it is. */
+  storedText?: string;
 }
 
 export interface SessionStreamOptions {
@@ -433,7 +435,7 @@ class SessionEventStream {
         if (draining) await draining;
         if (this.stopped) return;
         const event = this.advance(envelope);
-        if (sink && lane?.bound) sink.send(lane.frame(String(envelope.seq), event, event === HIDDEN ? undefined : envelope.stored), envelope);
+        if (sink && lane?.bound) sink.send(lane.frame(String(envelope.seq), event, event === HIDDEN ? undefined : envelope.stored, envelope.storedText), envelope);
         else yield tracked(String(envelope.seq), event);
       }
       if (page.length < BACKFILL_PAGE || signal?.aborted) return;
