@@ -75,7 +75,7 @@ describe("parley CLI", () => {
     expect(built.stdout).toContain("same program");
     expect(built.stdout).toBe(source.stdout);
     const [builtHelp, sourceHelp] = await Promise.all([cli(["sessions", "--help"]), startCli(["sessions", "--help"], {}, { source: true }).exited]);
-    expect(builtHelp.stdout).toContain("parley sessions");
+    expect(builtHelp.stdout).toContain("add-member");
     expect(builtHelp.stdout).toBe(sourceHelp.stdout);
   });
 
@@ -232,6 +232,56 @@ describe("parley CLI", () => {
     expect(refused.stderr).toContain("PARLEY_TOKEN");
   });
 
+  it("sessions add-member | members | remove-member: by token name or id (admins) or principal id (owners); the member can write until removed", async () => {
+    const session = await sdk.api.session.create.mutate({ title: "members" });
+    const created = await cli(["--json", "token", "create", "helper", "--role", "member"]);
+    const helper = JSON.parse(created.stdout) as { id: string; token: string; principal: { id: string } };
+    const asHelper = { PARLEY_TOKEN: helper.token };
+    const readable = async () => (JSON.parse((await cli(["--json", "sessions", "ls"], asHelper)).stdout) as { id: string }[]).map((s) => s.id);
+    expect(await readable()).not.toContain(session.id);
+    const refused = await cli(["send", session.id, "let me in"], asHelper);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain("not allowed");
+
+    const added = await cli(["sessions", "add-member", session.id, "helper", "--role", "viewer"]);
+    expect(added.code).toBe(0);
+    expect(added.stdout.trim()).toBe(`helper (${helper.principal.id}) is a member of ${session.id} with role viewer`);
+    expect(await readable()).toContain(session.id);
+    expect((await cli(["send", session.id, "viewers only read"], asHelper)).code).toBe(4);
+
+    // By token id (as `token list` shows it): the same principal, now a writer.
+    const promoted = await cli(["--json", "sessions", "add-member", session.id, helper.id, "--role", "member"]);
+    expect(JSON.parse(promoted.stdout)).toMatchObject({ sessionId: session.id, principalId: helper.principal.id, role: "member" });
+    expect((await cli(["send", session.id, "now I may write"], asHelper)).code).toBe(0);
+    const members = await cli(["sessions", "members", session.id]);
+    expect(members.stdout.trim()).toBe(`${helper.principal.id}  helper  app  role=member`);
+
+    const removed = await cli(["sessions", "remove-member", session.id, "helper"]);
+    expect(removed.code).toBe(0);
+    expect(removed.stdout.trim()).toBe(`helper (${helper.principal.id}) is no longer a member of ${session.id}`);
+    expect((await cli(["send", session.id, "still here?"], asHelper)).code).toBe(4);
+    expect(await readable()).not.toContain(session.id);
+    expect((await cli(["sessions", "members", session.id])).stdout.trim()).toBe("no members");
+
+    // An owner who is not an admin cannot list tokens: it names the principal by id.
+    const owner = JSON.parse((await cli(["--json", "token", "create", "owner", "--role", "member"])).stdout) as { token: string };
+    const own = JSON.parse((await cli(["--json", "sessions", "create", "owned"], { PARLEY_TOKEN: owner.token })).stdout) as { id: string };
+    expect((await cli(["sessions", "add-member", own.id, "helper"], { PARLEY_TOKEN: owner.token })).code).toBe(5);
+    const byOwner = await cli(["sessions", "add-member", own.id, helper.principal.id], { PARLEY_TOKEN: owner.token });
+    expect(byOwner.code).toBe(0);
+    expect(byOwner.stdout.trim()).toBe(`${helper.principal.id} is a member of ${own.id} with role member`);
+    expect((await cli(["sessions", "add-member", own.id, helper.principal.id], asHelper)).code).toBe(4);
+
+    await cli(["token", "create", "twin", "--role", "agent"]);
+    await cli(["token", "create", "twin", "--role", "agent"]);
+    const ambiguous = await cli(["sessions", "add-member", session.id, "twin"]);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toContain('"twin" names 2 principals');
+    expect((await cli(["sessions", "add-member", session.id, "helper", "--role", "owner"])).code).toBe(2);
+    expect((await cli(["sessions", "remove-member", session.id, "helper"])).code).toBe(5);
+    expect((await cli(["sessions", "add-member", "no-such-session", "helper"])).code).toBe(5);
+  });
+
   it("exit codes: unreachable 3, bad or missing token 4, not found 5, bad usage 2", async () => {
     const down = await closedPortUrl();
     const unreachable = await cli(["sessions", "ls"], { PARLEY_URL: down });
@@ -258,27 +308,39 @@ describe("parley CLI", () => {
     expect((await cli(["--help"])).code).toBe(0);
   });
 
-  it("examples/agent-bot joins with an agent token, answers a message that mentions it, and reports agent.progress", async () => {
-    const session = await sdk.api.session.create.mutate({ title: "bot" });
-    await sdk.api.message.post.mutate({ sessionId: session.id, content: "The launch is on Friday.", author: "ada" });
-    const bot = await createPrincipalWithToken(t.server.deps.db, { name: "bot", role: "agent", expiresAt: null });
-    await sdk.api.session.addMember.mutate({ sessionId: session.id, principalId: bot.info.principalId, role: "agent" });
+  it("examples/agent-bot, set up as its README says (token create, sessions create, sessions add-member), answers a message that mentions it and reports agent.progress", async () => {
+    // The README's steps, as an admin: the bot's token, a session, and the bot a member of it.
+    const botToken = (await cli(["token", "create", "bot", "--role", "agent"])).stdout.split("\n")[0] ?? "";
+    expect(botToken).toMatch(/^pt_/);
+    const sessionId = (await cli(["sessions", "create", "Launch"])).stdout.split(" ")[0] ?? "";
+    await cli(["send", sessionId, "The launch is on Friday.", "--author", "ada"]);
+    const startBot = () => {
+      const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "examples", "agent-bot", "index.ts"), "--session", sessionId], {
+        cwd: repoRoot,
+        env: { ...process.env, PARLEY_URL: t.url, PARLEY_TOKEN: botToken },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      const bot = { child, output: "", exited: new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code))) };
+      child.stdout.on("data", (c: Buffer) => (bot.output += c.toString()));
+      child.stderr.on("data", (c: Buffer) => (bot.output += c.toString()));
+      return bot;
+    };
 
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "examples", "agent-bot", "index.ts"), "--session", session.id], {
-      cwd: repoRoot,
-      env: { ...process.env, PARLEY_URL: t.url, PARLEY_TOKEN: bot.token },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (c: Buffer) => (output += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (output += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    // Without the add-member step the bot may not read the session.
+    const outsider = startBot();
+    expect(await outsider.exited).toBe(4);
+    expect(outsider.output).toContain("may not read");
+
+    const added = await cli(["sessions", "add-member", sessionId, "bot", "--role", "agent"]);
+    expect(added.code).toBe(0);
+    const bot = startBot();
     try {
-      await waitFor(() => output.includes("joined"), "the bot to join", 30_000);
-      await sdk.api.message.post.mutate({ sessionId: session.id, content: "not for the bot: when is the launch?" });
-      const question = await sdk.api.message.post.mutate({ sessionId: session.id, content: "@bot when is the launch?", author: "ada" });
-      await waitFor(() => output.includes(`answered #${question.seq} (complete)`), "the bot's answer", 30_000);
-      const messages = (await sdk.api.message.list.query({ sessionId: session.id })).items;
+      await waitFor(() => bot.output.includes("joined"), "the bot to join", 30_000);
+      await cli(["send", sessionId, "not for the bot: when is the launch?"]);
+      const asked = await cli(["--json", "send", sessionId, "@bot when is the launch?", "--author", "ada"]);
+      const question = JSON.parse(asked.stdout) as { id: string; seq: number };
+      await waitFor(() => bot.output.includes(`answered #${question.seq} (complete)`), "the bot's answer", 30_000);
+      const messages = (await sdk.api.message.list.query({ sessionId })).items;
       const answers = messages.filter((m) => m.role === "assistant");
       expect(answers).toHaveLength(1);
       expect(answers[0]).toMatchObject({ parentId: question.id, status: "complete" });
@@ -286,7 +348,7 @@ describe("parley CLI", () => {
 
       const progress: { step: string | number; percent: number }[] = [];
       const sub = sdk.api.events.subscribe.subscribe(
-        { types: ["agent.progress"], sessionId: session.id, replay: 100 },
+        { types: ["agent.progress"], sessionId, replay: 100 },
         { onData: ({ data }) => (data.type === "agent.progress" ? progress.push(data.data) : undefined) },
       );
       await waitFor(() => progress.some((p) => p.percent === 100), "progress events");
@@ -294,8 +356,8 @@ describe("parley CLI", () => {
       expect(progress[0]).toMatchObject({ step: "received", percent: 0 });
       expect(progress.at(-1)).toMatchObject({ step: "done", percent: 100 });
     } finally {
-      child.kill("SIGINT");
-      expect(await exited).toBe(0);
+      bot.child.kill("SIGINT");
+      expect(await bot.exited).toBe(0);
     }
   });
 });

@@ -1,6 +1,6 @@
 // What every command gets: a connected client built from --url/--token (or
 // PARLEY_URL/PARLEY_TOKEN), the output mode, and a signal that aborts on Ctrl-C.
-import { createParleyClient, type ParleyClient } from "../client";
+import { createParleyClient, type ParleyClient, type RouterInputs } from "../client";
 import { ExitCode, CliError } from "./exit-codes";
 import { createOutput, type Output } from "./output";
 
@@ -36,4 +36,15 @@ export function positiveInt(name: string) {
     if (!Number.isInteger(n) || n <= 0) throw new CliError(`${name} must be a positive integer, got "${value}"`, ExitCode.usage);
     return n;
   };
+}
+
+/** A principal's role, globally (token create) or in one session (sessions add-member). */
+export type Role = RouterInputs["auth"]["createToken"]["role"];
+export const roles: readonly Role[] = ["viewer", "member", "agent", "admin"];
+
+/** Parse a --role option, or fail with exit code 2 listing the roles. */
+export function role(value: string): Role {
+  const found = roles.find((r) => r === value);
+  if (!found) throw new CliError(`--role must be one of ${roles.join(", ")}, got "${value}"`, ExitCode.usage);
+  return found;
 }

@@ -1,13 +1,41 @@
-// parley sessions ls | create <title> | archive <id>
+// parley sessions ls | create <title> | archive <id> | members <id> |
+// add-member <id> <principal> | remove-member <id> <principal>
 import type { Command } from "commander";
-import type { RouterOutputs } from "../client";
-import { positiveInt, type CliContext } from "./context";
+import type { ParleyClient, RouterOutputs } from "../client";
+import { positiveInt, role, roles, type CliContext, type Role } from "./context";
+import { CliError, ExitCode } from "./exit-codes";
 import { formatSession } from "./output";
 
 type Run = (action: (ctx: CliContext) => Promise<void>) => Promise<void>;
 
+/** A principal as a member command names it; `name` when the CLI could look it up. */
+interface PrincipalRef {
+  id: string;
+  name?: string;
+}
+
+/**
+ * The principal `ref` names: its id, or, for admins (who may list tokens), the
+ * id of one of its API tokens (`token list`) or its name (`token create <name>`).
+ * Anything else is passed on as an id, and the server says whether it exists.
+ */
+async function resolvePrincipal(client: ParleyClient, ref: string): Promise<PrincipalRef> {
+  const me = await client.api.auth.me.query();
+  if (me.role !== "admin") return { id: ref };
+  const tokens = await client.api.auth.listTokens.query({ includeRevoked: false });
+  const byId = tokens.find((t) => t.principal.id === ref || t.id === ref);
+  if (byId) return byId.principal;
+  const named = [...new Map(tokens.filter((t) => t.principal.name === ref).map((t) => [t.principal.id, t.principal])).values()];
+  if (named.length > 1) {
+    throw new CliError(`"${ref}" names ${named.length} principals (${named.map((p) => p.id).join(", ")}); pass one of these ids`, ExitCode.usage);
+  }
+  return named[0] ?? { id: ref };
+}
+
+const who = (p: PrincipalRef) => (p.name ? `${p.name} (${p.id})` : p.id);
+
 export function registerSessions(program: Command, run: Run): void {
-  const sessions = program.command("sessions").description("list, create and archive sessions");
+  const sessions = program.command("sessions").description("list, create and archive sessions; manage their members");
 
   sessions
     .command("ls")
@@ -54,6 +82,46 @@ export function registerSessions(program: Command, run: Run): void {
       run(async ({ client, out }) => {
         const session = await client.api.session.update.mutate({ id, archived: true });
         out.record(session, () => formatSession(session));
+      }),
+    );
+
+  sessions
+    .command("members")
+    .description("list a session's members (besides its owner)")
+    .argument("<id>", "the session id")
+    .action((id: string) =>
+      run(async ({ client, out }) => {
+        const members = await client.api.session.members.query({ sessionId: id });
+        if (out.json) out.record(members, () => "");
+        else if (members.length === 0) out.text("no members");
+        else for (const m of members) out.text(`${m.principalId}  ${m.principal.name}  ${m.principal.kind}  role=${m.role}`);
+      }),
+    );
+
+  sessions
+    .command("add-member")
+    .description("let a principal (an agent, an app, a person) read and write a session, or change its role there (owner or admin)")
+    .argument("<id>", "the session id")
+    .argument("<principal>", "a principal id; admins may also give a token's name or id (token list)")
+    .option("--role <role>", `its role in the session: ${roles.join(", ")} (viewer only reads)`, role, "member")
+    .action((sessionId: string, ref: string, opts: { role: Role }) =>
+      run(async ({ client, out }) => {
+        const principal = await resolvePrincipal(client, ref);
+        const member = await client.api.session.addMember.mutate({ sessionId, principalId: principal.id, role: opts.role });
+        out.record(member, () => `${who(principal)} is a member of ${sessionId} with role ${member.role}`);
+      }),
+    );
+
+  sessions
+    .command("remove-member")
+    .description("remove a principal from a session; its live streams of it end (owner or admin)")
+    .argument("<id>", "the session id")
+    .argument("<principal>", "a principal id; admins may also give a token's name or id (token list)")
+    .action((sessionId: string, ref: string) =>
+      run(async ({ client, out }) => {
+        const principal = await resolvePrincipal(client, ref);
+        const removed = await client.api.session.removeMember.mutate({ sessionId, principalId: principal.id });
+        out.record(removed, () => `${who(principal)} is no longer a member of ${sessionId}`);
       }),
     );
 }

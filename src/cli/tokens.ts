@@ -1,15 +1,12 @@
 // parley token create | list | revoke: API tokens through the server's auth.*
 // procedures (admins only). A new token is shown once.
 import type { Command } from "commander";
-import type { RouterInputs, RouterOutputs } from "../client";
-import type { CliContext } from "./context";
+import type { RouterOutputs } from "../client";
+import { role, roles, type CliContext, type Role } from "./context";
 import { CliError, ExitCode } from "./exit-codes";
 
 type Run = (action: (ctx: CliContext) => Promise<void>) => Promise<void>;
-type Role = RouterInputs["auth"]["createToken"]["role"];
 type TokenInfo = RouterOutputs["auth"]["listTokens"][number];
-
-const roles: readonly Role[] = ["viewer", "member", "agent", "admin"];
 const units: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** "90s", "15m", "12h", "30d" → milliseconds. */
@@ -33,15 +30,17 @@ export function registerTokens(program: Command, run: Run): void {
     .command("create")
     .description("create a principal with an API token; the token is printed once")
     .argument("<name>", 'a name for it ("build bot")')
-    .option("--role <role>", `one of ${roles.join(", ")}`, "agent")
+    .option("--role <role>", `one of ${roles.join(", ")}`, role, "agent")
     .option("--expires-in <duration>", "lifetime such as 30d or 12h (default: until revoked)")
-    .action((name: string, opts: { role: string; expiresIn?: string }) =>
+    .action((name: string, opts: { role: Role; expiresIn?: string }) =>
       run(async ({ client, out }) => {
-        const role = roles.find((r) => r === opts.role);
-        if (!role) throw new CliError(`--role must be one of ${roles.join(", ")}, got "${opts.role}"`, ExitCode.usage);
         const expiresInMs = opts.expiresIn ? parseDuration(opts.expiresIn) : undefined;
-        const created = await client.api.auth.createToken.mutate({ name, role, expiresInMs });
-        out.record(created, () => `${created.token}\n(token ${created.id} for ${created.principal.name}, role ${created.principal.role}; shown only now)`);
+        const created = await client.api.auth.createToken.mutate({ name, role: opts.role, expiresInMs });
+        const { principal } = created;
+        out.record(
+          created,
+          () => `${created.token}\n(token ${created.id} for ${principal.name} (principal ${principal.id}), role ${principal.role}; shown only now)`,
+        );
       }),
     );
 
