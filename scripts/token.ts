@@ -1,7 +1,7 @@
 // `npm run token -- <command>`: manage API tokens from the shell, on the
 // database DATABASE_URL names, with the server's own token code.
 //
-//   create --name bot --role agent [--expires 30d]   a new principal and its token (printed once)
+//   create --name bot --role agent [--expires-in 30d] a new principal and its token (printed once; --expires is an alias)
 //   list [--all]                                     tokens (never secrets); --all includes revoked ones
 //   revoke <id>                                      a running server ends its streams within a second
 //   signin [--name admin]                            a fresh one-time sign-in link for an admin
@@ -12,7 +12,7 @@ import { createPrincipalWithToken, listTokens, revokeToken, signInTokenFor } fro
 import { createDb } from "../src/server/db";
 import { parseConfig } from "../src/server/env";
 
-const USAGE = `usage: npm run token -- create --name <name> --role <${roles.join("|")}> [--expires <n>(s|m|h|d)]
+const USAGE = `usage: npm run token -- create --name <name> --role <${roles.join("|")}> [--expires-in <n>(s|m|h|d)]
        npm run token -- list [--all]
        npm run token -- revoke <token id>
        npm run token -- signin [--name <admin name>]
@@ -31,7 +31,7 @@ function option(args: string[], name: string): string | undefined {
 /** "30d", "12h", "15m", "45s" → milliseconds. */
 export function parseDuration(text: string): number {
   const match = /^(\d+)\s*(s|m|h|d)$/.exec(text.trim());
-  if (!match) fail(`--expires "${text}" is not a duration like 30d, 12h, 15m or 45s`);
+  if (!match) fail(`--expires-in "${text}" is not a duration like 30d, 12h, 15m or 45s`);
   const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"];
   return Number(match[1]) * unit;
 }
@@ -51,7 +51,8 @@ try {
       const role = option(args, "role");
       if (!name) fail("--name is required");
       if (!role || !(roles as readonly string[]).includes(role)) fail(`--role must be one of ${roles.join(", ")}`);
-      const expires = option(args, "expires");
+      // --expires-in as in `parley token create`; --expires is the older spelling.
+      const expires = option(args, "expires-in") ?? option(args, "expires");
       const expiresAt = expires ? new Date(Date.now() + parseDuration(expires)) : null;
       const { token, info } = await createPrincipalWithToken(db, { name, role: role as Role, expiresAt });
       console.log(`created token ${info.id} for ${info.principal.kind} "${name}" (role ${role}, principal ${info.principalId})`);
