@@ -62,7 +62,7 @@ export class SessionAccessCache {
 
   lookup(db: Db, principal: Principal, sessionId: string): Promise<SessionAccess> {
     if (this.ttlMs <= 0) return lookupSessionAccess(db, principal, sessionId);
-    const k = key(principal.id, sessionId);
+    const k = key(cacheIdentity(principal), sessionId);
     const now = performance.now();
     const hit = this.entries.get(k);
     if (hit && now - hit.at < this.ttlMs) return hit.access;
@@ -94,6 +94,15 @@ export class SessionAccessCache {
 }
 
 const key = (principalId: string, sessionId: string) => `${principalId}\u0000${sessionId}`;
+
+/**
+ * Whose access an entry holds. A principal that is not stored (PARLEY_AUTH=off
+ * gives each connection its own admin) is never a session's owner or member,
+ * so its access depends on its role alone: its connections share entries.
+ */
+function cacheIdentity(principal: Principal): string {
+  return principal.stored ? principal.id : `unstored:${principal.kind}:${principal.role ?? "none"}`;
+}
 
 /** The caller's access (through the access cache), or FORBIDDEN naming what is missing. */
 export async function requireSession(

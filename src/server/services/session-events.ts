@@ -94,6 +94,20 @@ export async function readSessionEvents(
   return rows.map(({ seq, stored, storedText }) => ({ seq, event: superjson.deserialize<SessionEvent>(stored), stored, storedText }));
 }
 
+/** The session's last event seq (null when it does not exist); on SQLite a prepared read on the synchronous connection (one per subscribe). */
+async function readLastEventSeq(db: Db, sessionId: string): Promise<{ lastEventSeq: number } | null> {
+  const direct = sqliteWriteConnection(db);
+  if (!direct) return db.session.findUnique({ where: { id: sessionId }, select: { lastEventSeq: true } });
+  let statement = lastEventSeqs.get(direct);
+  if (!statement) {
+    statement = direct.prepare<[string], { lastEventSeq: number }>(`SELECT "lastEventSeq" FROM "Session" WHERE "id" = ?`);
+    lastEventSeqs.set(direct, statement);
+  }
+  return statement.get(sessionId) ?? null;
+}
+
+const lastEventSeqs = new WeakMap<Database.Database, Database.Statement<[string], { lastEventSeq: number }>>();
+
 const eventPages = new WeakMap<Database.Database, Database.Statement<[string, number, number], { seq: number; payload: string }>>();
 
 function sqliteEventPage(connection: Database.Database) {
@@ -305,7 +319,7 @@ class SessionEventStream {
     signal?.addEventListener("abort", this, { once: true });
     const unsubscribe = bus.subscribe(sessionChannel(sessionId), (message) => this.receive(message), { onResync: this.resync.bind(this) });
     try {
-      const session = await db.session.findUnique({ where: { id: sessionId }, select: { lastEventSeq: true } });
+      const session = await readLastEventSeq(db, sessionId);
       if (!session) return;
 
       if (this.lastEventId != null) {
