@@ -6,6 +6,7 @@ import superjson from "superjson";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppRouter } from "../src/server/routers/_app";
+import { createPrincipalWithToken } from "../src/server/auth/tokens";
 import { makePrincipal, type TestPrincipal } from "./helpers/auth";
 import { spawnServer, startTestServer, waitFor, type TestServer } from "./helpers/server";
 
@@ -125,6 +126,37 @@ describe("authentication", () => {
     expect(response.headers.get("referrer-policy")).toBe("no-referrer");
     expect(response.headers.get("x-frame-options")).toBe("DENY");
     expect(response.headers.get("content-security-policy")).toContain("default-src 'none'");
+  });
+
+  it("refuses an expired token with UNAUTHORIZED on HTTP and on the WebSocket (calls and subscriptions)", async () => {
+    const { token } = await createPrincipalWithToken(t.server.deps.db, { name: "expired", role: "member", expiresAt: new Date(Date.now() - 1_000) });
+    const http = await rejection(t.client({ token }).api.auth.me.query());
+    expect(http.data?.code).toBe("UNAUTHORIZED");
+    expect(http.message).toContain("invalid, expired or revoked");
+    const ws = wsClientWithParams(t.url, { token });
+    const call = await rejection(ws.api.session.list.query({}));
+    expect(call.data?.code).toBe("UNAUTHORIZED");
+    expect(call.message).toContain("invalid, expired or revoked");
+    const session = await t.client({ token: member.token }).api.session.create.mutate({ title: "expired reader" });
+    const streamed = await new Promise<unknown>((resolve) => {
+      ws.api.session.events.subscribe({ sessionId: session.id }, { onData: () => resolve(null), onError: resolve });
+    });
+    expect((streamed as ClientError).data?.code).toBe("UNAUTHORIZED");
+    void ws.close();
+  });
+
+  it("ends a live stream with UNAUTHORIZED when its token expires, and refuses the token afterwards", async () => {
+    // Long enough to connect and subscribe; the revocation poll then finds the expiry.
+    const expiresAt = new Date(Date.now() + 3_000);
+    const { token, info } = await createPrincipalWithToken(t.server.deps.db, { name: "expiring", role: "agent", expiresAt });
+    const client = t.client({ token });
+    const session = await client.api.session.create.mutate({ title: "until it expires" });
+    const errors: unknown[] = [];
+    client.api.session.events.subscribe({ sessionId: session.id }, { onData: () => undefined, onError: (e) => errors.push(e) });
+    await waitFor(() => t.server.deps.connections.list().some((c) => c.principal.tokenId === info.id && c.subscriptions.length > 0), "subscribed");
+    await waitFor(() => errors.length > 0, "the stream to end", 10_000);
+    expect((errors[0] as ClientError).data?.code).toBe("UNAUTHORIZED");
+    expect((await rejection(client.api.auth.me.query())).data?.code).toBe("UNAUTHORIZED");
   });
 
   it("never returns token hashes", async () => {
