@@ -3,30 +3,16 @@
 // examples/consumer by path (file:../../dist), type-check that project against Parley's router
 // (its @ts-expect-error lines must all be errors, and a plain typo must fail),
 // then run it against a real server.
-import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureSdkBuild } from "../scripts/sdk-build";
 import { createPrincipalWithToken } from "../src/server/auth/tokens";
+import { npm, sh } from "./helpers/command";
 import { repoRoot, startTestServer, type TestServer } from "./helpers/server";
 
-const run = promisify(execFile);
 const consumerDir = path.join(repoRoot, "examples", "consumer");
-const npm = process.platform === "win32" ? "npm.cmd" : "npm";
 const tsc = path.join(consumerDir, "node_modules", ".bin", "tsc");
-
-/** Run a command; resolve with its exit code and output instead of throwing. */
-async function sh(command: string, args: string[], cwd: string, env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(command, args, { cwd, env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
 
 let t: TestServer;
 beforeAll(async () => {
