@@ -2,6 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { Prisma } from "../src/generated/prisma/client";
 import type { MetricsSample } from "../src/shared/metrics";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
 import { collect } from "./helpers/live";
@@ -238,5 +239,37 @@ describe("GET /api/metrics", () => {
     const dashboard = fs.readFileSync(path.join(import.meta.dirname, "..", "ops", "grafana", "parley-dashboard.json"), "utf8");
     const used = new Set([...dashboard.matchAll(/parley_[a-z_]+/g)].map((m) => m[0].replace(/_bucket$/, "")));
     for (const name of used) expect(Object.keys(documented), name).toContain(name);
+  });
+
+  it("times every database statement, labelled by model and verb: a message.post shows up in parley_db_query_duration_seconds", async () => {
+    t = await startTestServer({ METRICS_SAMPLE_MS: "100" });
+    const server = t;
+    const client = server.client();
+    const session = await client.api.session.create.mutate({ title: "timed" });
+    const scrape = async () => {
+      const db = parsePrometheusText(await (await fetch(`${server.url}/api/metrics`)).text()).get("parley_db_query_duration_seconds")!;
+      const count = (operation: string) => db.samples.find((s) => s.name.endsWith("_count") && s.labels.operation === operation)?.value ?? 0;
+      return { db, count };
+    };
+    const before = await scrape();
+    for (let i = 0; i < 3; i++) await client.api.message.post.mutate({ sessionId: session.id, content: `timed ${i}` });
+    const after = await scrape();
+
+    // One sequential post is one batch: the session's counters, the message, its event.
+    for (const operation of ["Session.update", "Message.insert", "SessionEvent.insert"]) {
+      expect(after.count(operation) - before.count(operation), operation).toBeGreaterThanOrEqual(3);
+    }
+    expect(after.count("Session.insert")).toBeGreaterThanOrEqual(1);
+    expect(after.count("ping")).toBeGreaterThan(0);
+    // A bounded set of labels: <Model>.<verb>, ping, transaction, raw.
+    const models = Object.values(Prisma.ModelName) as string[];
+    for (const sample of after.db.samples) {
+      const operation = sample.labels.operation ?? "";
+      const [model, verb] = operation.split(".");
+      if (verb === undefined) expect(["ping", "transaction", "raw"]).toContain(operation);
+      else expect(models.includes(model ?? "") && ["select", "insert", "update", "delete"].includes(verb), operation).toBe(true);
+    }
+    // The sample carries the same statements: counted, with a mean time.
+    await waitFor(() => server.server.deps.metrics.samples().some((s) => s.hub.dbQueries > 0 && s.hub.dbQueryMeanMs !== null), "a sample with queries");
   });
 });

@@ -58,26 +58,81 @@ const clientsAgree: [ClientDisagreements] extends [never] ? true : ClientDisagre
 /** The clients `createDb` made for PostgreSQL (see `textContains`). */
 const postgresClients = new WeakSet<Db>();
 
+/** Hears every statement a client sends: its SQL and the driver's time for it (ms). */
+export type DbQueryListener = (sql: string, durationMs: number) => void;
+/** Each client's query-event hook (see `onDbQuery`). */
+const queryHooks = new WeakMap<Db, { listener: DbQueryListener | null }>();
+/** Prisma's query events: the statement and the driver's duration, for every model and raw query. */
+const queryEvents = [{ emit: "event", level: "query" }] as const;
+
+/**
+ * Call `listener` with every statement `db` sends from now on (model queries,
+ * raw SQL, in and out of transactions) and the time the driver took (ms);
+ * metrics/index.ts feeds the query latency histogram with it. One listener per
+ * client: a later call replaces it. A client not made by `createDb` is ignored.
+ */
+export function onDbQuery(db: Db, listener: DbQueryListener): void {
+  const hook = queryHooks.get(db);
+  if (hook) hook.listener = listener;
+}
+
 export async function createDb(databaseUrl: string): Promise<Db> {
+  const hook: { listener: DbQueryListener | null } = { listener: null };
   if (isPostgresUrl(databaseUrl)) {
-    const client = new PostgresPrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) });
+    const client = new PostgresPrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }), log: [...queryEvents] });
+    client.$on("query", (event) => hook.listener?.(event.query, event.duration));
     // Fail at start-up, not on the first request, when PostgreSQL is unreachable.
     await client.$queryRawUnsafe("SELECT 1");
     // The one cast, sound by `clientsAgree` (see Db): same data model, same runtime.
     const db = clientsAgree && (client as unknown as Db);
     postgresClients.add(db);
+    queryHooks.set(db, hook);
     return db;
   }
   const file = sqlitePath(databaseUrl);
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const db = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: databaseUrl }) });
+  const client = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: databaseUrl }), log: [...queryEvents] });
+  client.$on("query", (event) => hook.listener?.(event.query, event.duration));
+  // Typed without its log options, as services see it (`$on` is the only difference).
+  const db: Db = client;
+  queryHooks.set(db, hook);
   await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
   await db.$executeRawUnsafe("PRAGMA synchronous = NORMAL");
   await db.$queryRawUnsafe("PRAGMA busy_timeout = 5000");
   const writer = new Database(file, { timeout: 0 });
   writer.pragma("synchronous = NORMAL");
+  reportStatements(writer, hook);
   writeConnections.set(db, writer);
   return db;
+}
+
+/**
+ * The write connection's statements reach `onDbQuery` too, as Prisma's do:
+ * each prepared statement's run/get/all is timed (synchronous, so the time is
+ * SQLite's own). BEGIN and COMMIT of its transactions, which better-sqlite3
+ * prepares internally, are not.
+ */
+function reportStatements(connection: Database.Database, hook: { listener: DbQueryListener | null }): void {
+  const prepare = connection.prepare.bind(connection);
+  const timed = (source: string) => {
+    const statement = prepare(source);
+    const time =
+      <A extends unknown[], R>(method: (...params: A) => R) =>
+      (...params: A): R => {
+        const started = performance.now();
+        try {
+          return method(...params);
+        } finally {
+          hook.listener?.(source, performance.now() - started);
+        }
+      };
+    statement.run = time(statement.run.bind(statement));
+    statement.get = time(statement.get.bind(statement));
+    statement.all = time(statement.all.bind(statement));
+    return statement;
+  };
+  // prepare's type is generic in the statement's parameters and rows; `timed` returns the same statement.
+  connection.prepare = timed as typeof connection.prepare;
 }
 
 const writeConnections = new WeakMap<Db, Database.Database>();

@@ -78,8 +78,9 @@ export interface MetricsSample {
     chatTokensPerSecond: number | null;
     /** Round trip of the collector's `SELECT 1` through Prisma (latest in the window). */
     dbPingMs: number | null;
-    /** Mean duration of the timed service queries in the window. */
+    /** Mean driver time of the database statements in the window (every one sent; see parley_db_query_duration_seconds). */
     dbQueryMeanMs: number | null;
+    /** Database statements sent in the window. */
     dbQueries: number;
     presenceMembers: number;
     eventsPublishedPerSec: number;

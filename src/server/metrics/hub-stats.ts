@@ -79,8 +79,8 @@ export class HubStats {
   /** Active subscriptions by procedure path (over WS and SSE). */
   readonly subscriptions = new Map<string, number>();
   /**
-   * Timed database calls: the collector's ping and the event log's queries.
-   * Observed into the Prometheus histogram too (see prometheus.ts).
+   * Every statement sent to the database (db.ts onDbQuery) and the driver's
+   * time for it, labelled by db-queries.ts. Observed into the Prometheus histogram too (see prometheus.ts).
    */
   dbQueries = 0;
   dbQueryMs = 0;
@@ -111,15 +111,5 @@ export class HubStats {
     this.recentChatRuns.push({ ...run, at: Date.now() });
     if (this.recentChatRuns.length > 100) this.recentChatRuns.shift();
     this.onChatRun?.(run);
-  }
-
-  /** Time `query`, recording it under `operation`. */
-  async timeDb<T>(operation: string, query: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    try {
-      return await query();
-    } finally {
-      this.recordDbQuery(operation, performance.now() - started);
-    }
   }
 }

@@ -170,7 +170,7 @@ export function createPrometheusRegistry(opts: {
   };
   const db = new Histogram({
     name: "parley_db_query_duration_seconds",
-    help: "Timed database calls by operation: the collector's SELECT 1 ping and the event log's queries.",
+    help: "Every database statement, by operation (<Model>.<verb>, ping, transaction, raw): the driver's time for each.",
     labelNames: ["operation"],
     buckets: DB_BUCKETS_S,
     registers,

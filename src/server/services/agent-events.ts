@@ -89,17 +89,15 @@ export class AgentEventLog {
     if (this.closed) return Promise.reject(new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "the server is shutting down" }));
     const { db, bus, stats } = this.deps;
     const write = this.writeChain.then(async () => {
-      const row = await stats.timeDb("events.insert", () =>
-        db.event.create({
-          data: {
-            type: event.type,
-            sessionId: sessionId ?? null,
-            to: to ?? null,
-            source,
-            payload: event.data === null ? Prisma.JsonNull : (event.data as Prisma.InputJsonValue),
-          },
-        }),
-      );
+      const row = await db.event.create({
+        data: {
+          type: event.type,
+          sessionId: sessionId ?? null,
+          to: to ?? null,
+          source,
+          payload: event.data === null ? Prisma.JsonNull : (event.data as Prisma.InputJsonValue),
+        },
+      });
       const batch = Math.max(1, Math.floor(this.deps.limits.maxCount / 10));
       if (row.id % batch === 0) await this.deleteBeyondCount(row.id);
       const envelope = { ...event, id: row.id, sessionId: row.sessionId, to: row.to, source: row.source, createdAt: row.createdAt };
@@ -112,18 +110,16 @@ export class AgentEventLog {
   }
 
   private deleteBeyondCount(lastId: number) {
-    const { db, stats, limits } = this.deps;
-    return stats.timeDb("events.retention", () => db.event.deleteMany({ where: { id: { lte: lastId - limits.maxCount } } }));
+    const { db, limits } = this.deps;
+    return db.event.deleteMany({ where: { id: { lte: lastId - limits.maxCount } } });
   }
 
   /** Delete events past the count or age bound; returns how many. */
   async sweep(): Promise<number> {
-    const { db, stats, limits } = this.deps;
+    const { db, limits } = this.deps;
     const top = await db.event.findFirst({ orderBy: { id: "desc" }, select: { id: true } });
     const byCount = top ? (await this.deleteBeyondCount(top.id)).count : 0;
-    const byAge = await stats.timeDb("events.retention", () =>
-      db.event.deleteMany({ where: { createdAt: { lt: new Date(Date.now() - limits.maxAgeMs) } } }),
-    );
+    const byAge = await db.event.deleteMany({ where: { createdAt: { lt: new Date(Date.now() - limits.maxAgeMs) } } });
     return byCount + byAge.count;
   }
 
@@ -163,7 +159,7 @@ export class AgentEventLog {
    * re-reads the gap from the database.
    */
   async *stream(opts: AgentEventStreamOptions): AsyncGenerator<TrackedEnvelope<AgentEventEnvelope>, void, unknown> {
-    const { db, bus, stats } = this.deps;
+    const { db, bus } = this.deps;
     const { signal } = opts;
     const typeMatches = eventTypeMatcher(opts.types);
     const visible = (e: AgentEventEnvelope) =>
@@ -188,7 +184,7 @@ export class AgentEventLog {
     );
     const toTracked = (e: AgentEventEnvelope) => tracked(String(e.id), e);
     try {
-      const top = await stats.timeDb("events.read", () => db.event.findFirst({ orderBy: { id: "desc" }, select: { id: true } }));
+      const top = await db.event.findFirst({ orderBy: { id: "desc" }, select: { id: true } });
       const newestId = top?.id ?? 0;
       lastSeen ??= newestId;
       const requested = opts.lastEventId != null && /^\d{1,15}$/.test(opts.lastEventId) ? Number(opts.lastEventId) : null;
@@ -197,13 +193,11 @@ export class AgentEventLog {
       const catchUp = async function* (this: AgentEventLog): AsyncGenerator<TrackedEnvelope<AgentEventEnvelope>> {
         for (;;) {
           const latest = await db.event.findFirst({ orderBy: { id: "desc" }, select: { id: true } });
-          const rows = await stats.timeDb("events.read", () =>
-            db.event.findMany({
-              where: { AND: [this.where(opts, latest?.id ?? 0), { id: { gt: cursor } }] },
-              orderBy: { id: "asc" },
-              take: PAGE,
-            }),
-          );
+          const rows = await db.event.findMany({
+            where: { AND: [this.where(opts, latest?.id ?? 0), { id: { gt: cursor } }] },
+            orderBy: { id: "asc" },
+            take: PAGE,
+          });
           for (const row of rows) {
             cursor = row.id;
             const envelope = this.toEnvelope(row);
@@ -217,13 +211,11 @@ export class AgentEventLog {
         cursor = requested;
         yield* catchUp();
       } else if (opts.replay > 0) {
-        const rows = await stats.timeDb("events.read", () =>
-          db.event.findMany({
-            where: { AND: [this.where(opts, newestId), { id: { lte: newestId } }] },
-            orderBy: { id: "desc" },
-            take: opts.replay,
-          }),
-        );
+        const rows = await db.event.findMany({
+          where: { AND: [this.where(opts, newestId), { id: { lte: newestId } }] },
+          orderBy: { id: "desc" },
+          take: opts.replay,
+        });
         for (const row of rows.reverse()) {
           const envelope = this.toEnvelope(row);
           if (envelope) yield toTracked(envelope);
