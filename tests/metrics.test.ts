@@ -1,8 +1,10 @@
 // metrics.live / metrics.snapshot and GET /api/metrics.
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Prisma } from "../src/generated/prisma/client";
+import { WindowFolder } from "../src/server/metrics/aggregate";
 import type { MetricsSample } from "../src/shared/metrics";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
 import { collect } from "./helpers/live";
@@ -88,6 +90,101 @@ describe("metrics.live", () => {
     );
     await waitFor(() => resumed.items.length === five.items.length - 1, "resumed windows");
     expect(resumed.items[0]!.t).toBe(first.t + 5000);
+  });
+
+  it("folds the history into 10 s and 60 s windows: gauges the max, counters a rate over the window, counts summed", async () => {
+    t = await startTestServer({ METRICS_SAMPLE_MS: "1000" });
+    const server = t;
+    const collector = server.server.deps.metrics;
+    const client = server.client();
+    // 130 samples by hand (130 s of sample time), typed events published before
+    // some of them, so the samples' rates differ: a window's rate is then
+    // neither its busiest sample's rate nor the sum of its samples' rates.
+    collector.close();
+    for (let i = 0; i < 130; i++) {
+      if (i % 7 < 2) await client.api.events.publish.mutate({ type: "system.info", data: { message: `before sample ${i}` } });
+      collector.tick();
+    }
+    const history = collector.samples();
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+    for (const resolutionMs of [10_000, 60_000] as const) {
+      const live = collect<MetricsSample>((h) => client.api.metrics.live.subscribe({ resolutionMs }, h));
+      const starts = new Set(history.map((s) => Math.floor(s.t / resolutionMs) * resolutionMs));
+      // Every window of the history but the last, still open (no later sample closes it).
+      await waitFor(() => live.items.length === starts.size - 1, `${resolutionMs} ms windows`);
+      let mixed = 0;
+      for (const [i, w] of live.items.entries()) {
+        const inside = history.filter((s) => s.t >= w.t && s.t < w.t + resolutionMs);
+        expect(live.ids[i]).toBe(String(w.t));
+        expect(w.windowMs).toBe(resolutionMs);
+        expect(w.t % resolutionMs).toBe(0);
+        expect(w.samples).toBe(inside.length);
+        // Gauges: the maximum.
+        expect(w.process.rssBytes).toBe(Math.max(...inside.map((s) => s.process.rssBytes)));
+        expect(w.hub.connections).toBe(Math.max(...inside.map((s) => s.hub.connections)));
+        // Counters: what the samples counted, over the time they cover.
+        const seconds = sum(inside.map((s) => s.windowMs)) / 1000;
+        const published = sum(inside.map((s) => (s.hub.eventsPublishedPerSec * s.windowMs) / 1000));
+        expect(w.hub.eventsPublishedPerSec).toBeCloseTo(published / seconds, 2);
+        // Counts: summed.
+        expect(w.hub.dbQueries).toBe(sum(inside.map((s) => s.hub.dbQueries)));
+        expect(w.process.gcPauseMs).toBeCloseTo(sum(inside.map((s) => s.process.gcPauseMs)), 2);
+        const rates = inside.map((s) => s.hub.eventsPublishedPerSec);
+        if (Math.min(...rates) < Math.max(...rates)) {
+          mixed++;
+          expect(w.hub.eventsPublishedPerSec).toBeLessThan(Math.max(...rates));
+        }
+      }
+      expect(mixed).toBeGreaterThan(0);
+      expect(live.items.some((w) => w.samples === resolutionMs / 1000)).toBe(true); // a full window
+      live.unsubscribe();
+    }
+  });
+
+  it("aggregates a counter as a rate: 10 msg/s for 30 s, then nothing for 30 s, is 5 msg/s over the minute", () => {
+    const start = 1_800_000_000_000 - (1_800_000_000_000 % 60_000);
+    const sample = (i: number): MetricsSample => ({
+      instance: "a",
+      t: start + i * 1000,
+      windowMs: 1000,
+      samples: 1,
+      process: { cpuPercent: i < 30 ? 80 : 20, rssBytes: 100 + i, heapUsedBytes: 50, eventLoopDelayP50Ms: 1, eventLoopDelayP99Ms: i === 10 ? 40 : 2, gcPauseMs: 0.5 },
+      hub: {
+        connections: i === 45 ? 9 : 3,
+        subscriptions: { "session.events": 2 },
+        messagesInPerSec: 0,
+        messagesOutPerSec: i < 30 ? 10 : 0,
+        bytesOutPerSec: i < 30 ? 2_000 : 0,
+        fanoutP50Ms: null,
+        fanoutP99Ms: null,
+        fanoutDeliveries: 0,
+        activeChatRuns: 0,
+        chatTtftMs: null,
+        chatTokensPerSecond: null,
+        dbPingMs: 0.2,
+        dbQueryMeanMs: i < 30 ? 1 : 3,
+        dbQueries: i < 30 ? 4 : 2,
+        presenceMembers: 0,
+        eventsPublishedPerSec: 0,
+      },
+      gpu: null,
+    });
+    const folder = new WindowFolder(60_000);
+    const windows = Array.from({ length: 60 }, (_, i) => folder.push(sample(i))).flat();
+    expect(windows).toHaveLength(1);
+    const [minute] = windows as [MetricsSample];
+    expect(minute).toMatchObject({ t: start, windowMs: 60_000, samples: 60 });
+    expect(minute.hub.messagesOutPerSec).toBe(5);
+    expect(minute.hub.bytesOutPerSec).toBe(1_000);
+    expect(minute.process.cpuPercent).toBe(50);
+    expect(minute.hub.connections).toBe(9);
+    expect(minute.process.rssBytes).toBe(159);
+    expect(minute.process.eventLoopDelayP99Ms).toBe(40);
+    expect(minute.process.gcPauseMs).toBe(30);
+    expect(minute.hub.dbQueries).toBe(180);
+    // The mean query time is weighted by queries: (120 × 1 + 60 × 3) / 180.
+    expect(minute.hub.dbQueryMeanMs).toBeCloseTo(5 / 3, 3);
   });
 
   it("metrics.snapshot returns the latest sample", async () => {
@@ -271,5 +368,50 @@ describe("GET /api/metrics", () => {
     }
     // The sample carries the same statements: counted, with a mean time.
     await waitFor(() => server.server.deps.metrics.samples().some((s) => s.hub.dbQueries > 0 && s.hub.dbQueryMeanMs !== null), "a sample with queries");
+  });
+});
+
+describe("GPU figures", () => {
+  it("reads a present nvidia-smi into the samples, metrics.live (max over a window) and /api/metrics", async () => {
+    // A stand-in for nvidia-smi: records its arguments, prints two GPUs (and a line to skip) in the format asked for.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-gpu-"));
+    const script = path.join(dir, "nvidia-smi");
+    fs.writeFileSync(path.join(dir, "util"), "37");
+    fs.writeFileSync(
+      script,
+      `#!/bin/sh\necho "$@" > "${dir}/args"\nprintf '0, NVIDIA Fake A100, %s, 1024, 40960\\n1, NVIDIA Fake L4, 5, 512, 23034\\nNo devices were found\\n' "$(cat "${dir}/util")"\n`,
+      { mode: 0o755 },
+    );
+    t = await startTestServer({ METRICS_SAMPLE_MS: "100", METRICS_NVIDIA_SMI: script, PARLEY_INSTANCE: "gpu-node" });
+    const server = t;
+    const MiB = 1024 * 1024;
+    const a100 = { index: 0, name: "NVIDIA Fake A100", utilizationPercent: 37, memoryUsedBytes: 1024 * MiB, memoryTotalBytes: 40960 * MiB };
+    const l4 = { index: 1, name: "NVIDIA Fake L4", utilizationPercent: 5, memoryUsedBytes: 512 * MiB, memoryTotalBytes: 23034 * MiB };
+    const client = server.client();
+    await waitFor(() => server.server.deps.metrics.snapshot()?.gpu != null, "a sample with GPU figures");
+    expect((await client.api.metrics.snapshot.query())?.gpu).toEqual([a100, l4]);
+    expect(fs.readFileSync(path.join(dir, "args"), "utf8").trim()).toBe(
+      "--query-gpu=index,name,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits",
+    );
+
+    // A busier moment: the 1 s windows of metrics.live report the highest utilisation in them.
+    fs.writeFileSync(path.join(dir, "util"), "91");
+    await waitFor(() => server.server.deps.metrics.snapshot()?.gpu?.[0]?.utilizationPercent === 91, "the new reading");
+    const live = collect<MetricsSample>((h) => client.api.metrics.live.subscribe({ resolutionMs: 1000 }, h));
+    await waitFor(() => live.items.some((w) => w.gpu?.[0]?.utilizationPercent === 91), "a window with the busy reading", 5_000);
+    const busy = live.items.find((w) => w.gpu?.[0]?.utilizationPercent === 91)!;
+    expect(busy.gpu).toEqual([{ ...a100, utilizationPercent: 91 }, l4]);
+    live.unsubscribe();
+
+    const families = parsePrometheusText(await (await fetch(`${server.url}/api/metrics`)).text());
+    const series = (name: string) =>
+      families.get(name)!.samples.map((s) => ({ labels: s.labels, value: s.value })).sort((x, y) => x.labels.gpu!.localeCompare(y.labels.gpu!));
+    expect(series("parley_gpu_utilization_percent")).toEqual([
+      { labels: { gpu: "0", name: "NVIDIA Fake A100", instance: "gpu-node" }, value: 91 },
+      { labels: { gpu: "1", name: "NVIDIA Fake L4", instance: "gpu-node" }, value: 5 },
+    ]);
+    expect(series("parley_gpu_memory_used_bytes").map((s) => s.value)).toEqual([1024 * MiB, 512 * MiB]);
+    expect(series("parley_gpu_memory_total_bytes").map((s) => s.value)).toEqual([40960 * MiB, 23034 * MiB]);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
