@@ -139,6 +139,11 @@ export class SubscriptionLane {
     return this.prefix !== null;
   }
 
+  private boundPrefix(): string {
+    if (this.prefix === null) throw new Error("SubscriptionLane frame before bind");
+    return this.prefix;
+  }
+
   bind(subscriptionId: unknown, jsonrpc: unknown): void {
     let prefix = `{"id":${JSON.stringify(subscriptionId)}`;
     if (jsonrpc !== undefined) prefix += `,"jsonrpc":${JSON.stringify(jsonrpc)}`;
@@ -147,19 +152,20 @@ export class SubscriptionLane {
   }
 
   /**
-   * The frame tRPC sends for `tracked(id, data)` on this subscription
-   * (wireEncoder's bytes). `stored`: `data`'s superjson encoding as it was
-   * persisted, used instead of encoding `data` again (back-fill), and
-   * `storedText` its stored JSON text when the database gives it as text.
+   * The frame tRPC sends for `tracked(id, data)` on this subscription, built
+   * from `data`'s superjson encoding as it was persisted (back-fill), and
+   * `storedText`, its stored JSON text when the database gives it as text.
+   * Null when the encoding cannot be reused (then use `frame`).
    */
-  frame(id: string, data: object, stored?: SuperJSONResult, storedText?: string): Buffer {
-    const prefix = this.prefix;
-    if (prefix === null) throw new Error("SubscriptionLane.frame before bind");
-    if (stored) {
-      // A stored encoding is one subscriber's own copy: nothing to share.
-      const json = (storedText !== undefined && trackedJsonFromText(id, stored, storedText)) || preparedFromStored(id, stored)?.json;
-      if (json) return Buffer.from(`${prefix}${json},"id":${JSON.stringify(id)}}}`);
-    }
+  frameFromStored(id: string, stored: SuperJSONResult, storedText?: string): Buffer | null {
+    // A stored encoding is one subscriber's own copy: nothing to share.
+    const json = (storedText !== undefined && trackedJsonFromText(id, stored, storedText)) || preparedFromStored(id, stored)?.json;
+    return json ? Buffer.from(`${this.boundPrefix()}${json},"id":${JSON.stringify(id)}}}`) : null;
+  }
+
+  /** The frame tRPC sends for `tracked(id, data)` on this subscription (wireEncoder's bytes). */
+  frame(id: string, data: object): Buffer {
+    const prefix = this.boundPrefix();
     const prepared = prepareTracked(id, data);
     const hit = prepared.frames?.get(prefix);
     if (hit) return hit;

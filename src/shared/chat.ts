@@ -103,7 +103,7 @@ export const chatRegenerateInput = z.object({
 const runIdInMetadata = z.object({ runId: z.string() });
 
 /** The run id an assistant message was written by (from its metadata), if any. */
-export function runIdOf(message: Pick<Message, "metadata">): string | null {
+export function runIdOf(message: { metadata: unknown }): string | null {
   const parsed = runIdInMetadata.safeParse(message.metadata);
   return parsed.success ? parsed.data.runId : null;
 }

@@ -79,19 +79,18 @@ export async function readSessionEvents(
   limit = BACKFILL_PAGE,
 ): Promise<StoredSessionEvent[]> {
   const direct = sqliteWriteConnection(db);
-  const rows: { seq: number; stored: SuperJSONResult; storedText?: string }[] = direct
-    ? sqliteEventPage(direct)
-        .all(sessionId, afterSeq, limit)
-        .map((row) => ({ seq: row.seq, stored: JSON.parse(row.payload) as SuperJSONResult, storedText: row.payload }))
-    : (
-        await db.sessionEvent.findMany({
-          where: { sessionId, seq: { gt: afterSeq } },
-          orderBy: { seq: "asc" },
-          take: limit,
-          select: { seq: true, payload: true },
-        })
-      ).map((row) => ({ seq: row.seq, stored: row.payload as unknown as SuperJSONResult }));
-  return rows.map(({ seq, stored, storedText }) => ({ seq, event: superjson.deserialize<SessionEvent>(stored), stored, storedText }));
+  if (direct) {
+    return sqliteEventPage(direct)
+      .all(sessionId, afterSeq, limit)
+      .map((row) => new StoredSessionEvent(row.seq, JSON.parse(row.payload) as SuperJSONResult, row.payload));
+  }
+  const rows = await db.sessionEvent.findMany({
+    where: { sessionId, seq: { gt: afterSeq } },
+    orderBy: { seq: "asc" },
+    take: limit,
+    select: { seq: true, payload: true },
+  });
+  return rows.map((row) => new StoredSessionEvent(row.seq, row.payload as unknown as SuperJSONResult));
 }
 
 /** The session's last event seq (null when it does not exist); on SQLite a prepared read on the synchronous connection (one per subscribe). */
@@ -121,11 +120,58 @@ function sqliteEventPage(connection: Database.Database) {
   return statement;
 }
 
-/** A persisted event as read back, with its stored encoding (the back-fill sends it without encoding again). */
-export interface StoredSessionEvent extends SessionEventEnvelope {
-  stored: SuperJSONResult;
-  /** Its JSON text as stored (SQLite), spliced into frames as it is. */
-  storedText?: string;
+/**
+ * A persisted event as read back, with its stored encoding (the back-fill
+ * sends it without encoding again). The event itself is decoded only when
+ * asked for: the direct path reads what it checks from `facts` instead.
+ */
+export class StoredSessionEvent implements SessionEventEnvelope {
+  private decoded: SessionEvent | null = null;
+
+  constructor(
+    readonly seq: number,
+    readonly stored: SuperJSONResult,
+    /** Its JSON text as stored (SQLite), spliced into frames as it is. */
+    readonly storedText?: string,
+  ) {}
+
+  get event(): SessionEvent {
+    return (this.decoded ??= superjson.deserialize<SessionEvent>(this.stored));
+  }
+
+  /** What visibility and run tracking read, straight from the stored JSON (the same there as in the event); else the decoded event. */
+  get facts(): EventFacts {
+    return factsOf(this.stored.json) ?? this.event;
+  }
+}
+
+/**
+ * What a stream's visibility check and run tracking read of an event: fields
+ * that JSON keeps as they are (no dates), so they can be read from the stored
+ * encoding without decoding it. Every SessionEvent is one.
+ */
+interface EventFacts {
+  type: string;
+  message?: { id: string; visibility: Visibility; authorId: string | null; status: string; metadata: unknown };
+}
+
+const VISIBILITIES: readonly string[] = ["public", "private", "agent_only"] satisfies Visibility[];
+
+function isVisibility(value: unknown): value is Visibility {
+  return typeof value === "string" && VISIBILITIES.includes(value);
+}
+
+/** `json` as EventFacts, or null when it does not have their shape (the caller decodes instead). */
+function factsOf(json: unknown): EventFacts | null {
+  if (typeof json !== "object" || json === null || !("type" in json) || typeof json.type !== "string") return null;
+  if (!("message" in json)) return { type: json.type };
+  const m = json.message;
+  if (typeof m !== "object" || m === null) return null;
+  if (!("id" in m) || !("visibility" in m) || !("authorId" in m) || !("status" in m) || !("metadata" in m)) return null;
+  const { id, visibility, authorId, status, metadata } = m;
+  if (typeof id !== "string" || !isVisibility(visibility) || typeof status !== "string") return null;
+  if (authorId !== null && typeof authorId !== "string") return null;
+  return { type: json.type, message: { id, visibility, authorId, status, metadata } };
 }
 
 export interface SessionStreamOptions {
@@ -257,8 +303,8 @@ class SessionEventStream {
     this.queue.close();
   }
 
-  private shown(event: SessionEvent): boolean {
-    if (event.type !== "message.created" && event.type !== "message.updated") return true;
+  private shown(event: EventFacts): boolean {
+    if ((event.type !== "message.created" && event.type !== "message.updated") || !event.message) return true;
     const visible = this.canSee(event.message);
     if (event.message.status === "streaming") (this.streamingAudience ??= new Map()).set(event.message.id, visible);
     else this.streamingAudience?.delete(event.message.id);
@@ -274,8 +320,8 @@ class SessionEventStream {
     return run !== undefined && this.canSee({ visibility: run.visibility ?? "public", authorId: run.authorId ?? null });
   }
 
-  private observe(event: SessionEvent): void {
-    if (event.type !== "message.updated" || event.message.status === "streaming") return;
+  private observe(event: EventFacts): void {
+    if (event.type !== "message.updated" || !event.message || event.message.status === "streaming") return;
     const runId = runIdOf(event.message);
     if (!runId) return;
     this.covered?.delete(runId);
@@ -373,7 +419,7 @@ class SessionEventStream {
           yield* this.catchUp();
           continue;
         }
-        yield tracked(String(envelope.seq), this.advance(envelope));
+        yield tracked(String(envelope.seq), this.advance(envelope.seq, envelope.event) ? envelope.event : HIDDEN);
       }
     } finally {
       signal?.removeEventListener("abort", this);
@@ -426,11 +472,11 @@ class SessionEventStream {
     return event.offset + event.text.length <= have ? null : have;
   }
 
-  /** Move the cursor to a persisted event; what the subscriber gets for it (HIDDEN when it may not see it). */
-  private advance(envelope: SessionEventEnvelope): SessionEvent {
-    this.cursor = envelope.seq;
-    this.observe(envelope.event);
-    return this.shown(envelope.event) ? envelope.event : HIDDEN;
+  /** Move the cursor to a persisted event; whether the subscriber may see it (else it gets HIDDEN in its place). */
+  private advance(seq: number, facts: EventFacts): boolean {
+    this.cursor = seq;
+    this.observe(facts);
+    return this.shown(facts);
   }
 
   /**
@@ -448,9 +494,12 @@ class SessionEventStream {
         const draining = this.writable?.(signal);
         if (draining) await draining;
         if (this.stopped) return;
-        const event = this.advance(envelope);
-        if (sink && lane?.bound) sink.send(lane.frame(String(envelope.seq), event, event === HIDDEN ? undefined : envelope.stored, envelope.storedText), envelope);
-        else yield tracked(String(envelope.seq), event);
+        const visible = this.advance(envelope.seq, envelope.facts);
+        if (sink && lane?.bound) {
+          const id = String(envelope.seq);
+          const frame = visible ? (lane.frameFromStored(id, envelope.stored, envelope.storedText) ?? lane.frame(id, envelope.event)) : lane.frame(id, HIDDEN);
+          sink.send(frame, envelope);
+        } else yield tracked(String(envelope.seq), visible ? envelope.event : HIDDEN);
       }
       if (page.length < BACKFILL_PAGE || signal?.aborted) return;
     }
@@ -480,7 +529,7 @@ class SessionEventStream {
     }
     if (message.seq <= this.cursor) return true;
     if (message.seq !== this.cursor + 1) return false;
-    sink.send(lane.frame(String(message.seq), this.advance(message)), message);
+    sink.send(lane.frame(String(message.seq), this.advance(message.seq, message.event) ? message.event : HIDDEN), message);
     return true;
   }
 }
