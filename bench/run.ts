@@ -43,8 +43,8 @@ if (unknown.length > 0) {
 }
 
 const sizes = smoke
-  ? { fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: 5, latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, connections: 20, writes: 60, writers: 4, workers: 1, slow: { subscribers: 5, events: 2_000, rate: 1_000, writers: 2, workers: 1 } }
-  : { fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: 1000, latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, connections: 10_000, writes: 10_000, writers: 20, workers: 4, slow: { subscribers: 100, events: 100_000, rate: 100, writers: 4, workers: 4 } };
+  ? { fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: 5, latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, connections: 20, writes: 60, writesWarmup: 20, writers: 4, workers: 1, slow: { subscribers: 5, events: 2_000, rate: 1_000, writers: 2, workers: 1 } }
+  : { fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: 1000, latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, connections: 10_000, writes: 10_000, writesWarmup: 1_000, writers: 20, workers: 4, slow: { subscribers: 100, events: 100_000, rate: 100, writers: 4, workers: 4 } };
 /** `--n 1000`: only this fan-out size. */
 if (nArg >= 0) sizes.fanoutN = [Number(argv[nArg + 1])];
 /** `--workers 2`: load worker threads per pool. */
@@ -205,67 +205,14 @@ async function connections() {
 
 // 4 + 5. Persisted writes by concurrent clients (delivered to a subscriber),
 // over the WebSocket (raw tRPC mutations) and over HTTP (the SDK's batched
-// HTTP link); then a resume of everything written.
+// HTTP link); then a resume of everything written. Each fresh server first
+// runs the same sequence, smaller and not counted, in another session: the
+// first thousand posts through a new process are JIT-compiled on the way,
+// and a long-running server has long been past them.
 async function writesAndResume(doWrites: boolean, doResume: boolean) {
   const samples = await alternate(["parley"], async (target) => {
-    const url = `http://127.0.0.1:${target.port}`;
-    const sessionId = await createParleySession(target.port, "writes");
-    const pool = await SubscriberPool.open({ target: "parley", port: target.port, channel: sessionId, subscribers: 1, workers: 1, recordLatency: false });
-    // Half of the writes over each transport; the resume reads all of them.
-    const perTransport = Math.floor(sizes.writes / 2);
-    const perWriter = Math.ceil(perTransport / sizes.writers);
-    /** Post `perTransport` messages through `post` from `sizes.writers` concurrent clients; persisted-and-delivered per second. */
-    const measure = async (post: (writer: number) => Promise<void>) => {
-      const delivered = (await pool.report()).received;
-      const started = nowMs();
-      await Promise.all(
-        Array.from({ length: sizes.writers }, async (_, i) => {
-          for (let k = 0; k < perWriter && i * perWriter + k < perTransport; k++) await post(i);
-        }),
-      );
-      let lastProgress = nowMs();
-      let seen = 0;
-      for (;;) {
-        const report = await pool.report();
-        if (report.received - delivered >= perTransport) break;
-        if (report.received > seen) [seen, lastProgress] = [report.received, nowMs()];
-        if (nowMs() - lastProgress > 30_000) throw new Error(`writes: the subscriber stalled at ${seen - delivered} of ${perTransport} deliveries`);
-        await sleep(5);
-      }
-      return perTransport / ((nowMs() - started) / 1000);
-    };
-    const wsWriters = await Promise.all(Array.from({ length: sizes.writers }, () => openWsWriter(target.port)));
-    const wsPerSecond = await measure((i) => wsWriters[i]?.post(sessionId, payload(PAYLOAD_BYTES)) ?? Promise.resolve());
-    for (const w of wsWriters) w.close();
-    const httpWriters = Array.from({ length: sizes.writers }, () => createParleyClient({ url }));
-    const httpPerSecond = await measure(async (i) => {
-      await httpWriters[i]?.api.message.post.mutate({ sessionId, content: payload(PAYLOAD_BYTES) });
-    });
-    await Promise.all(httpWriters.map((w) => w.close()));
-    await pool.close();
-    const written = 2 * perTransport;
-
-    // Resume: a client that has seen nothing of the stream reconnects with lastEventId "0".
-    const reader = createParleyClient({ url });
-    const resumeStarted = nowMs();
-    await new Promise<void>((resolve, reject) => {
-      let count = 0;
-      const sub = reader.api.session.events.subscribe(
-        { sessionId, lastEventId: "0" },
-        {
-          onData: () => {
-            if (++count === written) {
-              sub.unsubscribe();
-              resolve();
-            }
-          },
-          onError: reject,
-        },
-      );
-    });
-    const resumeMs = nowMs() - resumeStarted;
-    await reader.close();
-    return { wsPerSecond, httpPerSecond, resumeMs };
+    await writeThenResume(target, "writes warm-up", sizes.writesWarmup);
+    return writeThenResume(target, "writes", sizes.writes);
   });
   const parley = samples.get("parley") ?? [];
   if (doWrites) {
@@ -274,6 +221,68 @@ async function writesAndResume(doWrites: boolean, doResume: boolean) {
     rows.push({ scenario, metric: "persisted and delivered, HTTP (SDK)", unit: "msg/s", better: "higher", values: { parley: median(parley.map((x) => x.httpPerSecond)) } });
   }
   if (doResume) rows.push({ scenario: `resume ${2 * Math.floor(sizes.writes / 2)} missed messages`, metric: "time to receive all", unit: "ms", better: "lower", values: { parley: median(parley.map((x) => x.resumeMs)) } });
+}
+
+/** Post `writes` messages into a new session (half over each transport), then resume all of them; the rates and the resume time. */
+async function writeThenResume(target: RunningTarget, title: string, writes: number) {
+  const url = `http://127.0.0.1:${target.port}`;
+  const sessionId = await createParleySession(target.port, title);
+  const pool = await SubscriberPool.open({ target: "parley", port: target.port, channel: sessionId, subscribers: 1, workers: 1, recordLatency: false });
+  // Half of the writes over each transport; the resume reads all of them.
+  const perTransport = Math.floor(writes / 2);
+  const perWriter = Math.ceil(perTransport / sizes.writers);
+  /** Post `perTransport` messages through `post` from `sizes.writers` concurrent clients; persisted-and-delivered per second. */
+  const measure = async (post: (writer: number) => Promise<void>) => {
+    const delivered = (await pool.report()).received;
+    const started = nowMs();
+    await Promise.all(
+      Array.from({ length: sizes.writers }, async (_, i) => {
+        for (let k = 0; k < perWriter && i * perWriter + k < perTransport; k++) await post(i);
+      }),
+    );
+    let lastProgress = nowMs();
+    let seen = 0;
+    for (;;) {
+      const report = await pool.report();
+      if (report.received - delivered >= perTransport) break;
+      if (report.received > seen) [seen, lastProgress] = [report.received, nowMs()];
+      if (nowMs() - lastProgress > 30_000) throw new Error(`writes: the subscriber stalled at ${seen - delivered} of ${perTransport} deliveries`);
+      await sleep(5);
+    }
+    return perTransport / ((nowMs() - started) / 1000);
+  };
+  const wsWriters = await Promise.all(Array.from({ length: sizes.writers }, () => openWsWriter(target.port)));
+  const wsPerSecond = await measure((i) => wsWriters[i]?.post(sessionId, payload(PAYLOAD_BYTES)) ?? Promise.resolve());
+  for (const w of wsWriters) w.close();
+  const httpWriters = Array.from({ length: sizes.writers }, () => createParleyClient({ url }));
+  const httpPerSecond = await measure(async (i) => {
+    await httpWriters[i]?.api.message.post.mutate({ sessionId, content: payload(PAYLOAD_BYTES) });
+  });
+  await Promise.all(httpWriters.map((w) => w.close()));
+  await pool.close();
+  const written = 2 * perTransport;
+
+  // Resume: a client that has seen nothing of the stream reconnects with lastEventId "0".
+  const reader = createParleyClient({ url });
+  const resumeStarted = nowMs();
+  await new Promise<void>((resolve, reject) => {
+    let count = 0;
+    const sub = reader.api.session.events.subscribe(
+      { sessionId, lastEventId: "0" },
+      {
+        onData: () => {
+          if (++count === written) {
+            sub.unsubscribe();
+            resolve();
+          }
+        },
+        onError: reject,
+      },
+    );
+  });
+  const resumeMs = nowMs() - resumeStarted;
+  await reader.close();
+  return { wsPerSecond, httpPerSecond, resumeMs };
 }
 
 function format(value: number | undefined): string {
