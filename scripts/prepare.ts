@@ -1,10 +1,13 @@
 // Everything `npm start` needs before the server runs, idempotent and fast
 // when there is nothing to do:
 //   1. the Prisma client is generated (postinstall does it; this repairs a skipped install),
-//   2. the SQLite directory exists and committed migrations are applied (`migrate deploy`),
+//   2. the SQLite directory exists and committed migrations are applied (`migrate deploy`,
+//      only when one is missing: Prisma's schema engine cannot open a file that a
+//      running server holds, and `npm run token` runs this beside `npm start`),
 //   3. with --build, the Next.js app is built unless a build of the current sources exists
 //      (--force rebuilds). A failed build exits non-zero: never start on a broken .next.
 import { spawnSync } from "node:child_process";
+import Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
 import { isPostgresUrl, parseConfig, sqlitePath } from "../src/server/env";
@@ -43,10 +46,45 @@ const shownUrl = postgres ? config.DATABASE_URL.replace(/\/\/([^:@/]+):[^@/]*@/,
 const [migrateCommand, migrateArgs] = postgres
   ? [bin("tsx"), ["scripts/postgres-migrate.ts"]]
   : [bin("prisma"), ["migrate", "deploy"]];
-run(`database ready at ${shownUrl}`, migrateCommand, migrateArgs, {
-  ...process.env,
-  DATABASE_URL: config.DATABASE_URL,
-});
+const pending = postgres ? null : pendingSqliteMigrations(path.resolve(root, sqlitePath(config.DATABASE_URL)));
+if (pending?.length === 0) {
+  console.log(`✓ database ready at ${shownUrl} (every migration applied)`);
+} else {
+  if (pending && pending.length < committedSqliteMigrations().length) console.log(`… not yet applied: ${pending.join(", ")}`);
+  run(`database ready at ${shownUrl}`, migrateCommand, migrateArgs, { ...process.env, DATABASE_URL: config.DATABASE_URL });
+}
+
+/** The committed SQLite migrations (prisma/migrations/<name>/migration.sql), by name. */
+function committedSqliteMigrations(): string[] {
+  const dir = path.join(root, "prisma", "migrations");
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(dir, entry.name, "migration.sql")))
+    .map((entry) => entry.name)
+    .sort();
+}
+
+/**
+ * The committed migrations a SQLite file has not recorded as applied, read
+ * through a read-only connection (which a running server does not block);
+ * every one of them when the file or Prisma's table is missing.
+ */
+function pendingSqliteMigrations(file: string): string[] {
+  const committed = committedSqliteMigrations();
+  if (!fs.existsSync(file)) return committed;
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_prisma_migrations'").get();
+    if (!table) return committed;
+    const rows = db
+      .prepare("SELECT migration_name AS name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL")
+      .all() as { name: string }[];
+    const applied = new Set(rows.map((row) => row.name));
+    return committed.filter((name) => !applied.has(name));
+  } finally {
+    db.close();
+  }
+}
 
 if (args.has("--build")) {
   console.log("… checking the web build");

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createDb, type Db } from "../src/server/db";
-import { repoRoot } from "./helpers/server";
+import { repoRoot, startTestServer } from "./helpers/server";
 
 interface Run {
   code: number | null;
@@ -78,9 +78,27 @@ describe("scripts/prepare.ts", () => {
     // Idempotent: a second start applies nothing and keeps what was written.
     const second = await prepare(url);
     expect(second.code).toBe(0);
-    expect(second.output).toContain("✓ database ready");
+    expect(second.output).toContain(`✓ database ready at ${url} (every migration applied)`);
     db = await createDb(url);
     expect(await db.session.findMany({ select: { title: true } })).toEqual([{ title: "prepared" }]);
+  });
+
+  it("succeeds beside a running server on the same SQLite file (npm run token while npm start runs)", async () => {
+    const url = `file:${path.join(dir, "parley.db")}`;
+    expect((await prepare(url)).code).toBe(0);
+    const t = await startTestServer({ DATABASE_URL: url });
+    try {
+      // Prisma's schema engine cannot get the file while the server has it
+      // open (it failed with "unknown variant SocketTimeout"); with every
+      // committed migration recorded as applied there is nothing to run.
+      const beside = await prepare(url);
+      expect(beside.output).toContain(`✓ database ready at ${url} (every migration applied)`);
+      expect(beside.code).toBe(0);
+      // The server still works on it.
+      await t.client().api.session.create.mutate({ title: "still here" });
+    } finally {
+      await t.close();
+    }
   });
 
   it("refuses an invalid DATABASE_URL, naming the variable, and creates nothing", async () => {
