@@ -137,6 +137,29 @@ function reportStatements(connection: Database.Database, hook: { listener: DbQue
 
 const writeConnections = new WeakMap<Db, Database.Database>();
 
+const statementCaches = new WeakMap<Database.Database, Map<string, Database.Statement<unknown[], unknown>>>();
+
+/**
+ * `sql` prepared on `connection` the first time it is asked for, then the same
+ * statement again (the SQL text is the key): the hot paths' statements
+ * (message writer, back-fill, stream start) are prepared once per connection.
+ * Only for statements run with run/get/all, which leave nothing behind.
+ */
+export function preparedStatement<P extends unknown[], R = unknown>(connection: Database.Database, sql: string): Database.Statement<P, R> {
+  let statements = statementCaches.get(connection);
+  if (!statements) {
+    statements = new Map();
+    statementCaches.set(connection, statements);
+  }
+  let statement = statements.get(sql);
+  if (!statement) {
+    statement = connection.prepare<unknown[], unknown>(sql);
+    statements.set(sql, statement);
+  }
+  // Prepared from this very SQL text; the caller names its parameters and rows.
+  return statement as Database.Statement<P, R>;
+}
+
 /**
  * SQLite only (null on PostgreSQL): a second, synchronous connection to the
  * same file, for the message writer's group commit (services/message-writer.ts),

@@ -14,7 +14,7 @@ import type { messagePostInput } from "../../shared/schemas";
 import type Database from "better-sqlite3";
 import superjson from "superjson";
 import type { Bus } from "../bus/bus";
-import { sqliteWriteConnection, type Db } from "../db";
+import { preparedStatement, sqliteWriteConnection, type Db } from "../db";
 import { isUniqueViolation, sessionNotFound } from "./errors";
 import { newId } from "./ids";
 import { rememberEncoding } from "../wire";
@@ -214,34 +214,46 @@ interface Counters {
  * write lock (the caller retries).
  */
 function writeOnSqlite(connection: Database.Database, bySession: Map<string, Pending[]>, now: Date): SessionOutcome[] {
-  const statements = sqliteStatements(connection);
   const stamp = sqliteTimestamp(now);
   const writeAll = connection.transaction((): SessionOutcome[] =>
     [...bySession].map(([sessionId, items]) => {
       const keys = plan.keys(items);
       const storedIds = new Map<string, string>();
       if (keys.length > 0) {
-        const rows = connection
-          .prepare<unknown[], { id: string; clientKey: string }>(
-            `SELECT "id", "clientKey" FROM "Message" WHERE "sessionId" = ? AND "clientKey" IN (${keys.map(() => "?").join(", ")})`,
-          )
-          .all(sessionId, ...keys);
+        const rows = preparedStatement<unknown[], { id: string; clientKey: string }>(
+          connection,
+          `SELECT "id", "clientKey" FROM "Message" WHERE "sessionId" = ? AND "clientKey" IN (${placeholders(keys.length)})`,
+        ).all(sessionId, ...keys);
         for (const row of rows) storedIds.set(row.clientKey, row.id);
       }
       const { toWrite, repeats } = plan.split(items, storedIds);
       const k = toWrite.length;
       if (k === 0) return { written: [], repeats, missing: [], storedIds };
-      const counters = statements.takeSeqs.get(k, k, stamp, sessionId);
+      const counters = preparedStatement<unknown[], Counters>(connection, TAKE_SEQS_SQL).get(k, k, stamp, sessionId);
       if (!counters) return { written: [], repeats: [], missing: items, storedIds };
       const written = plan.messages(sessionId, toWrite, counters, now);
-      statements.insertMessages(k).run(
+      preparedStatement(connection, `INSERT INTO "Message" (${MESSAGE_COLUMNS}) VALUES ${rowsOf(k, 14)}`).run(
         written.flatMap(({ message: m }) => [m.id, m.sessionId, m.seq, m.role, m.author, m.content, m.visibility, m.status, JSON.stringify(m.metadata), m.parentId, m.authorId, m.clientKey, stamp, stamp]),
       );
-      statements.insertEvents(k).run(written.flatMap(({ envelope: e }) => [sessionId, e.seq, e.event.type, encodeEvent(e.event), stamp]));
+      preparedStatement(connection, `INSERT INTO "SessionEvent" (${EVENT_COLUMNS}) VALUES ${rowsOf(k, 5)}`).run(
+        written.flatMap(({ envelope: e }) => [sessionId, e.seq, e.event.type, encodeEvent(e.event), stamp]),
+      );
       return { written, repeats, missing: [], storedIds };
     }),
   );
   return writeAll.immediate();
+}
+
+const TAKE_SEQS_SQL = `UPDATE "Session" SET "lastSeq" = "lastSeq" + ?, "lastEventSeq" = "lastEventSeq" + ?, "updatedAt" = ? WHERE "id" = ? RETURNING "lastSeq", "lastEventSeq"`;
+
+/** `?, ?, ?` for n parameters. */
+function placeholders(n: number): string {
+  return Array(n).fill("?").join(", ");
+}
+
+/** The VALUES list of a multi-row insert: `rows` groups of `columns` placeholders. */
+function rowsOf(rows: number, columns: number): string {
+  return Array.from({ length: rows }, () => `(${placeholders(columns)})`).join(", ");
 }
 
 /** How Prisma's SQLite adapter stores a DateTime (ISO 8601, "+00:00"). */
@@ -251,41 +263,6 @@ function sqliteTimestamp(date: Date): string {
 
 const MESSAGE_COLUMNS = `"id", "sessionId", "seq", "role", "author", "content", "visibility", "status", "metadata", "parentId", "authorId", "clientKey", "createdAt", "updatedAt"`;
 const EVENT_COLUMNS = `"sessionId", "seq", "type", "payload", "createdAt"`;
-
-interface SqliteStatements {
-  takeSeqs: Database.Statement<unknown[], Counters>;
-  insertMessages: (rows: number) => Database.Statement<unknown[]>;
-  insertEvents: (rows: number) => Database.Statement<unknown[]>;
-}
-
-const sqliteStatementsByConnection = new WeakMap<Database.Database, SqliteStatements>();
-
-/** The writer's prepared statements on this connection; inserts are prepared once per row count (at most MAX_BATCH). */
-function sqliteStatements(connection: Database.Database): SqliteStatements {
-  let statements = sqliteStatementsByConnection.get(connection);
-  if (statements) return statements;
-  const cached = (sql: (rows: number) => string) => {
-    const byRows = new Map<number, Database.Statement<unknown[]>>();
-    return (rows: number) => {
-      let statement = byRows.get(rows);
-      if (!statement) {
-        statement = connection.prepare<unknown[]>(sql(rows));
-        byRows.set(rows, statement);
-      }
-      return statement;
-    };
-  };
-  const values = (rows: number, columns: number) => Array.from({ length: rows }, () => `(${Array(columns).fill("?").join(", ")})`).join(", ");
-  statements = {
-    takeSeqs: connection.prepare<unknown[], Counters>(
-      `UPDATE "Session" SET "lastSeq" = "lastSeq" + ?, "lastEventSeq" = "lastEventSeq" + ?, "updatedAt" = ? WHERE "id" = ? RETURNING "lastSeq", "lastEventSeq"`,
-    ),
-    insertMessages: cached((rows) => `INSERT INTO "Message" (${MESSAGE_COLUMNS}) VALUES ${values(rows, 14)}`),
-    insertEvents: cached((rows) => `INSERT INTO "SessionEvent" (${EVENT_COLUMNS}) VALUES ${values(rows, 5)}`),
-  };
-  sqliteStatementsByConnection.set(connection, statements);
-  return statements;
-}
 
 /**
  * PostgreSQL: the same statements as raw queries in a Prisma interactive

@@ -6,8 +6,7 @@ import type { Prisma, Visibility } from "../../generated/prisma/client";
 import { runIdOf } from "../../shared/chat";
 import type { ChatStreamEvent, SessionEvent, SessionEventEnvelope } from "../../shared/events";
 import { channel, type Bus, type Channel } from "../bus/bus";
-import type Database from "better-sqlite3";
-import { sqliteWriteConnection, type Db } from "../db";
+import { preparedStatement, sqliteWriteConnection, type Db } from "../db";
 import { SubscriptionLane } from "../wire";
 import { BoundedQueue } from "./bounded-queue";
 import type { DirectSink } from "./connections";
@@ -80,7 +79,10 @@ export async function readSessionEvents(
 ): Promise<StoredSessionEvent[]> {
   const direct = sqliteWriteConnection(db);
   if (direct) {
-    return sqliteEventPage(direct)
+    return preparedStatement<[string, number, number], { seq: number; payload: string }>(
+      direct,
+      `SELECT "seq", "payload" FROM "SessionEvent" WHERE "sessionId" = ? AND "seq" > ? ORDER BY "seq" LIMIT ?`,
+    )
       .all(sessionId, afterSeq, limit)
       .map((row) => new StoredSessionEvent(row.seq, JSON.parse(row.payload) as SuperJSONResult, row.payload));
   }
@@ -97,27 +99,7 @@ export async function readSessionEvents(
 async function readLastEventSeq(db: Db, sessionId: string): Promise<{ lastEventSeq: number } | null> {
   const direct = sqliteWriteConnection(db);
   if (!direct) return db.session.findUnique({ where: { id: sessionId }, select: { lastEventSeq: true } });
-  let statement = lastEventSeqs.get(direct);
-  if (!statement) {
-    statement = direct.prepare<[string], { lastEventSeq: number }>(`SELECT "lastEventSeq" FROM "Session" WHERE "id" = ?`);
-    lastEventSeqs.set(direct, statement);
-  }
-  return statement.get(sessionId) ?? null;
-}
-
-const lastEventSeqs = new WeakMap<Database.Database, Database.Statement<[string], { lastEventSeq: number }>>();
-
-const eventPages = new WeakMap<Database.Database, Database.Statement<[string, number, number], { seq: number; payload: string }>>();
-
-function sqliteEventPage(connection: Database.Database) {
-  let statement = eventPages.get(connection);
-  if (!statement) {
-    statement = connection.prepare<[string, number, number], { seq: number; payload: string }>(
-      `SELECT "seq", "payload" FROM "SessionEvent" WHERE "sessionId" = ? AND "seq" > ? ORDER BY "seq" LIMIT ?`,
-    );
-    eventPages.set(connection, statement);
-  }
-  return statement;
+  return preparedStatement<[string], { lastEventSeq: number }>(direct, `SELECT "lastEventSeq" FROM "Session" WHERE "id" = ?`).get(sessionId) ?? null;
 }
 
 /**
