@@ -55,13 +55,19 @@ type ClientDisagreements = {
 /** Fails to compile, naming the disagreements, if the two clients' model APIs ever differ. */
 const clientsAgree: [ClientDisagreements] extends [never] ? true : ClientDisagreements = true;
 
-/** The clients `createDb` made for PostgreSQL (see `textContains`). */
-const postgresClients = new WeakSet<Db>();
-
 /** Hears every statement a client sends: its SQL and the driver's time for it (ms). */
 export type DbQueryListener = (sql: string, durationMs: number) => void;
-/** Each client's query-event hook (see `onDbQuery`). */
-const queryHooks = new WeakMap<Db, { listener: DbQueryListener | null }>();
+
+/** What `createDb` keeps beside each client it makes. */
+interface ClientState {
+  /** PostgreSQL (see `textContains`). */
+  postgres: boolean;
+  /** Set by `onDbQuery`; the client's query events (and the write connection's statements) call it. */
+  queryListener: DbQueryListener | null;
+  /** SQLite: the synchronous connection (see `sqliteWriteConnection`); null on PostgreSQL and once closed. */
+  writer: Database.Database | null;
+}
+const clientStates = new WeakMap<Db, ClientState>();
 /** Prisma's query events: the statement and the driver's duration, for every model and raw query. */
 const queryEvents = [{ emit: "event", level: "query" }] as const;
 
@@ -72,37 +78,36 @@ const queryEvents = [{ emit: "event", level: "query" }] as const;
  * client: a later call replaces it. A client not made by `createDb` is ignored.
  */
 export function onDbQuery(db: Db, listener: DbQueryListener): void {
-  const hook = queryHooks.get(db);
-  if (hook) hook.listener = listener;
+  const state = clientStates.get(db);
+  if (state) state.queryListener = listener;
 }
 
 export async function createDb(databaseUrl: string): Promise<Db> {
-  const hook: { listener: DbQueryListener | null } = { listener: null };
-  if (isPostgresUrl(databaseUrl)) {
+  const state: ClientState = { postgres: isPostgresUrl(databaseUrl), queryListener: null, writer: null };
+  if (state.postgres) {
     const client = new PostgresPrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }), log: [...queryEvents] });
-    client.$on("query", (event) => hook.listener?.(event.query, event.duration));
+    client.$on("query", (event) => state.queryListener?.(event.query, event.duration));
     // Fail at start-up, not on the first request, when PostgreSQL is unreachable.
     await client.$queryRawUnsafe("SELECT 1");
     // The one cast, sound by `clientsAgree` (see Db): same data model, same runtime.
     const db = clientsAgree && (client as unknown as Db);
-    postgresClients.add(db);
-    queryHooks.set(db, hook);
+    clientStates.set(db, state);
     return db;
   }
   const file = sqlitePath(databaseUrl);
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const client = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: databaseUrl }), log: [...queryEvents] });
-  client.$on("query", (event) => hook.listener?.(event.query, event.duration));
+  client.$on("query", (event) => state.queryListener?.(event.query, event.duration));
   // Typed without its log options, as services see it (`$on` is the only difference).
   const db: Db = client;
-  queryHooks.set(db, hook);
+  clientStates.set(db, state);
   await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
   await db.$executeRawUnsafe("PRAGMA synchronous = NORMAL");
   await db.$queryRawUnsafe("PRAGMA busy_timeout = 5000");
   const writer = new Database(file, { timeout: 0 });
   writer.pragma("synchronous = NORMAL");
-  reportStatements(writer, hook);
-  writeConnections.set(db, writer);
+  reportStatements(writer, state);
+  state.writer = writer;
   return db;
 }
 
@@ -112,7 +117,7 @@ export async function createDb(databaseUrl: string): Promise<Db> {
  * SQLite's own). BEGIN and COMMIT of its transactions, which better-sqlite3
  * prepares internally, are not.
  */
-function reportStatements(connection: Database.Database, hook: { listener: DbQueryListener | null }): void {
+function reportStatements(connection: Database.Database, state: ClientState): void {
   const prepare = connection.prepare.bind(connection);
   const timed = (source: string) => {
     const statement = prepare(source);
@@ -123,7 +128,7 @@ function reportStatements(connection: Database.Database, hook: { listener: DbQue
         try {
           return method(...params);
         } finally {
-          hook.listener?.(source, performance.now() - started);
+          state.queryListener?.(source, performance.now() - started);
         }
       };
     statement.run = time(statement.run.bind(statement));
@@ -134,8 +139,6 @@ function reportStatements(connection: Database.Database, hook: { listener: DbQue
   // prepare's type is generic in the statement's parameters and rows; `timed` returns the same statement.
   connection.prepare = timed as typeof connection.prepare;
 }
-
-const writeConnections = new WeakMap<Db, Database.Database>();
 
 const statementCaches = new WeakMap<Database.Database, Map<string, Database.Statement<unknown[], unknown>>>();
 
@@ -171,13 +174,14 @@ export function preparedStatement<P extends unknown[], R = unknown>(connection: 
  * only while JavaScript runs. Closed by `closeDb`.
  */
 export function sqliteWriteConnection(db: Db): Database.Database | null {
-  return writeConnections.get(db) ?? null;
+  return clientStates.get(db)?.writer ?? null;
 }
 
 /** Close the Prisma client and, on SQLite, the write connection. */
 export async function closeDb(db: Db): Promise<void> {
-  writeConnections.get(db)?.close();
-  writeConnections.delete(db);
+  const state = clientStates.get(db);
+  state?.writer?.close();
+  if (state) state.writer = null;
   await db.$disconnect();
 }
 
@@ -188,7 +192,7 @@ export async function closeDb(db: Db): Promise<void> {
  * SQLite-typed model API cannot name: the one place that adds it.
  */
 export function textContains(db: Db, text: string): SqlitePrisma.StringFilter {
-  return postgresClients.has(db) ? ({ contains: text, mode: "insensitive" } as SqlitePrisma.StringFilter) : { contains: text };
+  return clientStates.get(db)?.postgres ? ({ contains: text, mode: "insensitive" } as SqlitePrisma.StringFilter) : { contains: text };
 }
 
 /** A cheap round trip for health checks. */
