@@ -7,16 +7,21 @@ import { MemoryBus } from "../src/server/bus/memory";
 import { closeDb, createDb, type Db } from "../src/server/db";
 import { postMessage } from "../src/server/services/messages";
 import { readSessionEvents, sessionChannel, type SessionChannelMessage } from "../src/server/services/session-events";
-import { freshDatabase } from "./helpers/server";
+import { testDatabase } from "./helpers/server";
 import { range } from "./helpers/stream";
 
 let db: Db;
+let removeDatabase = (): Promise<void> => Promise.resolve();
 const bus = new MemoryBus();
 beforeAll(async () => {
-  db = await createDb(freshDatabase().url);
+  // SQLite here; PostgreSQL when tests/postgres-message-writer.test.ts re-runs this file.
+  const database = await testDatabase();
+  removeDatabase = database.remove;
+  db = await createDb(database.url);
 });
 afterAll(async () => {
   await closeDb(db);
+  await removeDatabase();
 });
 
 const limits = { maxContentBytes: 65_536 };

@@ -46,17 +46,33 @@ export function setTestDatabaseFactory(factory: () => Promise<TestDatabase>): vo
 }
 
 /**
+ * A fresh database for one test (a SQLite copy, or one from
+ * `setTestDatabaseFactory`), and how to remove it. Servers get theirs here;
+ * so does a test that opens its own client (tests/message-writer.test.ts).
+ */
+export async function testDatabase(): Promise<{ url: string; remove: () => Promise<void> }> {
+  if (databaseFactory) {
+    const db = await databaseFactory();
+    return { url: db.url, remove: db.drop };
+  }
+  const { url, dir } = freshDatabase();
+  return {
+    url,
+    remove: () => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
  * An in-process server on port 0. Pass `env.DATABASE_URL` to share one
  * database between servers (scale-out tests: with `REDIS_URL` too); it is then
  * used as is and left in place by `close()`. Otherwise each server gets a
  * fresh database (a SQLite copy, or see `setTestDatabaseFactory`), removed on close.
  */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const db: { url: string; dir?: string; drop?: () => Promise<void> } = env.DATABASE_URL
-    ? { url: env.DATABASE_URL }
-    : databaseFactory
-      ? await databaseFactory()
-      : freshDatabase();
+  const db = env.DATABASE_URL ? { url: env.DATABASE_URL, remove: () => Promise.resolve() } : await testDatabase();
   // Authentication is off unless the test turns it on (tests/auth*.test.ts do).
   const config = parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", PARLEY_AUTH: "off", ...env, PORT: "0", DATABASE_URL: db.url });
   const server = await startServer({ config });
@@ -72,8 +88,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     async close() {
       await Promise.all(clients.map((c) => c.close()));
       await server.close();
-      if (db.dir) fs.rmSync(db.dir, { recursive: true, force: true });
-      await db.drop?.();
+      await db.remove();
     },
   };
 }
