@@ -13,6 +13,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import pg from "pg";
+import { committedMigrations } from "./migrations";
 
 export const POSTGRES_MIGRATIONS_DIR = path.resolve(import.meta.dirname, "..", "prisma", "postgres", "migrations");
 
@@ -21,11 +22,7 @@ const LOCK_KEY = 72_616_001;
 
 /** Apply pending migrations; returns the names applied. Throws on a failed or edited migration. */
 export async function deployPostgresMigrations(databaseUrl: string, dir = POSTGRES_MIGRATIONS_DIR): Promise<string[]> {
-  const migrations = fs
-    .readdirSync(dir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(dir, entry.name, "migration.sql")))
-    .map((entry) => entry.name)
-    .sort();
+  const migrations = committedMigrations(dir);
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   const applied: string[] = [];

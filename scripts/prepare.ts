@@ -11,6 +11,7 @@ import Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
 import { isPostgresUrl, parseConfig, sqlitePath } from "../src/server/env";
+import { committedMigrations } from "./migrations";
 import { ensureWebBuild } from "./web-build";
 
 const root = path.resolve(import.meta.dirname, "..");
@@ -40,37 +41,28 @@ if (!fs.existsSync(path.join(root, "src", "generated", "prisma-pg", "client.ts")
 
 // prisma.config.ts picks the schema and migrations (SQLite or PostgreSQL) from DATABASE_URL.
 const postgres = isPostgresUrl(config.DATABASE_URL);
-if (!postgres) fs.mkdirSync(path.dirname(path.resolve(root, sqlitePath(config.DATABASE_URL))), { recursive: true });
+const sqliteFile = postgres ? null : path.resolve(root, sqlitePath(config.DATABASE_URL));
+if (sqliteFile) fs.mkdirSync(path.dirname(sqliteFile), { recursive: true });
 const shownUrl = postgres ? config.DATABASE_URL.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@") : config.DATABASE_URL;
 // PostgreSQL: scripts/postgres-migrate.ts, since Prisma 6.19's JS engine cannot migrate through adapter-pg.
 const [migrateCommand, migrateArgs] = postgres
   ? [bin("tsx"), ["scripts/postgres-migrate.ts"]]
   : [bin("prisma"), ["migrate", "deploy"]];
-const pending = postgres ? null : pendingSqliteMigrations(path.resolve(root, sqlitePath(config.DATABASE_URL)));
+const committed = sqliteFile ? committedMigrations(path.join(root, "prisma", "migrations")) : [];
+const pending = sqliteFile ? pendingSqliteMigrations(sqliteFile, committed) : null;
 if (pending?.length === 0) {
   console.log(`✓ database ready at ${shownUrl} (every migration applied)`);
 } else {
-  if (pending && pending.length < committedSqliteMigrations().length) console.log(`… not yet applied: ${pending.join(", ")}`);
+  if (pending && pending.length < committed.length) console.log(`… not yet applied: ${pending.join(", ")}`);
   run(`database ready at ${shownUrl}`, migrateCommand, migrateArgs, { ...process.env, DATABASE_URL: config.DATABASE_URL });
 }
 
-/** The committed SQLite migrations (prisma/migrations/<name>/migration.sql), by name. */
-function committedSqliteMigrations(): string[] {
-  const dir = path.join(root, "prisma", "migrations");
-  return fs
-    .readdirSync(dir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(dir, entry.name, "migration.sql")))
-    .map((entry) => entry.name)
-    .sort();
-}
-
 /**
- * The committed migrations a SQLite file has not recorded as applied, read
+ * The `committed` migrations a SQLite file has not recorded as applied, read
  * through a read-only connection (which a running server does not block);
  * every one of them when the file or Prisma's table is missing.
  */
-function pendingSqliteMigrations(file: string): string[] {
-  const committed = committedSqliteMigrations();
+function pendingSqliteMigrations(file: string, committed: string[]): string[] {
   if (!fs.existsSync(file)) return committed;
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
