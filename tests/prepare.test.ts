@@ -3,29 +3,18 @@
 // the directory and the file and applies every committed migration; run again
 // it changes nothing and keeps the data. Without --build it never touches the
 // web build (the build itself is covered by the global setup and browser tests).
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createDb, type Db } from "../src/server/db";
+import { sh } from "./helpers/command";
 import { repoRoot, startTestServer } from "./helpers/server";
 
-interface Run {
-  code: number | null;
-  output: string;
-}
-
-function prepare(databaseUrl: string): Promise<Run> {
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/prepare.ts"], {
-    cwd: repoRoot,
-    env: { ...process.env, DATABASE_URL: databaseUrl },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout.on("data", (c: Buffer) => (output += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (output += c.toString()));
-  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, output })));
+/** scripts/prepare.ts as a process on `databaseUrl`: its exit code and everything it printed. */
+async function prepare(databaseUrl: string): Promise<{ code: number; output: string }> {
+  const run = await sh(process.execPath, ["--import", "tsx", "scripts/prepare.ts"], repoRoot, { DATABASE_URL: databaseUrl });
+  return { code: run.code, output: run.stdout + run.stderr };
 }
 
 const committedMigrations = () =>

@@ -2,9 +2,9 @@
 // script as its own process on the database of a running server. A created
 // token works against the server, list shows it (never the secret), and
 // revoking it ends that token's live WebSocket stream within a second.
-import { execFile } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorCode } from "./helpers/auth";
+import { sh, type CommandResult } from "./helpers/command";
 import { repoRoot, startTestServer, waitFor, type TestServer } from "./helpers/server";
 
 let t: TestServer;
@@ -16,14 +16,10 @@ afterAll(async () => {
 });
 
 /** Run scripts/token.ts with `args` on the test server's database; resolves when it exits. */
-function tokenScript(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", "tsx", "scripts/token.ts", ...args],
-      { cwd: repoRoot, env: { ...process.env, DATABASE_URL: t.server.deps.config.DATABASE_URL, LOG_LEVEL: "silent" }, encoding: "utf8" },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
+function tokenScript(args: string[]): Promise<CommandResult> {
+  return sh(process.execPath, ["--import", "tsx", "scripts/token.ts", ...args], repoRoot, {
+    DATABASE_URL: t.server.deps.config.DATABASE_URL,
+    LOG_LEVEL: "silent",
   });
 }
 
