@@ -6,6 +6,8 @@ export interface Output {
   json: boolean;
   /** One record: JSON with --json, else `human()`'s text. */
   record(value: unknown, human: () => string): void;
+  /** A list: one JSON array with --json, else a line per item (`line`), or `empty` when there is none. */
+  list<T>(items: T[], empty: string, line: (item: T) => string): void;
   /** Text for people only (skipped with --json). */
   text(line: string): void;
   /** Raw text to stdout without a newline (streamed answers). */
@@ -19,6 +21,11 @@ export function createOutput(json: boolean): Output {
     json,
     record(value, human) {
       process.stdout.write(`${json ? JSON.stringify(value) : human()}\n`);
+    },
+    list(items, empty, line) {
+      if (json) process.stdout.write(`${JSON.stringify(items)}\n`);
+      else if (items.length === 0) process.stdout.write(`${empty}\n`);
+      else for (const item of items) process.stdout.write(`${line(item)}\n`);
     },
     text(line) {
       if (!json) process.stdout.write(`${line}\n`);

@@ -57,9 +57,7 @@ export function registerSessions(program: Command, run: Run): void {
           items.push(...page.items);
           cursor = page.nextCursor;
         } while (cursor && items.length < opts.limit);
-        if (out.json) out.record(items, () => "");
-        else if (items.length === 0) out.text("no sessions");
-        else for (const s of items) out.text(formatSession(s));
+        out.list(items, "no sessions", formatSession);
       }),
     );
 
@@ -92,9 +90,7 @@ export function registerSessions(program: Command, run: Run): void {
     .action((id: string) =>
       run(async ({ client, out }) => {
         const members = await client.api.session.members.query({ sessionId: id });
-        if (out.json) out.record(members, () => "");
-        else if (members.length === 0) out.text("no members");
-        else for (const m of members) out.text(`${m.principalId}  ${m.principal.name}  ${m.principal.kind}  role=${m.role}`);
+        out.list(members, "no members", (m) => `${m.principalId}  ${m.principal.name}  ${m.principal.kind}  role=${m.role}`);
       }),
     );
 

@@ -51,9 +51,7 @@ export function registerTokens(program: Command, run: Run): void {
     .action((opts: { all?: boolean }) =>
       run(async ({ client, out }) => {
         const tokens = await client.api.auth.listTokens.query({ includeRevoked: opts.all ?? false });
-        if (out.json) out.record(tokens, () => "");
-        else if (tokens.length === 0) out.text("no tokens");
-        else for (const t of tokens) out.text(formatToken(t));
+        out.list(tokens, "no tokens", formatToken);
       }),
     );
 
