@@ -6,10 +6,10 @@
 // own line excepted); pages carry the security headers; a configured
 // PARLEY_ALLOWED_ORIGINS is the whole allowlist.
 import fs from "node:fs";
-import WebSocket from "ws";
 import { z } from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createParleyClient } from "../src/client";
+import { upgrade } from "./helpers/auth";
 import { freshDatabase, spawnServer, waitFor, type ServerProcess } from "./helpers/server";
 
 const ALLOWED = "https://app.example.com";
@@ -26,19 +26,6 @@ afterAll(async () => {
   await server?.exited;
   if (db) fs.rmSync(db.dir, { recursive: true, force: true });
 });
-
-/** "open", or the HTTP status that refused the upgrade. */
-function upgrade(headers: Record<string, string>): Promise<"open" | number> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(`${server.url.replace(/^http/, "ws")}/api/trpc-ws`, { headers });
-    ws.on("open", () => {
-      ws.close();
-      resolve("open");
-    });
-    ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
-    ws.on("error", () => undefined);
-  });
-}
 
 /** Signs in with the first-start link: the link, its token, and the session cookie it sets. */
 let signedIn: Promise<{ link: string; signInToken: string; cookie: string }> | undefined;
@@ -80,9 +67,9 @@ describe("the server as a process, authentication on", () => {
   it("with PARLEY_ALLOWED_ORIGINS, accepts the listed origin (WebSocket and cookie) and refuses every other, its own included", async () => {
     const { cookie } = await signIn();
     const own = server.url;
-    expect(await upgrade({ origin: ALLOWED, cookie })).toBe("open");
-    expect(await upgrade({ origin: own, cookie })).toBe(403);
-    expect(await upgrade({ origin: "https://evil.example", cookie })).toBe(403);
+    expect(await upgrade(server.url, { origin: ALLOWED, cookie })).toBe("open");
+    expect(await upgrade(server.url, { origin: own, cookie })).toBe(403);
+    expect(await upgrade(server.url, { origin: "https://evil.example", cookie })).toBe(403);
     const me = (origin: string) => fetch(`${server.url}/api/trpc/auth.me`, { headers: { cookie, origin } });
     expect((await me(ALLOWED)).status).toBe(200);
     expect((await me(own)).status).toBe(401);
@@ -107,7 +94,7 @@ describe("the server as a process, authentication on", () => {
     await bot.api.message.post.mutate({ sessionId: session.id, content: "hello" });
     const wrong = `pt_${"w".repeat(43)}`;
     expect((await fetch(`${server.url}/api/trpc/auth.me`, { headers: { authorization: `Bearer ${wrong}` } })).status).toBe(401);
-    expect(await upgrade({ cookie: `parley_session=${wrong}` })).toBe("open");
+    expect(await upgrade(server.url, { cookie: `parley_session=${wrong}` })).toBe("open");
     const list = await fetch(`${server.url}/api/trpc/auth.listTokens`, { headers });
     const listed = z.object({ result: z.object({ data: z.object({ json: z.array(z.object({ id: z.string(), name: z.string() })) }) }) }).parse(await list.json());
     const id = listed.result.data.json.find((t) => t.name === "logged bot")?.id;

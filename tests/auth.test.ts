@@ -1,13 +1,12 @@
 // Authentication per transport, the WS Origin check, live revocation, limits,
 // sign-in, security headers, and the PARLEY_AUTH=off safety rule.
-import type { IncomingMessage } from "node:http";
 import { createTRPCClient, createWSClient, TRPCClientError, wsLink } from "@trpc/client";
 import superjson from "superjson";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppRouter } from "../src/server/routers/_app";
 import { createPrincipalWithToken } from "../src/server/auth/tokens";
-import { makePrincipal, type TestPrincipal } from "./helpers/auth";
+import { makePrincipal, upgrade, upgradeResponse, type TestPrincipal } from "./helpers/auth";
 import { spawnServer, startTestServer, waitFor, type TestServer } from "./helpers/server";
 
 type ClientError = TRPCClientError<AppRouter>;
@@ -20,25 +19,6 @@ async function rejection(promise: Promise<unknown>): Promise<ClientError> {
     throw error;
   }
   throw new Error("expected the call to fail");
-}
-
-/** Open a raw WebSocket to the tRPC endpoint; resolves with "open" or the response to a refused upgrade. */
-function upgradeResponse(url: string, headers: Record<string, string>): Promise<"open" | IncomingMessage> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(`${url.replace(/^http/, "ws")}/api/trpc-ws`, { headers });
-    ws.on("open", () => {
-      void ws.close();
-      resolve("open");
-    });
-    ws.on("unexpected-response", (_req, res) => resolve(res));
-    ws.on("error", () => undefined);
-  });
-}
-
-/** "open", or the HTTP status of a refused upgrade. */
-async function upgrade(url: string, headers: Record<string, string>): Promise<"open" | number> {
-  const response = await upgradeResponse(url, headers);
-  return response === "open" ? response : (response.statusCode ?? 0);
 }
 
 let t: TestServer;

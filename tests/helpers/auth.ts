@@ -1,7 +1,9 @@
 // Principals for the auth tests: tokens made through the same service code
 // the token script uses, on the test server's own database; and a call's
 // outcome as the authorization tests compare it ("ok" or the error's code).
+import type { IncomingMessage } from "node:http";
 import { TRPCClientError } from "@trpc/client";
+import WebSocket from "ws";
 import type { Role } from "../../src/generated/prisma/client";
 import { createPrincipalWithToken } from "../../src/server/auth/tokens";
 import type { AppRouter } from "../../src/server/routers/_app";
@@ -47,4 +49,23 @@ export async function firstValue(
   } finally {
     sub.unsubscribe();
   }
+}
+
+/** Open a raw WebSocket to the tRPC endpoint; resolves with "open" or the response to a refused upgrade. */
+export function upgradeResponse(url: string, headers: Record<string, string>): Promise<"open" | IncomingMessage> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${url.replace(/^http/, "ws")}/api/trpc-ws`, { headers });
+    ws.on("open", () => {
+      void ws.close();
+      resolve("open");
+    });
+    ws.on("unexpected-response", (_req, res) => resolve(res));
+    ws.on("error", () => undefined);
+  });
+}
+
+/** "open", or the HTTP status of a refused upgrade. */
+export async function upgrade(url: string, headers: Record<string, string>): Promise<"open" | number> {
+  const response = await upgradeResponse(url, headers);
+  return response === "open" ? response : (response.statusCode ?? 0);
 }
