@@ -6,7 +6,7 @@ import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppRouter } from "../src/server/routers/_app";
 import { createPrincipalWithToken } from "../src/server/auth/tokens";
-import { makePrincipal, upgrade, upgradeResponse, type TestPrincipal } from "./helpers/auth";
+import { firstValue, makePrincipal, upgrade, upgradeResponse, type TestPrincipal } from "./helpers/auth";
 import { spawnServer, startTestServer, waitFor, type TestServer } from "./helpers/server";
 
 type ClientError = TRPCClientError<AppRouter>;
@@ -118,10 +118,7 @@ describe("authentication", () => {
     expect(call.data?.code).toBe("UNAUTHORIZED");
     expect(call.message).toContain("invalid, expired or revoked");
     const session = await t.client({ token: member.token }).api.session.create.mutate({ title: "expired reader" });
-    const streamed = await new Promise<unknown>((resolve) => {
-      ws.api.session.events.subscribe({ sessionId: session.id }, { onData: () => resolve(null), onError: resolve });
-    });
-    expect((streamed as ClientError).data?.code).toBe("UNAUTHORIZED");
+    expect(await firstValue((handlers) => ws.api.session.events.subscribe({ sessionId: session.id }, handlers))).toBe("UNAUTHORIZED");
     void ws.close();
   });
 

@@ -3,7 +3,7 @@
 // token works against the server, list shows it (never the secret), and
 // revoking it ends that token's live WebSocket stream within a second.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorCode } from "./helpers/auth";
+import { errorCode, outcome } from "./helpers/auth";
 import { sh, type CommandResult } from "./helpers/command";
 import { repoRoot, startTestServer, waitFor, type TestServer } from "./helpers/server";
 
@@ -61,7 +61,7 @@ describe("npm run token", () => {
     // Within a second of the script's exit: the stream ends and the server closes the socket.
     await waitFor(() => errors.length > 0 && !t.server.deps.connections.list().some((c) => c.principal.tokenId === bot.id), "the stream and socket to close", 1_000);
     expect(errorCode(errors[0])).toBe("UNAUTHORIZED");
-    expect(errorCode(await client.api.auth.me.query().catch((e: unknown) => e))).toBe("UNAUTHORIZED");
+    expect(await outcome(client.api.auth.me.query())).toBe("UNAUTHORIZED");
 
     const active = await tokenScript(["list"]);
     expect(active.stdout).not.toContain(bot.id);
