@@ -10,11 +10,11 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ensureSdkBuild } from "../scripts/sdk-build";
 import { createParleyClient, type ParleyClient } from "../src/client";
-import { startServer, type ParleyServer } from "../src/server/app";
+import type { ParleyServer } from "../src/server/app";
 import { createPrincipalWithToken } from "../src/server/auth/tokens";
-import { parseConfig } from "../src/server/env";
 import { startFakeOpenAi, closedPortUrl, type FakeProvider } from "./helpers/chat-fakes";
-import { freshDatabase, repoRoot, startTestServer, waitFor, type TestServer } from "./helpers/server";
+import { freshDatabase, repoRoot, startServerAt, startTestServer, waitFor, type TestServer } from "./helpers/server";
+import { postNumbered, range } from "./helpers/stream";
 
 const packageBin = (JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { bin: { parley: string } }).bin.parley;
 const cliBin = path.join(repoRoot, packageBin);
@@ -371,19 +371,14 @@ describe("parley tail across a server restart", () => {
   it("resumes when the server comes back on the same port and database: every message printed once, in order", async () => {
     const db = freshDatabase();
     cleanup.push(() => fs.rmSync(db.dir, { recursive: true, force: true }));
-    const start = (port: number) =>
-      startServer({
-        config: parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", PARLEY_AUTH: "on", PORT: String(port), DATABASE_URL: db.url, SHUTDOWN_TIMEOUT_MS: "1000" }),
-      });
+    const start = (port: number) => startServerAt(port, db.url, { PARLEY_AUTH: "on", SHUTDOWN_TIMEOUT_MS: "1000" });
     let server: ParleyServer = await start(0);
     cleanup.push(() => server.close());
     const port = server.port;
     const { token } = await createPrincipalWithToken(server.deps.db, { name: "restart admin", role: "admin", expiresAt: null });
     const poster = createParleyClient({ url: server.url, token, retryDelayMs: () => 50 });
     cleanup.push(() => poster.close());
-    const post = async (from: number, to: number) => {
-      for (let n = from; n <= to; n++) await poster.api.message.post.mutate({ sessionId: session.id, content: `message ${n}`, author: "ada" });
-    };
+    const post = (from: number, to: number) => postNumbered(poster, session.id, from, to, { author: "ada" });
     const session = await poster.api.session.create.mutate({ title: "restart" });
     await post(1, 3);
 
@@ -411,7 +406,7 @@ describe("parley tail across a server restart", () => {
     tail.child.kill("SIGINT");
     tailJson.child.kill("SIGINT");
     const [human, json] = await Promise.all([tail.exited, tailJson.exited]);
-    const expected = Array.from({ length: 12 }, (_, i) => i + 1);
+    const expected = range(1, 12);
     expect(human.code).toBe(130);
     expect(human.stdout.trim().split("\n")).toEqual(expected.map((n) => `#${n} ada (user): message ${n}`));
     expect(json.code).toBe(130);

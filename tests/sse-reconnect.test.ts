@@ -8,11 +8,10 @@
 import fs from "node:fs";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { createParleyClient, type ParleyClient } from "../src/client";
-import { startServer, type ParleyServer } from "../src/server/app";
-import { parseConfig } from "../src/server/env";
-import { freshDatabase, startTestServer, waitFor, type TestServer } from "./helpers/server";
-import { collectSessionEvents, range } from "./helpers/stream";
+import { createParleyClient } from "../src/client";
+import type { ParleyServer } from "../src/server/app";
+import { freshDatabase, startServerAt, startTestServer, waitFor, type TestServer } from "./helpers/server";
+import { collectSessionEvents, postNumbered, range } from "./helpers/stream";
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -53,10 +52,6 @@ async function startRelay(target: URL) {
   };
 }
 
-async function post(client: ParleyClient, sessionId: string, from: number, to: number) {
-  for (const n of range(from, to)) await client.api.message.post.mutate({ sessionId, content: `message ${n}` });
-}
-
 describe("SSE subscriptions reconnect by themselves", () => {
   it("after the server's end of the connection is cut: messages posted meanwhile arrive once, in order, then live ones", async () => {
     const t: TestServer = await startTestServer();
@@ -68,15 +63,15 @@ describe("SSE subscriptions reconnect by themselves", () => {
     cleanup.push(() => sse.close());
 
     const session = await poster.api.session.create.mutate({ title: "cut" });
-    await post(poster, session.id, 1, 5);
+    await postNumbered(poster, session.id, 1, 5);
     const sub = collectSessionEvents(sse, session.id);
     await waitFor(() => sub.events.length === 5, "back-fill over SSE");
     const connectionsBefore = relay.accepted();
 
     relay.cutAll();
-    await post(poster, session.id, 6, 40);
+    await postNumbered(poster, session.id, 6, 40);
     await waitFor(() => relay.accepted() > connectionsBefore && sub.events.length >= 40, "SSE reconnect and catch-up", 20_000);
-    await post(poster, session.id, 41, 45);
+    await postNumbered(poster, session.id, 41, 45);
     await waitFor(() => sub.events.length >= 45, "live after reconnect");
 
     expect(sub.ids).toEqual(range(1, 45).map(String));
@@ -88,10 +83,7 @@ describe("SSE subscriptions reconnect by themselves", () => {
   it("after the server restarts on the same port and database: resumes after the last id it had", async () => {
     const db = freshDatabase();
     cleanup.push(() => fs.rmSync(db.dir, { recursive: true, force: true }));
-    const start = (port: number) =>
-      startServer({
-        config: parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", PARLEY_AUTH: "off", PORT: String(port), DATABASE_URL: db.url, SHUTDOWN_TIMEOUT_MS: "1000" }),
-      });
+    const start = (port: number) => startServerAt(port, db.url, { SHUTDOWN_TIMEOUT_MS: "1000" });
     let server: ParleyServer = await start(0);
     cleanup.push(() => server.close());
     const port = server.port;
@@ -101,16 +93,16 @@ describe("SSE subscriptions reconnect by themselves", () => {
     cleanup.push(() => sse.close());
 
     const session = await poster.api.session.create.mutate({ title: "restart" });
-    await post(poster, session.id, 1, 10);
+    await postNumbered(poster, session.id, 1, 10);
     const sub = collectSessionEvents(sse, session.id);
     await waitFor(() => sub.events.length === 10, "back-fill over SSE");
 
     await server.close();
     server = await start(port);
     // Posted on the new server, most likely before the client's EventSource retries (it waits 3 s).
-    await post(poster, session.id, 11, 30);
+    await postNumbered(poster, session.id, 11, 30);
     await waitFor(() => sub.events.length >= 30, "SSE reconnect to the restarted server", 20_000);
-    await post(poster, session.id, 31, 32);
+    await postNumbered(poster, session.id, 31, 32);
     await waitFor(() => sub.events.length >= 32, "live after the restart");
 
     expect(sub.ids).toEqual(range(1, 32).map(String));

@@ -66,6 +66,17 @@ export async function testDatabase(): Promise<{ url: string; remove: () => Promi
 }
 
 /**
+ * An in-process server on `port` (0: any free one) over `databaseUrl`, with
+ * the test defaults (authentication off unless `env` turns it on; tests/auth*
+ * do) and `env`. For tests that stop it and start it again on the same port
+ * and database; `startTestServer` is the usual way.
+ */
+export function startServerAt(port: number, databaseUrl: string, env: Record<string, string> = {}): Promise<ParleyServer> {
+  const config = parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", PARLEY_AUTH: "off", ...env, PORT: String(port), DATABASE_URL: databaseUrl });
+  return startServer({ config });
+}
+
+/**
  * An in-process server on port 0. Pass `env.DATABASE_URL` to share one
  * database between servers (scale-out tests: with `REDIS_URL` too); it is then
  * used as is and left in place by `close()`. Otherwise each server gets a
@@ -73,9 +84,7 @@ export async function testDatabase(): Promise<{ url: string; remove: () => Promi
  */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const db = env.DATABASE_URL ? { url: env.DATABASE_URL, remove: () => Promise.resolve() } : await testDatabase();
-  // Authentication is off unless the test turns it on (tests/auth*.test.ts do).
-  const config = parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", PARLEY_AUTH: "off", ...env, PORT: "0", DATABASE_URL: db.url });
-  const server = await startServer({ config });
+  const server = await startServerAt(0, db.url, env);
   const clients: ReturnType<typeof createParleyClient>[] = [];
   return {
     server,

@@ -35,3 +35,8 @@ export function collectSessionEvents(client: ParleyClient, sessionId: string, la
 }
 
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/** Post "message <n>" for n = from..to into `sessionId`, one after another (`fields`: e.g. the author). */
+export async function postNumbered(client: ParleyClient, sessionId: string, from: number, to: number, fields: { author?: string } = {}): Promise<void> {
+  for (const n of range(from, to)) await client.api.message.post.mutate({ sessionId, content: `message ${n}`, ...fields });
+}
