@@ -66,6 +66,11 @@ const env = { PARLEY_BENCH_TEMPLATE_DB: template.file };
 // Parley runs as `npm start` does: the production build of the current sources.
 ensureWebBuild();
 
+/** Each target's median of one figure over its rounds' samples. */
+function medians<K extends string>(samples: Map<TargetName, Record<K, number>[]>, key: K): ResultRow["values"] {
+  return Object.fromEntries([...samples].map(([name, s]) => [name, median(s.map((x) => x[key]))]));
+}
+
 /** Rounds × targets, the order rotated each round; returns each target's samples. */
 async function alternate<T>(targets: readonly TargetName[], run: (target: RunningTarget) => Promise<T>) {
   const samples = new Map<TargetName, T[]>();
@@ -113,10 +118,9 @@ async function fanout() {
       const after = processUsage(target.pid);
       publisher.close();
       await pool.close();
-      return { perSecond: received / elapsedS, cpuPercent: ((after.cpuMs - before.cpuMs) / (elapsedS * 1000)) * 100, rssMiB: after.rssBytes / 2 ** 20, cpuUsPerDelivery: ((after.cpuMs - before.cpuMs) * 1000) / Math.max(1, received) };
+      return { perSecond: received / elapsedS, rssMiB: after.rssBytes / 2 ** 20, cpuUsPerDelivery: ((after.cpuMs - before.cpuMs) * 1000) / Math.max(1, received) };
     });
-    const pick = (key: "perSecond" | "cpuPercent" | "rssMiB" | "cpuUsPerDelivery") =>
-      Object.fromEntries([...samples].map(([name, s]) => [name, median(s.map((x) => x[key]))]));
+    const pick = (key: "perSecond" | "rssMiB" | "cpuUsPerDelivery") => medians(samples, key);
     rows.push({ scenario: `fan-out, N=${n}`, metric: "deliveries/s", unit: "msg/s", better: "higher", values: pick("perSecond") });
     rows.push({ scenario: `fan-out, N=${n}`, metric: "server CPU per delivery", unit: "µs", better: "lower", values: pick("cpuUsPerDelivery") });
     rows.push({ scenario: `fan-out, N=${n}`, metric: "server RSS", unit: "MiB", better: "lower", values: pick("rssMiB") });
@@ -167,7 +171,7 @@ async function latency() {
       metric: `${key} publish→receive`,
       unit: "ms",
       better: "lower",
-      values: Object.fromEntries([...samples].map(([name, s]) => [name, median(s.map((x) => x[key]))])),
+      values: medians(samples, key),
     });
   }
 }
@@ -196,11 +200,10 @@ async function connections() {
     const perConnection = (rss: number) => (rss - before) / n / 1024;
     return { connectedKib: perConnection(connected), idleKib: perConnection(idle), connectS: pool.connectMs / 1000 };
   });
-  const pick = (key: "connectedKib" | "idleKib" | "connectS") => Object.fromEntries([...samples].map(([k, s]) => [k, median(s.map((x) => x[key]))]));
   const scenario = `${n} idle subscribed connections`;
-  rows.push({ scenario, metric: `server RSS per connection, after ${IDLE_S} s idle`, unit: "KiB", better: "lower", values: pick("idleKib") });
-  rows.push({ scenario, metric: "server RSS per connection, just connected", unit: "KiB", better: "lower", values: pick("connectedKib") });
-  rows.push({ scenario, metric: "time to connect all", unit: "s", better: "lower", values: pick("connectS") });
+  rows.push({ scenario, metric: `server RSS per connection, after ${IDLE_S} s idle`, unit: "KiB", better: "lower", values: medians(samples, "idleKib") });
+  rows.push({ scenario, metric: "server RSS per connection, just connected", unit: "KiB", better: "lower", values: medians(samples, "connectedKib") });
+  rows.push({ scenario, metric: "time to connect all", unit: "s", better: "lower", values: medians(samples, "connectS") });
 }
 
 // 4 + 5. Persisted writes by concurrent clients (delivered to a subscriber),
