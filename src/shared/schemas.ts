@@ -62,6 +62,11 @@ export const sessionListCursor = z
     return { updatedAt: new Date(Number(cursor.slice(0, colon))), id: cursor.slice(colon + 1) };
   });
 
+/** The `nextCursor` after `last`, the last session of a page (what sessionListCursor reads back). */
+export function sessionListCursorAfter(last: { updatedAt: Date; id: string }): string {
+  return `${last.updatedAt.getTime()}:${last.id}`;
+}
+
 export const sessionListInput = z.object({
   /** The `nextCursor` of the previous page (opaque). */
   cursor: sessionListCursor.nullish(),

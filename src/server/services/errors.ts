@@ -23,6 +23,11 @@ export function isUniqueViolation(error: unknown): boolean {
   return meta?.driverAdapterError?.cause?.kind === "UniqueConstraintViolation";
 }
 
+/** SQLite refused a write because another connection holds the lock (the message writer retries). */
+export function isSqliteBusy(error: unknown): boolean {
+  return typeof error === "object" && error !== null && "code" in error && (error.code === "SQLITE_BUSY" || error.code === "SQLITE_BUSY_SNAPSHOT");
+}
+
 export function sessionNotFound(id: string): TRPCError {
   return new TRPCError({ code: "NOT_FOUND", message: `session ${id} does not exist` });
 }

@@ -15,7 +15,7 @@ import type Database from "better-sqlite3";
 import superjson from "superjson";
 import type { Bus } from "../bus/bus";
 import { preparedStatement, sqliteWriteConnection, type Db } from "../db";
-import { isUniqueViolation, sessionNotFound } from "./errors";
+import { isSqliteBusy, isUniqueViolation, sessionNotFound } from "./errors";
 import { newId } from "./ids";
 import { rememberEncoding } from "../wire";
 import { sessionChannel } from "./session-events";
@@ -313,9 +313,6 @@ function encodeEvent(event: SessionEventEnvelope["event"]): string {
   return JSON.stringify(encoded);
 }
 
-function isSqliteBusy(error: unknown): boolean {
-  return typeof error === "object" && error !== null && "code" in error && (error.code === "SQLITE_BUSY" || error.code === "SQLITE_BUSY_SNAPSHOT");
-}
 
 const writers = new WeakMap<Db, MessageWriter>();
 

@@ -2,7 +2,7 @@
 // Every change is appended to the session's event log and published.
 import type { z } from "zod";
 import type { Prisma } from "../../generated/prisma/client";
-import type { sessionCreateInput, sessionListInput, sessionUpdateInput } from "../../shared/schemas";
+import { sessionListCursorAfter, type sessionCreateInput, type sessionListInput, type sessionUpdateInput } from "../../shared/schemas";
 import type { Bus } from "../bus/bus";
 import { textContains, type Db } from "../db";
 import { inSession, sessionNotFound } from "./errors";
@@ -74,6 +74,6 @@ export async function listSessions(
   const last = items.at(-1);
   return {
     items,
-    nextCursor: rows.length > input.limit && last ? `${last.updatedAt.getTime()}:${last.id}` : null,
+    nextCursor: rows.length > input.limit && last ? sessionListCursorAfter(last) : null,
   };
 }
