@@ -18,13 +18,16 @@ const root = path.resolve(import.meta.dirname, "..");
 const args = new Set(process.argv.slice(2));
 const bin = (name: string) => path.join(root, "node_modules", ".bin", name);
 
-function run(label: string, command: string, commandArgs: string[], env: NodeJS.ProcessEnv = process.env) {
+/** Run a step; on failure print its output, what `explain` makes of it, and exit. */
+function run(label: string, command: string, commandArgs: string[], env: NodeJS.ProcessEnv = process.env, explain?: (output: string) => string | null) {
   const started = Date.now();
   const result = spawnSync(command, commandArgs, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
   if (result.status !== 0) {
-    process.stderr.write(result.stdout ?? "");
-    process.stderr.write(result.stderr ?? "");
+    const output = `${result.stdout ?? ""}${result.stderr ?? ""}`;
+    process.stderr.write(output);
     console.error(`\n✗ ${label} failed (exit ${result.status ?? result.signal}). Nothing was started.`);
+    const why = explain?.(output);
+    if (why) console.error(why);
     process.exit(1);
   }
   console.log(`✓ ${label} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
@@ -54,7 +57,12 @@ if (pending?.length === 0) {
   console.log(`✓ database ready at ${shownUrl} (every migration applied)`);
 } else {
   if (pending && pending.length < committed.length) console.log(`… not yet applied: ${pending.join(", ")}`);
-  run(`database ready at ${shownUrl}`, migrateCommand, migrateArgs, { ...process.env, DATABASE_URL: config.DATABASE_URL });
+  run(`database ready at ${shownUrl}`, migrateCommand, migrateArgs, { ...process.env, DATABASE_URL: config.DATABASE_URL }, (output) =>
+    // Prisma's schema engine needs the SQLite file to itself; its driver adapter reports the wait that ran out as `SocketTimeout`.
+    sqliteFile && output.includes("SocketTimeout")
+      ? `${sqliteFile} is in use by another process (a Parley server on it?): stop it, then run this again to apply ${pending?.join(", ")}.`
+      : null,
+  );
 }
 
 /**
