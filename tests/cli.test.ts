@@ -26,19 +26,20 @@ interface Run {
   stderr: string;
 }
 
-/** A running CLI process (the built binary, or with `source` the sources through tsx) whose output is collected as it arrives. */
-function startCli(args: string[], env: Record<string, string | undefined> = {}, { source = false } = {}) {
-  const [command, argv] = source ? [process.execPath, ["--import", "tsx", cliSource, ...args]] : [cliBin, args];
-  const child: ChildProcess = spawn(command, argv, {
-    cwd: repoRoot,
-    env: { ...process.env, PARLEY_URL: t.url, PARLEY_TOKEN: adminToken, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+/** A running process in the repo whose output is collected as it arrives. */
+function startProcess(command: string, argv: string[], env: Record<string, string | undefined>) {
+  const child: ChildProcess = spawn(command, argv, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const result: Run = { code: null, stdout: "", stderr: "" };
   child.stdout?.on("data", (c: Buffer) => (result.stdout += c.toString()));
   child.stderr?.on("data", (c: Buffer) => (result.stderr += c.toString()));
   const exited = new Promise<Run>((resolve) => child.once("exit", (code) => resolve({ ...result, code })));
   return { child, result, exited };
+}
+
+/** A running CLI process (the built binary, or with `source` the sources through tsx), signed in as the admin unless `env` says otherwise. */
+function startCli(args: string[], env: Record<string, string | undefined> = {}, { source = false } = {}) {
+  const [command, argv] = source ? [process.execPath, ["--import", "tsx", cliSource, ...args]] : [cliBin, args];
+  return startProcess(command, argv, { PARLEY_URL: t.url, PARLEY_TOKEN: adminToken, ...env });
 }
 
 const cli = (args: string[], env: Record<string, string | undefined> = {}) => startCli(args, env).exited;
@@ -314,32 +315,27 @@ describe("parley CLI", () => {
     expect(botToken).toMatch(/^pt_/);
     const sessionId = (await cli(["sessions", "create", "Launch"])).stdout.split(" ")[0] ?? "";
     await cli(["send", sessionId, "The launch is on Friday.", "--author", "ada"]);
-    const startBot = () => {
-      const child = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "examples", "agent-bot", "index.ts"), "--session", sessionId], {
-        cwd: repoRoot,
-        env: { ...process.env, PARLEY_URL: t.url, PARLEY_TOKEN: botToken },
-        stdio: ["ignore", "pipe", "pipe"],
+    const startBot = () =>
+      startProcess(process.execPath, ["--import", "tsx", path.join(repoRoot, "examples", "agent-bot", "index.ts"), "--session", sessionId], {
+        PARLEY_URL: t.url,
+        PARLEY_TOKEN: botToken,
       });
-      const bot = { child, output: "", exited: new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code))) };
-      child.stdout.on("data", (c: Buffer) => (bot.output += c.toString()));
-      child.stderr.on("data", (c: Buffer) => (bot.output += c.toString()));
-      return bot;
-    };
+    const output = (bot: { result: Run }) => bot.result.stdout + bot.result.stderr;
 
     // Without the add-member step the bot may not read the session.
     const outsider = startBot();
-    expect(await outsider.exited).toBe(4);
-    expect(outsider.output).toContain("may not read");
+    expect((await outsider.exited).code).toBe(4);
+    expect(output(outsider)).toContain("may not read");
 
     const added = await cli(["sessions", "add-member", sessionId, "bot", "--role", "agent"]);
     expect(added.code).toBe(0);
     const bot = startBot();
     try {
-      await waitFor(() => bot.output.includes("joined"), "the bot to join", 30_000);
+      await waitFor(() => output(bot).includes("joined"), "the bot to join", 30_000);
       await cli(["send", sessionId, "not for the bot: when is the launch?"]);
       const asked = await cli(["--json", "send", sessionId, "@bot when is the launch?", "--author", "ada"]);
       const question = JSON.parse(asked.stdout) as { id: string; seq: number };
-      await waitFor(() => bot.output.includes(`answered #${question.seq} (complete)`), "the bot's answer", 30_000);
+      await waitFor(() => output(bot).includes(`answered #${question.seq} (complete)`), "the bot's answer", 30_000);
       const messages = (await sdk.api.message.list.query({ sessionId })).items;
       const answers = messages.filter((m) => m.role === "assistant");
       expect(answers).toHaveLength(1);
@@ -357,7 +353,7 @@ describe("parley CLI", () => {
       expect(progress.at(-1)).toMatchObject({ step: "done", percent: 100 });
     } finally {
       bot.child.kill("SIGINT");
-      expect(await bot.exited).toBe(0);
+      expect((await bot.exited).code).toBe(0);
     }
   });
 });
