@@ -11,7 +11,7 @@ import WebSocket from "ws";
 import { z } from "zod";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { appRouter } from "../src/server/routers/_app";
-import { makePrincipal, type TestPrincipal } from "./helpers/auth";
+import { AUTH_CALL_MANY_ENV, makePrincipal, type TestPrincipal } from "./helpers/auth";
 import { arbitraryFor, invalidArbitraryFor, type ArbitraryOptions } from "./helpers/schema-arbitrary";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
 
@@ -21,13 +21,7 @@ const RUNS = 20;
 let t: TestServer;
 let admin: TestPrincipal;
 beforeAll(async () => {
-  t = await startTestServer({
-    PARLEY_AUTH: "on",
-    RATE_LIMIT_PER_CONNECTION: "100000",
-    RATE_LIMIT_PER_PRINCIPAL: "100000",
-    CHAT_BUILTIN_CHUNK_DELAY_MS: "0",
-    CHAT_MAX_RUNS_PER_PRINCIPAL: "1000",
-  });
+  t = await startTestServer(AUTH_CALL_MANY_ENV);
   admin = await makePrincipal(t, "admin", "fuzzer");
 });
 afterAll(async () => {

@@ -19,7 +19,7 @@ import { postMessage } from "../src/server/services/messages";
 import { agentEventPublishInput } from "../src/shared/agent-events";
 import { agentCreateInput, chatSendInput } from "../src/shared/chat";
 import type { SessionEvent } from "../src/shared/events";
-import { firstValue, makePrincipal, outcome, type TestPrincipal } from "./helpers/auth";
+import { AUTH_CALL_MANY_ENV, firstValue, makePrincipal, outcome, type TestPrincipal } from "./helpers/auth";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
 
 type Relation = "owner" | "member:viewer" | "member:member" | "member:agent" | "outsider";
@@ -79,15 +79,7 @@ async function collectUntil(t: TestServer, token: string, sessionId: string, sen
 let t: TestServer;
 let owner: TestPrincipal;
 beforeAll(async () => {
-  t = await startTestServer({
-    PARLEY_AUTH: "on",
-    RATE_LIMIT_PER_CONNECTION: "100000",
-    RATE_LIMIT_PER_PRINCIPAL: "100000",
-    // The chat rows wait for each answer: the built-in assistant answers at once.
-    CHAT_BUILTIN_CHUNK_DELAY_MS: "0",
-    CHAT_MAX_RUNS_PER_PRINCIPAL: "1000",
-    METRICS_SAMPLE_MS: "100",
-  });
+  t = await startTestServer({ ...AUTH_CALL_MANY_ENV, METRICS_SAMPLE_MS: "100" });
   owner = await makePrincipal(t, "member", "session owner");
 });
 afterAll(async () => {

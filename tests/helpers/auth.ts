@@ -9,6 +9,19 @@ import { createPrincipalWithToken } from "../../src/server/auth/tokens";
 import type { AppRouter } from "../../src/server/routers/_app";
 import type { TestServer } from "./server";
 
+/**
+ * A server for tests that call every procedure many times as a few principals:
+ * authentication on, the per-connection and per-principal limits out of the
+ * way, and the built-in assistant answering at once (chat rows wait for it).
+ */
+export const AUTH_CALL_MANY_ENV = {
+  PARLEY_AUTH: "on",
+  RATE_LIMIT_PER_CONNECTION: "100000",
+  RATE_LIMIT_PER_PRINCIPAL: "100000",
+  CHAT_BUILTIN_CHUNK_DELAY_MS: "0",
+  CHAT_MAX_RUNS_PER_PRINCIPAL: "1000",
+} as const;
+
 export interface TestPrincipal {
   id: string;
   role: Role;
