@@ -6,9 +6,10 @@
 // decode with JSON.parse alone, so the difference is what Parley adds per
 // token (p50/p99, over one answer) and to the first token (median over that
 // answer and a few short ones). Six unreported answers warm the server up
-// first. Loopback only; compare the columns of one run (absolute
-// times drift). PARLEY_BENCH_CPU_PROF=<dir> writes a CPU profile of the server.
-//   npm run bench:chat -- --subscribers 1,10,50 --tokens 200 --rate 50 [--workers 2] [--ttft-answers 4]
+// first, and each row's readers (direct and Parley) get 2 s of unreported
+// tokens before their measured answer. Loopback only; compare the columns of
+// one run (absolute times drift). PARLEY_BENCH_CPU_PROF=<dir> writes a CPU profile of the server.
+//   npm run bench:chat -- --subscribers 1,10,50 --tokens 1000 --rate 50 [--workers 2] [--ttft-answers 4]
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ensureWebBuild } from "../scripts/web-build";
@@ -113,8 +114,12 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
     const shortAnswer = { kind: "tokens" as const, tokens: tokens.slice(0, 3), intervalMs: 1000 / options.rate };
     const answers = [longAnswer, ...Array.from({ length: options.extraTtftAnswers ?? 4 }, () => shortAnswer)];
 
-    /** Answers through Parley to n subscribers spread over the workers: the first answer's per-token latencies, each answer's TTFT. */
-    const throughParley = async (n: number, script: (typeof answers)[number][]) => {
+    /**
+     * Answers through Parley to n subscribers spread over the workers: after
+     * `warmUps` unreported answers, the first answer's per-token latencies and
+     * each answer's TTFT.
+     */
+    const throughParley = async (n: number, script: (typeof answers)[number][], warmUps = 0) => {
       const session = await client.api.session.create.mutate({ title: `bench ${n}` });
       const workers = Math.max(1, Math.min(options.workers ?? 2, n));
       const pools = Array.from({ length: workers }, (_, w) => {
@@ -127,11 +132,13 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
         await sleep(200);
         const latencies: number[] = [];
         const ttfts: number[] = [];
-        for (const [i, answer] of script.entries()) {
+        for (const [index, answer] of script.entries()) {
           fake.answers = [answer];
           const sentAt = nowMs();
           await client.api.chat.send.mutate({ sessionId: session.id, content: "go", agentId });
           const reports = await Promise.all(pools.map((p) => p.nextReport()));
+          const i = index - warmUps;
+          if (i < 0) continue;
           const sent = emitted();
           const firstArrivals: number[] = [];
           for (const arrivals of reports.flatMap((r) => r.arrivals)) {
@@ -147,16 +154,18 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
     };
 
     /** The same answers read from the fake provider directly by one worker. */
-    const direct = async (script: (typeof answers)[number][]) => {
+    const direct = async (script: (typeof answers)[number][], warmUps = 0) => {
       const reader = startReaders({ mode: "direct", providerUrl: fake.url, warmUpUrl: `http://127.0.0.1:${port}${HEALTH_PATH}`, tokenWidth: TOKEN_WIDTH }, deadlineMs);
       try {
         await reader.ready;
         const latencies: number[] = [];
         const ttfts: number[] = [];
-        for (const [i, answer] of script.entries()) {
+        for (const [index, answer] of script.entries()) {
           fake.answers = [answer];
           reader.go();
           const { arrivals, requestedAt } = await reader.nextReport();
+          const i = index - warmUps;
+          if (i < 0) continue;
           const sent = emitted();
           const own = arrivals[0] ?? [];
           if (i === 0) own.forEach((t, k) => latencies.push(t - (sent[k] ?? t)));
@@ -171,9 +180,12 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
     // Warm-up (not reported): a freshly started server compiles its hot paths during its first answers.
     await throughParley(1, [{ kind: "tokens", tokens: tokens.slice(0, 50), intervalMs: 1 }, ...Array.from({ length: 5 }, () => shortAnswer)]);
 
+    // Each row first streams 2 s of tokens at the row's rate to its own readers, unreported, as the fan-out
+    // latency scenario warms up (run.ts): the first answer to n subscribers compiles the fan-out for them.
+    const rowWarmUp = { kind: "tokens" as const, tokens: tokens.slice(0, Math.max(1, 2 * options.rate)), intervalMs: 1000 / options.rate };
     for (const n of options.subscribers) {
-      const d = await direct(answers);
-      const p = await throughParley(n, answers);
+      const d = await direct([rowWarmUp, ...answers], 1);
+      const p = await throughParley(n, [rowWarmUp, ...answers], 1);
       const dl = latencySummary(d.latencies);
       const pl = latencySummary(p.latencies);
       rows.push(
@@ -187,7 +199,7 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
     template.remove();
   }
   return [
-    `Chat streaming through Parley vs reading the fake provider directly (ms; per-token latency = arrival − emission at the fake provider, over one answer of ${options.tokens} tokens; TTFT = first token − request (direct) or − chat.send call (Parley, median subscriber), median over that answer and ${options.extraTtftAnswers ?? 4} short ones)`,
+    `Chat streaming through Parley vs reading the fake provider directly (ms; per-token latency = arrival − emission at the fake provider, over one answer of ${options.tokens} tokens after 2 s of unreported ones; TTFT = first token − request (direct) or − chat.send call (Parley, median subscriber), median over that answer and ${options.extraTtftAnswers ?? 4} short ones)`,
     "",
     "| subscribers | tokens | tokens/s | direct p50 | direct p99 | Parley p50 | Parley p99 | added p50 | added p99 | direct TTFT | Parley TTFT | added TTFT |",
     "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
@@ -203,7 +215,7 @@ function argument(name: string, fallback: string): string {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const table = await runChatBench({
     subscribers: argument("subscribers", "1,10,50").split(",").map(Number),
-    tokens: Number(argument("tokens", "200")),
+    tokens: Number(argument("tokens", "1000")),
     rate: Number(argument("rate", "50")),
     workers: Number(argument("workers", "2")),
     extraTtftAnswers: Number(argument("ttft-answers", "4")),
