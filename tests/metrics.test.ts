@@ -110,13 +110,11 @@ describe("metrics.live", () => {
 
     for (const resolutionMs of [10_000, 60_000] as const) {
       const live = collect<MetricsSample>((h) => client.api.metrics.live.subscribe({ resolutionMs }, h));
-      const starts = new Set(history.map((s) => Math.floor(s.t / resolutionMs) * resolutionMs));
-      // Every window of the history, but the last only when its last sample reaches its end
-      // (otherwise it is still open: a later sample closes it).
-      const last = history.at(-1);
-      if (!last) throw new Error("no samples");
-      const lastClosed = last.t + last.windowMs >= Math.floor(last.t / resolutionMs) * resolutionMs + resolutionMs;
-      await waitFor(() => live.items.length === starts.size - (lastClosed ? 0 : 1), `${resolutionMs} ms windows`);
+      // Every window of the history that is closed: the last one only when its last sample
+      // reaches its end (otherwise a later sample closes it), as WindowFolder closes them.
+      const folder = new WindowFolder(resolutionMs);
+      const closed = history.flatMap((s) => folder.push(s)).length;
+      await waitFor(() => live.items.length === closed, `${resolutionMs} ms windows`);
       let mixed = 0;
       for (const [i, w] of live.items.entries()) {
         const inside = history.filter((s) => s.t >= w.t && s.t < w.t + resolutionMs);
