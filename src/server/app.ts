@@ -152,6 +152,8 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   });
 
   let nextApp: NextApp | undefined;
+  /** Next being prepared: the server listens first (Next needs the port), so a page request can come before it is ready. */
+  let nextReady: Promise<NextApp> | undefined;
   const server = http.createServer((req, res) => {
     const pathname = (req.url ?? "/").split("?", 1)[0] ?? "/";
     setSecurityHeaders(res, pathname);
@@ -181,8 +183,9 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       trpcHttp(req, res);
       return;
     }
-    if (nextApp) {
-      nextApp.handle(req, res).catch((err: unknown) => {
+    if (nextReady) {
+      // Until Next is ready, page requests wait for it instead of getting a 404.
+      (nextApp ? nextApp.handle(req, res) : nextReady.then((app) => app.handle(req, res))).catch((err: unknown) => {
         log.error({ err, url: req.url }, "next request failed");
         if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
       });
@@ -235,8 +238,12 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const url = `http://${host}:${port}`;
   live.start(port, PARLEY_VERSION);
   auth.start();
+  if (options.createNext) {
+    nextReady = options.createNext({ port, log });
+    nextReady.catch(() => undefined); // a failure is thrown by the await below, not reported as unhandled meanwhile
+  }
   const signInUrl = await auth.firstStart(url);
-  if (options.createNext) nextApp = await options.createNext({ port, log });
+  if (nextReady) nextApp = await nextReady;
 
   let closing: Promise<void> | undefined;
   const close = () => {

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { inject } from "vitest";
 import { createParleyClient, type ParleyClientOptions } from "../../src/client";
-import { startServer, type ParleyServer } from "../../src/server/app";
+import { startServer, type ParleyServer, type StartOptions } from "../../src/server/app";
 import { parseConfig } from "../../src/server/env";
 
 export const repoRoot = path.resolve(import.meta.dirname, "..", "..");
@@ -71,9 +71,9 @@ export async function testDatabase(): Promise<{ url: string; remove: () => Promi
  * do) and `env`. For tests that stop it and start it again on the same port
  * and database; `startTestServer` is the usual way.
  */
-export function startServerAt(port: number, databaseUrl: string, env: Record<string, string> = {}): Promise<ParleyServer> {
+export function startServerAt(port: number, databaseUrl: string, env: Record<string, string> = {}, options: Omit<StartOptions, "config"> = {}): Promise<ParleyServer> {
   const config = parseConfig({ NODE_ENV: "test", LOG_LEVEL: "silent", PARLEY_AUTH: "off", ...env, PORT: String(port), DATABASE_URL: databaseUrl });
-  return startServer({ config });
+  return startServer({ ...options, config });
 }
 
 /**
