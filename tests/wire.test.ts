@@ -1,9 +1,16 @@
 // The encode-once fast path must not change a byte on the wire: frames built
 // from cached encodings equal what stock tRPC + superjson sends.
+import { createRequire } from "node:module";
 import { transformTRPCResponse } from "@trpc/server/unstable-core-do-not-import";
 import superjson from "superjson";
 import { describe, expect, it } from "vitest";
-import { NO_FRAME, PreparedJson, rememberEncoding, SubscriptionLane, wireEncoder, wireTransformer } from "../src/server/wire";
+import { NO_FRAME, PreparedJson, rememberEncoding, SubscriptionLane, textFrame, textFramePayloadLength, wireEncoder, wireTransformer } from "../src/server/wire";
+
+/** `ws`'s own framing (its Sender, which @types/ws does not declare): the bytes a server's `send(text)` writes. */
+const { Sender } = createRequire(import.meta.url)("ws") as {
+  Sender: { frame(data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[] };
+};
+const wsTextFrame = (text: string) => Buffer.concat(Sender.frame(Buffer.from(text), { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false }));
 
 const stockConfig = { transformer: { input: superjson, output: superjson } } as unknown as Parameters<typeof transformTRPCResponse>[0];
 const ourConfig = { transformer: wireTransformer } as unknown as Parameters<typeof transformTRPCResponse>[0];
@@ -66,6 +73,41 @@ describe("wire format", () => {
     expect(frames(1, "1", marked).ours).toContain('"n":2');
   });
 
+  it("encodes flat events (chat deltas) without superjson's walk, exactly as superjson does", () => {
+    const nullProto = Object.assign(Object.create(null) as object, { type: "x", n: 1 });
+    class Delta {
+      type = "chat.delta";
+    }
+    const cases: object[] = [
+      { type: "chat.delta", runId: "r", messageId: "m", offset: 0, text: 'tok "quoted" \\ 🙂 </script>' },
+      {},
+      { a: true, b: false, c: null, d: -1.5, e: 2 ** 53 },
+      nullProto,
+      // Not flat: each needs superjson's meta or walk, and must still match it.
+      { n: -0 },
+      { n: Number.NaN },
+      { n: Number.POSITIVE_INFINITY },
+      { u: undefined },
+      { when: new Date(3) },
+      { nested: { a: 1 } },
+      { list: [1, 2] },
+      { big: 2n },
+      new Delta(),
+    ];
+    for (const data of cases) {
+      const ours = serialize({ id: "5", data });
+      const stock = superjson.serialize({ id: "5", data });
+      expect(ours).toBeInstanceOf(PreparedJson);
+      expect((ours as PreparedJson).json).toBe(JSON.stringify(stock));
+      expect((ours as PreparedJson).value).toEqual(stock);
+      expect(frames(2, "5", data).ours).toBe(frames(2, "5", data).stock);
+    }
+    // superjson refuses a `__proto__` key; so does the flat path.
+    const protoKey = JSON.parse('{"__proto__":"p","type":"x"}') as object;
+    expect(() => superjson.serialize({ id: "5", data: protoKey })).toThrow(/prototype pollution/);
+    expect(() => serialize({ id: "5", data: protoKey })).toThrow(/prototype pollution/);
+  });
+
   it("leaves everything else to superjson and JSON.stringify (queries, errors, untracked data)", () => {
     const plain = { when: new Date(1), n: 1 };
     expect(serialize(plain)).toEqual(superjson.serialize(plain));
@@ -85,7 +127,7 @@ describe("wire format", () => {
       expect(frames(sub, "6", probe, jsonrpc).ours).toBe(NO_FRAME);
       expect(lane.bound).toBe(true);
       const fresh = { ...event, message: { ...event.message, id: `m-${sub}` } };
-      expect(lane.frame("7", fresh).toString()).toBe(frames(sub, "7", fresh, jsonrpc).stock);
+      expect(lane.frame("7", fresh)).toEqual(wsTextFrame(frames(sub, "7", fresh, jsonrpc).stock));
       // One frame per event and subscription id, shared by every lane with that id.
       const other = new SubscriptionLane({ type: "stream.hidden" });
       other.bind(sub, jsonrpc);
@@ -110,15 +152,26 @@ describe("wire format", () => {
       const text = JSON.stringify(stored);
       const copy = JSON.parse(text) as typeof stored;
       const stock = frames(4, "12", value).stock;
-      const fromStore = (storedText?: string) => (lane.frameFromStored("12", copy, storedText) ?? lane.frame("12", value)).toString();
-      expect(fromStore()).toBe(stock);
+      const fromStore = (storedText?: string) => lane.frameFromStored("12", copy, storedText) ?? lane.frame("12", value);
+      expect(fromStore()).toEqual(wsTextFrame(stock));
       // With the stored text (SQLite), spliced rather than stringified again: the same bytes.
-      expect(fromStore(text)).toBe(stock);
+      expect(fromStore(text)).toEqual(wsTextFrame(stock));
       // A text that is not JSON.stringify's form is not spliced (encoded from the parsed copy instead).
-      expect(fromStore(JSON.stringify(stored, null, 1))).toBe(stock);
+      expect(fromStore(JSON.stringify(stored, null, 1))).toEqual(wsTextFrame(stock));
     }
     // The text is what is sent: a marker in it (and not in the parsed copy) shows in the frame.
     const stored = superjson.serialize({ type: "t", n: 1 });
     expect(lane.frameFromStored("13", stored, JSON.stringify({ ...stored, json: { type: "t", n: 2 } }))?.toString()).toContain('"n":2');
+  });
+
+  it("frames text exactly as ws does, at every length encoding", () => {
+    // 7-bit, 16-bit and 64-bit payload lengths and their edges, with multi-byte characters.
+    for (const length of [0, 1, 125, 126, 127, 65_535, 65_536, 70_000]) {
+      for (const text of ["x".repeat(length), "é".repeat(Math.floor(length / 2)) + "x".repeat(length % 2)]) {
+        const frame = textFrame(text);
+        expect(frame).toEqual(wsTextFrame(text));
+        expect(textFramePayloadLength(frame)).toBe(Buffer.byteLength(text));
+      }
+    }
   });
 });

@@ -8,9 +8,10 @@
 //
 // Direct fan-out: a caught-up session stream on a WebSocket learns its tRPC
 // subscription id once (SubscriptionLane), then its live events are written
-// straight to the socket as complete frames, built once per event and
-// subscription id, instead of passing through the stream's generator and
-// tRPC's per-subscription loop (see services/session-events.ts).
+// straight to the TCP socket as complete WebSocket frames (header and
+// payload), built once per event and subscription id, instead of passing
+// through the stream's generator, tRPC's per-subscription loop and `ws`'s
+// per-socket framing (see services/session-events.ts and connections.ts).
 import type { CombinedDataTransformer } from "@trpc/server";
 import type { Encoder } from "@trpc/server/adapters/ws";
 import superjson, { type SuperJSONResult } from "superjson";
@@ -58,6 +59,24 @@ export function rememberEncoding(data: object, encoded: SuperJSONResult): void {
   encodings.set(data, encoded);
 }
 
+/**
+ * True when superjson encodes `data` as itself, with no meta: a plain object
+ * whose values are strings, booleans, null, or finite numbers other than -0
+ * (and no `__proto__` key, which superjson rejects).
+ */
+function isFlatJson(data: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(data);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const key in data) {
+    if (key === "__proto__") return false; // superjson refuses it (prototype pollution): so must this path
+    const value: unknown = (data as Record<string, unknown>)[key];
+    if (typeof value === "string" || typeof value === "boolean" || value === null) continue;
+    if (typeof value === "number" && Number.isFinite(value) && !Object.is(value, -0)) continue;
+    return false;
+  }
+  return true;
+}
+
 /** The encoding of tracked `{ id, data }`, made once per event object and id. */
 function prepareTracked(id: string, data: object): PreparedJson {
   const hit = cache.get(data);
@@ -65,7 +84,8 @@ function prepareTracked(id: string, data: object): PreparedJson {
   const encoded = encodings.get(data);
   let prepared = encoded && preparedFromStored(id, encoded);
   if (!prepared) {
-    const serialized = superjson.serialize({ id, data });
+    // A flat event (a chat delta) is its own encoding: superjson's walk would allocate kilobytes to find no meta.
+    const serialized = isFlatJson(data) ? { json: { id, data } } : superjson.serialize({ id, data });
     prepared = new PreparedJson(serialized, JSON.stringify(serialized));
   }
   cache.set(data, { id, prepared });
@@ -109,6 +129,38 @@ function trackedJsonFromText(id: string, stored: SuperJSONResult, text: string):
   if (!text.startsWith(head) || !text.endsWith(tail) || text.length < head.length + tail.length + 2) return null;
   const data = text.slice(head.length, text.length - tail.length);
   return `{"json":{"id":${JSON.stringify(id)},"data":${data}}${meta === undefined ? "" : `,"meta":${JSON.stringify(meta)}`}}`;
+}
+
+/**
+ * `text` as one complete WebSocket text frame from a server: FIN, opcode 1,
+ * no mask, no compression (RFC 6455 §5.2), the bytes `ws` writes for
+ * `send(text)` (as header and payload), here in one buffer. The frame is the
+ * same for every subscriber, so the direct path builds it once and writes it
+ * to each socket as it is.
+ */
+export function textFrame(text: string): Buffer {
+  const length = Buffer.byteLength(text);
+  const header = length > 0xffff ? 10 : length > 125 ? 4 : 2;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x81;
+  if (header === 2) {
+    frame[1] = length;
+  } else if (header === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  frame.write(text, header, "utf8");
+  return frame;
+}
+
+/** The payload length of a frame made by `textFrame` (what a send counts as bytes out). */
+export function textFramePayloadLength(frame: Buffer): number {
+  const marker = (frame[1] ?? 0) & 0x7f;
+  return frame.length - (marker === 127 ? 10 : marker === 126 ? 4 : 2);
 }
 
 /** Probe event objects of lanes that have not learnt their subscription id yet. */
@@ -160,16 +212,16 @@ export class SubscriptionLane {
   frameFromStored(id: string, stored: SuperJSONResult, storedText?: string): Buffer | null {
     // A stored encoding is one subscriber's own copy: nothing to share.
     const json = (storedText !== undefined && trackedJsonFromText(id, stored, storedText)) || preparedFromStored(id, stored)?.json;
-    return json ? Buffer.from(`${this.boundPrefix()}${json},"id":${JSON.stringify(id)}}}`) : null;
+    return json ? textFrame(`${this.boundPrefix()}${json},"id":${JSON.stringify(id)}}}`) : null;
   }
 
-  /** The frame tRPC sends for `tracked(id, data)` on this subscription (wireEncoder's bytes). */
+  /** The frame tRPC sends for `tracked(id, data)` on this subscription (wireEncoder's text, framed as `ws` frames it). */
   frame(id: string, data: object): Buffer {
     const prefix = this.boundPrefix();
     const prepared = prepareTracked(id, data);
     const hit = prepared.frames?.get(prefix);
     if (hit) return hit;
-    const frame = Buffer.from(`${prefix}${prepared.json},"id":${JSON.stringify(id)}}}`);
+    const frame = textFrame(`${prefix}${prepared.json},"id":${JSON.stringify(id)}}}`);
     prepared.frames ??= new Map();
     if (prepared.frames.size < FRAMES_PER_EVENT) prepared.frames.set(prefix, frame);
     return frame;

@@ -12,7 +12,7 @@ import type { WebSocket } from "ws";
 import type { Principal } from "../context";
 import type { HubStats } from "../metrics/hub-stats";
 import type { PublishStamps } from "../metrics/instrument";
-import { NO_FRAME } from "../wire";
+import { NO_FRAME, textFramePayloadLength } from "../wire";
 
 /** Close code sent by system.disconnect; clients reconnect (and resume their streams). */
 export const OPERATOR_DISCONNECT_CODE = 4000;
@@ -38,11 +38,9 @@ const WRITABLE_POLL_MS = 10;
 export interface DirectSink {
   /** True while the socket has less than the soft bound queued and is open. */
   writable(): boolean;
-  /** Send a complete text frame; `published` is the bus message it carries (for the fan-out latency metric). */
+  /** Send a complete WebSocket text frame (wire.ts `textFrame`); `published` is the bus message it carries (for the fan-out latency metric). */
   send(frame: Buffer, published: object): void;
 }
-
-const TEXT_FRAME = { binary: false } as const;
 
 /** A connection as a subscription's fan-out metric sees it. */
 export interface FanoutObserver {
@@ -167,6 +165,7 @@ export class ConnectionRegistry {
       this.lastPublishedAt = this.direct.stamps.of(published);
     }
     if (this.lastPublishedAt !== 0) record.pendingFanoutAt = this.lastPublishedAt;
+    if (!this.admit(record, textFramePayloadLength(frame))) return;
     // Publishes come in bursts (a group commit publishes its batch in one
     // loop): cork the TCP socket until the burst is over, so every frame
     // of the burst leaves in one write instead of one system call each.
@@ -175,7 +174,12 @@ export class ConnectionRegistry {
       record.stream.cork();
       if (this.corked.push(record) === 1) queueMicrotask(this.uncorkAll);
     }
-    record.socket.send(frame, TEXT_FRAME);
+    // The frame is complete and the same for every subscriber: written as it
+    // is, not framed again per socket by `ws`. Safe beside `ws`'s own writes:
+    // without permessage-deflate (off on this server) or Blob data its
+    // sender writes each frame at once, never from a queue, so whole frames
+    // interleave in call order.
+    record.stream.write(frame);
   }
 
   /** `writable` for one connection (a stream's backpressure check). */
@@ -225,13 +229,22 @@ export class ConnectionRegistry {
   }
 
   /**
-   * Every frame sent on `record`'s socket (its instrumented `send`): counts it,
-   * observes the fan-out latency of what it carries, or drops the connection
-   * when its backlog is past the hard bound.
+   * Every frame sent on `record`'s socket through `ws` (its instrumented
+   * `send`): admitted (counted, or the connection dropped) like a direct send.
    */
   write(record: ConnectionRecord, data: unknown, options?: unknown, cb?: unknown): void {
     // A subscription lane's probe (wire.ts): nothing to send.
     if (data === NO_FRAME) return;
+    const bytes = typeof data === "string" ? Buffer.byteLength(data) : ArrayBuffer.isView(data) ? data.byteLength : 0;
+    if (this.admit(record, bytes)) record.rawSend(data, options, cb);
+  }
+
+  /**
+   * Before a frame of `bytes` payload goes out on `record`: false (and the
+   * connection dropped) when its backlog is past the hard bound; otherwise
+   * counts the frame and observes the fan-out latency of what it carries.
+   */
+  private admit(record: ConnectionRecord, bytes: number): boolean {
     const { socket } = record;
     const { stats, bounds } = this;
     if (socket.bufferedAmount > bounds.hardBytes) {
@@ -242,18 +255,17 @@ export class ConnectionRegistry {
         this.log.warn({ connectionId: record.id, bufferedBytes: socket.bufferedAmount, limit: bounds.hardBytes }, "dropping a slow consumer (WS_MAX_BUFFER_BYTES)");
         socket.terminate();
       }
-      return;
+      return false;
     }
     record.messagesOut++;
     stats.messagesOut++;
-    const bytes = typeof data === "string" ? Buffer.byteLength(data) : ArrayBuffer.isView(data) ? data.byteLength : 0;
     record.bytesOut += bytes;
     stats.bytesOut += bytes;
     if (record.pendingFanoutAt !== 0) {
       stats.fanout.observe(performance.now() - record.pendingFanoutAt);
       record.pendingFanoutAt = 0;
     }
-    record.rawSend(data, options, cb);
+    return true;
   }
 
   /** Call from the WS createContext: ties the connection of `req` to the context's id and principal. */
