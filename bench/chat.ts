@@ -7,9 +7,10 @@
 // token (p50/p99, over one answer) and to the first token (median over that
 // answer and a few short ones). Six unreported answers warm the server up
 // first, and each row's readers (direct and Parley) get 2 s of unreported
-// tokens before their measured answer. Loopback only; compare the columns of
-// one run (absolute times drift). PARLEY_BENCH_CPU_PROF=<dir> writes a CPU profile of the server.
-//   npm run bench:chat -- --subscribers 1,10,50 --tokens 1000 --rate 50 [--workers 2] [--ttft-answers 4]
+// tokens before their measured answer. Each row runs --rounds rounds (direct
+// and Parley, alternating which goes first) and reports medians. Loopback
+// only; compare the columns of one run (absolute times drift). PARLEY_BENCH_CPU_PROF=<dir> writes a CPU profile of the server.
+//   npm run bench:chat -- --subscribers 1,10,50 --tokens 1000 --rate 50 [--rounds 3] [--workers 2] [--ttft-answers 4]
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ensureWebBuild } from "../scripts/web-build";
@@ -32,6 +33,8 @@ export interface ChatBenchOptions {
   workers?: number;
   /** Short answers (3 tokens) after the measured one, so each row's TTFT is a median of 1 + this many (default 4). */
   extraTtftAnswers?: number;
+  /** Rounds per row (default 3): each reads directly and through Parley; the table gives each figure's median over the rounds. */
+  rounds?: number;
 }
 
 /** Fixed-width tokens, so a text length says how many tokens arrived. */
@@ -182,15 +185,29 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
 
     // Each row first streams 2 s of tokens at the row's rate to its own readers, unreported, as the fan-out
     // latency scenario warms up (run.ts): the first answer to n subscribers compiles the fan-out for them.
+    const rounds = Math.max(1, options.rounds ?? 3);
     const rowWarmUp = { kind: "tokens" as const, tokens: tokens.slice(0, Math.max(1, 2 * options.rate)), intervalMs: 1000 / options.rate };
     for (const n of options.subscribers) {
-      const d = await direct([rowWarmUp, ...answers], 1);
-      const p = await throughParley(n, [rowWarmUp, ...answers], 1);
-      const dl = latencySummary(d.latencies);
-      const pl = latencySummary(p.latencies);
-      rows.push(
-        `| ${n} | ${options.tokens} | ${options.rate} | ${ms(dl.p50)} | ${ms(dl.p99)} | ${ms(pl.p50)} | ${ms(pl.p99)} | ${ms(pl.p50 - dl.p50)} | ${ms(pl.p99 - dl.p99)} | ${ms(d.ttftMs)} | ${ms(p.ttftMs)} | ${ms(p.ttftMs - d.ttftMs)} |`,
-      );
+      // Rounds alternate which side goes first; each round's Parley figures are paired with its own direct ones.
+      const perRound: number[][] = [];
+      for (let round = 0; round < rounds; round++) {
+        const readDirect = () => direct([rowWarmUp, ...answers], 1);
+        const readParley = () => throughParley(n, [rowWarmUp, ...answers], 1);
+        let dr: Awaited<ReturnType<typeof readDirect>>;
+        let p: Awaited<ReturnType<typeof readParley>>;
+        if (round % 2 === 0) {
+          dr = await readDirect();
+          p = await readParley();
+        } else {
+          p = await readParley();
+          dr = await readDirect();
+        }
+        const dl = latencySummary(dr.latencies);
+        const pl = latencySummary(p.latencies);
+        perRound.push([dl.p50, dl.p99, pl.p50, pl.p99, pl.p50 - dl.p50, pl.p99 - dl.p99, dr.ttftMs, p.ttftMs, p.ttftMs - dr.ttftMs]);
+      }
+      const medians = perRound[0]?.map((_, column) => median(perRound.map((figures) => figures[column] ?? Number.NaN))) ?? [];
+      rows.push(`| ${n} | ${options.tokens} | ${options.rate} | ${medians.map(ms).join(" | ")} |`);
     }
   } finally {
     await admin?.close();
@@ -199,7 +216,7 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
     template.remove();
   }
   return [
-    `Chat streaming through Parley vs reading the fake provider directly (ms; per-token latency = arrival − emission at the fake provider, over one answer of ${options.tokens} tokens after 2 s of unreported ones; TTFT = first token − request (direct) or − chat.send call (Parley, median subscriber), median over that answer and ${options.extraTtftAnswers ?? 4} short ones)`,
+    `Chat streaming through Parley vs reading the fake provider directly (ms, medians over ${Math.max(1, options.rounds ?? 3)} rounds; each round reads directly and through Parley, in alternating order; added = Parley − direct within a round. Per-token latency = arrival − emission at the fake provider, over one answer of ${options.tokens} tokens after up to 2 s of unreported ones; TTFT = first token − request (direct) or − chat.send call (Parley, median subscriber), median over that answer and ${options.extraTtftAnswers ?? 4} short ones)`,
     "",
     "| subscribers | tokens | tokens/s | direct p50 | direct p99 | Parley p50 | Parley p99 | added p50 | added p99 | direct TTFT | Parley TTFT | added TTFT |",
     "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
@@ -219,6 +236,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     rate: Number(argument("rate", "50")),
     workers: Number(argument("workers", "2")),
     extraTtftAnswers: Number(argument("ttft-answers", "4")),
+    rounds: Number(argument("rounds", "3")),
   });
   console.log(table);
   process.exit(0);
