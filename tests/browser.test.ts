@@ -158,7 +158,15 @@ describe("web UI", () => {
     await page.keyboard.press("Enter");
     await page.getByRole("listbox").waitFor();
     await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute("role")), poll).toBe("option");
-    await page.keyboard.press("ArrowDown");
+    // Radix can focus the selected option ("No agent") again after the popup opens, undoing an
+    // early ArrowDown (seen: the question went to "No agent"). Move down until the assistant has focus.
+    await expect
+      .poll(async () => {
+        const focused = await page.evaluate(() => document.activeElement?.textContent ?? "");
+        if (!focused.includes("assistant")) await page.keyboard.press("ArrowDown");
+        return focused;
+      }, poll)
+      .toContain("assistant");
     await page.keyboard.press("Enter");
     await expect.poll(() => page.getByRole("listbox").count(), poll).toBe(0);
     await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute("aria-label")), poll).toBe("Agent");
