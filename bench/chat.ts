@@ -98,6 +98,7 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
   /** A worker's lifetime: one row's answers, with a wide margin. */
   const deadlineMs = ((options.tokens + 3 * (options.extraTtftAnswers ?? 4)) / options.rate) * 1000 + 60_000;
   const rows: string[] = [];
+  const rounds = Math.max(1, options.rounds ?? 3);
   let target: Awaited<ReturnType<typeof startTarget>> | undefined;
   let admin: ReturnType<typeof createParleyClient> | undefined;
   try {
@@ -185,14 +186,13 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
 
     // Each row first streams 2 s of tokens at the row's rate to its own readers, unreported, as the fan-out
     // latency scenario warms up (run.ts): the first answer to n subscribers compiles the fan-out for them.
-    const rounds = Math.max(1, options.rounds ?? 3);
     const rowWarmUp = { kind: "tokens" as const, tokens: tokens.slice(0, Math.max(1, 2 * options.rate)), intervalMs: 1000 / options.rate };
     for (const n of options.subscribers) {
       // Rounds alternate which side goes first; each round's Parley figures are paired with its own direct ones.
       const perRound: number[][] = [];
+      const readDirect = () => direct([rowWarmUp, ...answers], 1);
+      const readParley = () => throughParley(n, [rowWarmUp, ...answers], 1);
       for (let round = 0; round < rounds; round++) {
-        const readDirect = () => direct([rowWarmUp, ...answers], 1);
-        const readParley = () => throughParley(n, [rowWarmUp, ...answers], 1);
         let dr: Awaited<ReturnType<typeof readDirect>>;
         let p: Awaited<ReturnType<typeof readParley>>;
         if (round % 2 === 0) {
@@ -216,7 +216,7 @@ export async function runChatBench(options: ChatBenchOptions): Promise<string> {
     template.remove();
   }
   return [
-    `Chat streaming through Parley vs reading the fake provider directly (ms, medians over ${Math.max(1, options.rounds ?? 3)} rounds; each round reads directly and through Parley, in alternating order; added = Parley − direct within a round. Per-token latency = arrival − emission at the fake provider, over one answer of ${options.tokens} tokens after up to 2 s of unreported ones; TTFT = first token − request (direct) or − chat.send call (Parley, median subscriber), median over that answer and ${options.extraTtftAnswers ?? 4} short ones)`,
+    `Chat streaming through Parley vs reading the fake provider directly (ms, medians over ${rounds} rounds; each round reads directly and through Parley, in alternating order; added = Parley − direct within a round. Per-token latency = arrival − emission at the fake provider, over one answer of ${options.tokens} tokens after up to 2 s of unreported ones; TTFT = first token − request (direct) or − chat.send call (Parley, median subscriber), median over that answer and ${options.extraTtftAnswers ?? 4} short ones)`,
     "",
     "| subscribers | tokens | tokens/s | direct p50 | direct p99 | Parley p50 | Parley p99 | added p50 | added p99 | direct TTFT | Parley TTFT | added TTFT |",
     "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
