@@ -2,11 +2,13 @@
 // inputs generated from the procedure's own zod schema (valid ones, some
 // naming real sessions, messages and runs, and the same with one field
 // broken), plus hostile ones (huge strings, deep nesting, prototype-pollution
-// keys, broken JSON). Queries and mutations go over HTTP, subscriptions over
+// keys, broken JSON, and inputs that decode into far more than they weigh).
+// Queries and mutations go over HTTP, subscriptions over
 // the WebSocket protocol itself. Every call is answered with a success or a
 // typed error, never INTERNAL_SERVER_ERROR; broken input is always
 // BAD_REQUEST and valid input never is; the server stays healthy.
 import fc from "fast-check";
+import { SuperJSON } from "superjson";
 import WebSocket from "ws";
 import { z } from "zod";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -144,6 +146,28 @@ const deepBody = (depth: number) => {
 };
 const rawBodies: string[] = [deepBody(200), deepBody(20_000), "{not json", '{"json":'];
 
+/**
+ * Inputs that decode into far more than they weigh (superjson's shared
+ * references, written once by a `dedupe` serializer): every level holding the
+ * one below twice, one object shared thousands of times, a value nested deeper
+ * by references than in the request. Each goes as the whole input and under
+ * every key the procedure's input names.
+ */
+const sharing = new SuperJSON({ dedupe: true });
+function amplifiers(): unknown[] {
+  let doubling: object = { leaf: "x" };
+  for (let level = 0; level < 24; level++) doubling = { l: doubling, r: doubling };
+  const shared = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, i]));
+  const wide = Array.from({ length: 5_000 }, () => shared);
+  let chain: object = { end: true };
+  for (let level = 0; level < 200; level++) chain = { next: chain, same: chain };
+  return [doubling, wide, chain];
+}
+function amplifiedBodies(schema: z.ZodType | undefined): string[] {
+  const keys = schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+  return amplifiers().flatMap((value) => [value, ...keys.map((key) => ({ [key]: value }))]).map((input) => JSON.stringify(sharing.serialize(input)));
+}
+
 it("every procedure: generated valid input is never refused as invalid, broken input is always BAD_REQUEST, nothing is INTERNAL_SERVER_ERROR", async () => {
   // Real things for generated ids to name now and then, so calls reach past NOT_FOUND.
   const api = t.client({ token: admin.token }).api;
@@ -168,6 +192,17 @@ it("every procedure: generated valid input is never refused as invalid, broken i
   const figures = { calls: 0, valid: 0, invalid: 0 };
   /** How generated valid calls were answered, by code: how far past validation they got. */
   const validAnswers = new Map<string, number>();
+  // Health is polled all along: no input, amplified or not, may stall the server.
+  let slowestHealthMs = 0;
+  let fuzzing = true;
+  const healthPoll = (async () => {
+    while (fuzzing) {
+      const started = performance.now();
+      await (await fetch(`${t.url}/api/health`)).arrayBuffer();
+      slowestHealthMs = Math.max(slowestHealthMs, performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
   for (const [index, [path, procedure]] of procedures.entries()) {
     const { type, inputs } = procedure._def;
     const call = (body: string) => (type === "subscription" ? subscriptions.subscribe(path, body) : callHttp(path, type, body));
@@ -180,6 +215,10 @@ it("every procedure: generated valid input is never refused as invalid, broken i
       ...invalid.map((input) => ({ kind: "invalid", body: JSON.stringify({ json: input }) })),
       ...hostile.map((input) => ({ kind: "hostile", body: JSON.stringify({ json: input }) })),
       ...(type === "subscription" ? [] : rawBodies.map((body) => ({ kind: "raw", body }))),
+      // A query's input travels in its URL: only the amplifiers that fit one.
+      ...amplifiedBodies(schema)
+        .filter((body) => type !== "query" || body.length < 8_000)
+        .map((body) => ({ kind: "amplified", body })),
     ];
     for (const { kind, body } of cases) {
       const answer = await call(body);
@@ -188,6 +227,7 @@ it("every procedure: generated valid input is never refused as invalid, broken i
       if (answer.code === "INTERNAL_SERVER_ERROR" || (answer.status !== null && answer.status >= 500)) failures.push(what);
       else if (kind === "valid" && answer.invalidInput) failures.push(`${what}: valid by its schema, refused as invalid`);
       else if (kind === "invalid" && answer.code !== "BAD_REQUEST") failures.push(`${what}: invalid by its schema, not BAD_REQUEST`);
+      else if (kind === "amplified" && answer.code !== "BAD_REQUEST" && answer.code !== "PAYLOAD_TOO_LARGE") failures.push(`${what}: amplified, not refused`);
       if (kind === "valid") {
         figures.valid++;
         validAnswers.set(answer.code, (validAnswers.get(answer.code) ?? 0) + 1);
@@ -196,10 +236,14 @@ it("every procedure: generated valid input is never refused as invalid, broken i
     }
   }
   subscriptions.socket.close();
+  fuzzing = false;
+  await healthPoll;
   console.log(
-    `fuzz: ${procedures.length} procedures, ${figures.calls} calls (${figures.valid} valid and ${figures.invalid} broken from their schemas), ${failures.length} failures; valid ones answered ${JSON.stringify(Object.fromEntries(validAnswers))}`,
+    `fuzz: ${procedures.length} procedures, ${figures.calls} calls (${figures.valid} valid and ${figures.invalid} broken from their schemas), ${failures.length} failures; valid ones answered ${JSON.stringify(Object.fromEntries(validAnswers))}; slowest health ${Math.round(slowestHealthMs)} ms`,
   );
   expect(failures).toEqual([]);
+  // The server and this fuzzer share one process: the bound is loose, but a stall (seconds) fails it.
+  expect(slowestHealthMs).toBeLessThan(1_000);
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   const health = await fetch(`${t.url}/api/health`);
   expect(health.status).toBe(200);

@@ -128,6 +128,8 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const trpcHttp = createHTTPHandler({
     router: appRouter,
     basePath: `${TRPC_HTTP_PATH}/`,
+    // The same bound as a WebSocket frame: a bigger body is answered 413 PAYLOAD_TOO_LARGE before it is read whole.
+    maxBodySize: config.WS_MAX_PAYLOAD_BYTES,
     createContext: ({ req }) => createContext("http", req),
   });
   const wssHandler = applyWSSHandler({

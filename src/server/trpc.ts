@@ -5,6 +5,7 @@
 //    data that every client should receive.
 import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError } from "zod";
+import { inputRefusal } from "./auth/input-bounds";
 import { RetryAfter } from "./auth/limits";
 import { isAdmin } from "./auth/principal";
 import type { Context } from "./context";
@@ -52,6 +53,9 @@ async function gate(opts: GateOptions, signedIn: boolean): Promise<GateResult> {
   try {
     // Issue 6. Calls per second per connection and per principal (token bucket).
     await ctx.auth.limits.consumeCall(ctx.rateKey, ctx.principal.kind === "anonymous" ? null : ctx.principal.id);
+    // An input the bounded decoder refused (auth/input-bounds.ts) is refused here, before anything reads it.
+    const refusal = inputRefusal(await opts.getRawInput());
+    if (refusal) throw refusal;
     if (signedIn) requireAuth(ctx);
     result = signedIn && type === "subscription" ? await guardSubscription(opts) : await opts.next();
   } catch (error) {

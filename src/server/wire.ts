@@ -15,6 +15,7 @@
 import type { CombinedDataTransformer } from "@trpc/server";
 import type { Encoder } from "@trpc/server/adapters/ws";
 import superjson, { type SuperJSONResult } from "superjson";
+import { decodeInput } from "./auth/input-bounds";
 
 /** A value already serialised by superjson, with its JSON text. `toJSON` keeps HTTP/SSE responses correct. */
 export class PreparedJson {
@@ -229,7 +230,8 @@ export class SubscriptionLane {
 }
 
 export const wireTransformer: CombinedDataTransformer = {
-  input: superjson,
+  // Inputs are decoded within bounds (auth/input-bounds.ts): superjson's own decoder lets a small request build a huge graph.
+  input: { serialize: (value: unknown): unknown => superjson.serialize(value), deserialize: decodeInput },
   output: {
     serialize(value: unknown): unknown {
       if (!isTrackedData(value)) return superjson.serialize(value);
