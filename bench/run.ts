@@ -1,8 +1,9 @@
 // `npm run bench [-- <scenario>...] [--smoke] [--rounds N]`
-// Runs Parley's production server and two baselines (plain `ws`, Socket.IO 4)
-// in turn, alternating their order each round, with load from worker threads
-// on loopback; prints a markdown table of medians, writes JSON to
-// bench/results/ and a PNG chart (throughput and p99 against N).
+// Runs Parley's production server and three baselines (plain `ws` prepared,
+// the physical limit; plain `ws` as commonly written; Socket.IO 4) in turn,
+// alternating their order each round, with load from worker threads on
+// loopback; prints a markdown table of medians, writes JSON to bench/results/
+// and a PNG chart (throughput and p99 against N).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -13,7 +14,7 @@ import { SubscriberPool } from "./load/pool";
 import { createParleySession, openPublisher, openWsWriter } from "./publisher";
 import { slowConsumer } from "./slow-consumer";
 import { latencySummary, median } from "./stats";
-import { migratedTemplate, nowMs, payload, processUsage, root, startTarget, TARGETS, type RunningTarget, type TargetName } from "./targets";
+import { migratedTemplate, nowMs, payload, processUsage, root, startTarget, TARGET_LABELS, TARGETS, type RunningTarget, type TargetName } from "./targets";
 
 const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume", "slow"] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -305,14 +306,17 @@ function ratio(a: number | undefined, b: number | undefined): string {
   return `${(a / b).toFixed(2)}×`;
 }
 
+/** One column per target, then Parley's ratio to each baseline ("ws, prepared": the physical limit; "ws": as commonly written). */
 export function markdownTable(result: ResultRow[]): string {
+  const baselines = TARGETS.filter((t) => t !== "parley");
   const lines = [
-    "| scenario | metric | Parley | ws | Socket.IO | Parley/ws | Parley/Socket.IO |",
-    "|---|---|--:|--:|--:|--:|--:|",
+    `| scenario | metric | ${TARGETS.map((t) => TARGET_LABELS[t]).join(" | ")} | ${baselines.map((t) => `Parley/${TARGET_LABELS[t]}`).join(" | ")} |`,
+    `|---|---|${TARGETS.map(() => "--:").join("|")}|${baselines.map(() => "--:").join("|")}|`,
   ];
   for (const r of result) {
     const v = r.values;
-    lines.push(`| ${r.scenario} | ${r.metric} (${r.unit}, ${r.better} is better) | ${format(v.parley)} | ${format(v.ws)} | ${format(v.socketio)} | ${ratio(v.parley, v.ws)} | ${ratio(v.parley, v.socketio)} |`);
+    const cells = [...TARGETS.map((t) => format(v[t])), ...baselines.map((t) => ratio(v.parley, v[t]))];
+    lines.push(`| ${r.scenario} | ${r.metric} (${r.unit}, ${r.better} is better) | ${cells.join(" | ")} |`);
   }
   return lines.join("\n");
 }

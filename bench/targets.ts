@@ -7,8 +7,21 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-export const TARGETS = ["parley", "ws", "socketio"] as const;
+export const TARGETS = ["parley", "wsPrepared", "ws", "socketio"] as const;
 export type TargetName = (typeof TARGETS)[number];
+
+/** How tables and charts name each target. */
+export const TARGET_LABELS: Record<TargetName, string> = { parley: "Parley", wsPrepared: "ws, prepared", ws: "ws", socketio: "Socket.IO" };
+
+/** The baseline servers' entry files (bench/baselines/). */
+const BASELINES: Record<Exclude<TargetName, "parley">, string> = {
+  wsPrepared: "ws-prepared-server.ts",
+  ws: "ws-server.ts",
+  socketio: "socketio-server.ts",
+};
+
+/** Targets that speak the plain-ws protocol (`{"sub"}` / `{"pub","data"}`). */
+export const speaksPlainWs = (target: TargetName): boolean => target === "ws" || target === "wsPrepared";
 
 export const root = path.resolve(import.meta.dirname, "..");
 
@@ -49,7 +62,7 @@ export async function startTarget(name: TargetName, env: Record<string, string> 
     Object.assign(childEnv, PARLEY_BENCH_ENV, { PORT: "0", DATABASE_URL: `file:${path.join(dataDir, "parley.db")}`, LOG_LEVEL: "warn" });
     args = ["--import", "tsx", "server.ts"];
   } else {
-    args = ["--import", "tsx", `bench/baselines/${name === "ws" ? "ws-server" : "socketio-server"}.ts`];
+    args = ["--import", "tsx", `bench/baselines/${BASELINES[name]}`];
   }
   // PARLEY_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each server (open it in Chrome DevTools).
   if (process.env.PARLEY_BENCH_CPU_PROF) args.unshift("--cpu-prof", `--cpu-prof-dir=${process.env.PARLEY_BENCH_CPU_PROF}`);
