@@ -14,11 +14,12 @@ import { createParleySession, openPublisher } from "./publisher";
 import { scaleOut, scaleOutMissing } from "./scale-out";
 import { slowConsumer } from "./slow-consumer";
 import { writeThenResume } from "./writes";
+import { clientCost, sdkWritePath } from "./client";
 import { measureLatency, measureThroughput } from "./measure";
 import { median } from "./stats";
 import { migratedTemplate, PAYLOAD_BYTES, processUsage, root, startTarget, TARGET_LABELS, TARGETS, type RunningTarget, type TargetName } from "./targets";
 
-const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume", "slow", "scaleout"] as const;
+const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume", "client", "sdk", "slow", "scaleout"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
@@ -48,8 +49,8 @@ if (unknown.length > 0) {
 }
 
 const sizes = smoke
-  ? { scaleOut: { instances: [1, 2], subscribers: 10, fanoutSeconds: 0.5, latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, writes: 60, writers: 4, workers: 1 }, fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: [5], latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, connections: 20, writes: 60, writesWarmup: 20, writers: 4, workers: 1, slow: { subscribers: 5, events: 2_000, rate: 1_000, writers: 2, workers: 1 } }
-  : { scaleOut: { instances: [1, 2, 3], subscribers: 1000, fanoutSeconds: 5, latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, writes: 10_000, writers: 20, workers: 4 }, fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: [100, 1000, 2000], latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, connections: 10_000, writes: 10_000, writesWarmup: 1_000, writers: 20, workers: 4, slow: { subscribers: 100, events: 100_000, rate: 100, writers: 4, workers: 4 } };
+  ? { client: { subscribers: 5, rate: 20, seconds: 0.5, warmupSeconds: 0.2 }, sdk: { subscribers: 5, rate: 10, seconds: 0.5, warmupSeconds: 0.2, workers: 1 }, scaleOut: { instances: [1, 2], subscribers: 10, fanoutSeconds: 0.5, latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, writes: 60, writers: 4, workers: 1 }, fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: [5], latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, connections: 20, writes: 60, writesWarmup: 20, writers: 4, workers: 1, slow: { subscribers: 5, events: 2_000, rate: 1_000, writers: 2, workers: 1 } }
+  : { client: { subscribers: 100, rate: 50, seconds: 5, warmupSeconds: 2 }, sdk: { subscribers: 150, rate: 10, seconds: 10, warmupSeconds: 2, workers: 2 }, scaleOut: { instances: [1, 2, 3], subscribers: 1000, fanoutSeconds: 5, latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, writes: 10_000, writers: 20, workers: 4 }, fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: [100, 1000, 2000], latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, connections: 10_000, writes: 10_000, writesWarmup: 1_000, writers: 20, workers: 4, slow: { subscribers: 100, events: 100_000, rate: 100, writers: 4, workers: 4 } };
 /** `--n 1000`: only this fan-out and latency size. */
 if (nArg >= 0) sizes.fanoutN = sizes.latencyN = [Number(argv[nArg + 1])];
 /** `--workers 2`: load worker threads per pool. */
@@ -236,6 +237,8 @@ if (scenarios.includes("connections")) await step("connections", connections);
 if (scenarios.includes("writes") || scenarios.includes("resume")) {
   await step("writes/resume", () => writesAndResume(scenarios.includes("writes"), scenarios.includes("resume")));
 }
+if (scenarios.includes("client")) await step("client", async () => void rows.push(...(await clientCost({ sizes: sizes.client, rounds, env }))));
+if (scenarios.includes("sdk")) await step("sdk", async () => void rows.push(...(await sdkWritePath({ sizes: sizes.sdk, rounds, env }))));
 if (scenarios.includes("scaleout")) {
   const missing = scaleOutMissing();
   if (missing && (chosen.includes("scaleout") || process.env.PARLEY_REQUIRE_SERVERS)) throw new Error(`scaleout: ${missing}`);
