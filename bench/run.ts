@@ -253,7 +253,8 @@ console.log(`\nParley benchmark ${smoke ? "(smoke sizes) " : ""}— ${startedAt.
 
 const resultsDir = path.join(root, "bench", "results");
 fs.mkdirSync(resultsDir, { recursive: true });
-const name = smoke ? "smoke" : "latest";
+// A run of named scenarios keeps its own files, so bench/results/latest.* always holds a whole run.
+const name = smoke ? "smoke" : chosen.length > 0 ? `latest-${chosen.join("-")}` : "latest";
 fs.writeFileSync(path.join(resultsDir, `${name}.json`), JSON.stringify({ startedAt, machine, rounds, smoke, scenarios, rows }, null, 2));
 fs.writeFileSync(path.join(resultsDir, `${name}.md`), `${table}\n`);
 const chart = await renderChart(rows, path.join(resultsDir, `${name}.png`));
