@@ -12,25 +12,13 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createParleyClient } from "../src/client";
 import { artifactsDir, launchChromium } from "./helpers/browser";
-import { freshDatabase, spawnServer, type ServerProcess } from "./helpers/server";
+import { freshDatabase, restartableServer, type RestartableServer } from "./helpers/server";
 
-let server: ServerProcess | null = null;
+let server: RestartableServer;
 let chromium: Awaited<ReturnType<typeof launchChromium>>;
 let db: { url: string; dir: string };
 let gpuDir = "";
-let port = "0";
 const poll = { timeout: 30_000, interval: 100 };
-
-async function start() {
-  server = await spawnServer({ DATABASE_URL: db.url, PORT: port, LOG_LEVEL: "warn", METRICS_NVIDIA_SMI: path.join(gpuDir, "nvidia-smi") });
-  port = new URL(server.url).port;
-  return server;
-}
-async function stop() {
-  server?.child.kill("SIGTERM");
-  await server?.exited;
-  server = null;
-}
 
 beforeAll(async () => {
   db = freshDatabase();
@@ -40,13 +28,14 @@ beforeAll(async () => {
     `#!/bin/sh\nprintf '0, NVIDIA Fake A100, 63, 20480, 40960\\n1, NVIDIA Fake L4, 12, 3072, 23034\\n'\n`,
     { mode: 0o755 },
   );
-  await start();
+  server = restartableServer({ DATABASE_URL: db.url, LOG_LEVEL: "warn", METRICS_NVIDIA_SMI: path.join(gpuDir, "nvidia-smi") });
+  await server.start();
   chromium = await launchChromium();
   fs.mkdirSync(artifactsDir, { recursive: true });
 }, 120_000);
 afterAll(async () => {
   await chromium?.close();
-  await stop();
+  await server?.stop();
   fs.rmSync(db.dir, { recursive: true, force: true });
   fs.rmSync(gpuDir, { recursive: true, force: true });
 });
@@ -73,7 +62,7 @@ describe("the Metrics page", () => {
   it("charts GPUs, host beside process, errors, with readable axes and live legends", async () => {
     const context = await chromium.browser.newContext({ colorScheme: "dark", viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
-    await page.goto(`${server!.url}/metrics`);
+    await page.goto(`${server.url}/metrics`);
     await expect.poll(() => chart(page, "gpu-utilization").count(), poll).toBe(1);
     await expect.poll(() => legendLabels(page, "gpu-utilization"), poll).toEqual(["Time", "0: NVIDIA Fake A100", "1: NVIDIA Fake L4"]);
     await expect.poll(() => legend(page, "gpu-utilization"), poll).toEqual([expect.stringMatching(/^\d\d:\d\d:\d\d$/), "63%", "12%"]);
@@ -84,7 +73,7 @@ describe("the Metrics page", () => {
     await expect.poll(async () => Number.parseFloat((await legend(page, "host-memory"))[2] ?? "0"), poll).toBeCloseTo(totalGb, totalGb < 10 ? 1 : -1);
 
     // Calls that fail show on the error chart.
-    const api = createParleyClient({ url: server!.url });
+    const api = createParleyClient({ url: server.url });
     for (let i = 0; i < 20; i++) await api.api.session.get.query({ id: `missing-${i}` }).catch(() => undefined);
     await api.close();
     await expect.poll(async () => Number.parseFloat((await legend(page, "errors"))[1] ?? "0"), poll).toBeGreaterThan(0);
@@ -115,9 +104,9 @@ describe("the Metrics page", () => {
 
     // The server goes away for a while and comes back: the lines break there.
     expect(await chart(page, "cpu").locator("[data-gaps]").getAttribute("data-gaps")).toBe("0");
-    await stop();
+    await server.stop();
     await page.waitForTimeout(3_000);
-    await start();
+    await server.start();
     await expect.poll(() => chart(page, "cpu").locator("[data-gaps]").getAttribute("data-gaps"), poll).toBe("1");
     const last = Number(await page.getByTestId("metrics-charts").getAttribute("data-last"));
     await expect.poll(async () => Number(await page.getByTestId("metrics-charts").getAttribute("data-last")), poll).toBeGreaterThan(last + 2_000);

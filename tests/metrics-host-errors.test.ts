@@ -57,40 +57,24 @@ describe("host and error figures", () => {
     live.unsubscribe();
   });
 
-  it("folds samples from instances without these figures: nothing is made up", () => {
-    const base: MetricsSample = {
-      instance: "old",
-      t: 0,
-      windowMs: 1000,
-      samples: 1,
-      process: { cpuPercent: 1, rssBytes: 1, heapUsedBytes: 1, eventLoopDelayP50Ms: 0, eventLoopDelayP99Ms: 0, gcPauseMs: 0 },
-      hub: {
-        connections: 0,
-        subscriptions: {},
-        messagesInPerSec: 0,
-        messagesOutPerSec: 0,
-        bytesOutPerSec: 0,
-        fanoutP50Ms: null,
-        fanoutP99Ms: null,
-        fanoutDeliveries: 0,
-        activeChatRuns: 0,
-        chatTtftMs: null,
-        chatTokensPerSecond: null,
-        dbPingMs: null,
-        dbQueryMeanMs: null,
-        dbQueries: 0,
-        presenceMembers: 0,
-        eventsPublishedPerSec: 0,
-      },
-      gpu: null,
+  it("folds samples from instances without these figures: nothing is made up", async () => {
+    t = await startTestServer({ METRICS_SAMPLE_MS: "100" });
+    const server = t;
+    await waitFor(() => server.server.deps.metrics.samples().length >= 2, "two samples");
+    const [first, second] = server.server.deps.metrics.samples() as [MetricsSample, MetricsSample];
+    // As an instance that predates them would send it: no host, no error rates.
+    const older = (sample: MetricsSample): MetricsSample => {
+      const { host: _host, ...rest } = sample;
+      const { errorsPerSec: _errors, internalErrorsPerSec: _internal, ...hub } = sample.hub;
+      return { ...rest, hub };
     };
-    const old = aggregateWindow(0, 2000, [base, { ...base, t: 1000 }]);
+    const old = aggregateWindow(first.t, 2 * first.windowMs, [older(first), older(second)]);
     expect(old.host).toBeUndefined();
     expect(old.hub.errorsPerSec).toBeUndefined();
     // A newer sample beside an older one: its rate over its own time, its host as it was.
-    const host = { cpuPercent: 50, cores: 2, memoryUsedBytes: 5, memoryTotalBytes: 10 };
-    const mixed = aggregateWindow(0, 2000, [base, { ...base, t: 1000, host, hub: { ...base.hub, errorsPerSec: 4, internalErrorsPerSec: 1 } }]);
-    expect(mixed.host).toEqual(host);
+    const newer = { ...second, host: { cpuPercent: 50, cores: 2, memoryUsedBytes: 5, memoryTotalBytes: 10 }, hub: { ...second.hub, errorsPerSec: 4, internalErrorsPerSec: 1 } };
+    const mixed = aggregateWindow(first.t, 2 * first.windowMs, [older(first), newer]);
+    expect(mixed.host).toEqual(newer.host);
     expect(mixed.hub.errorsPerSec).toBe(4);
     expect(mixed.hub.internalErrorsPerSec).toBe(1);
   });
