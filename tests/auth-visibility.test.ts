@@ -175,7 +175,7 @@ describe("typed events and presence with authentication on", () => {
     const errors: unknown[] = [];
     const sub = t.client({ token }).api.events.subscribe.subscribe(input, {
       onData: ({ data }: { data: AgentEventEnvelope }) => {
-        if (data.type === "system.info") got.push(data.data.message);
+        if (data.type === "system.info") got.push(data.data.message ?? "");
       },
       onError: (e) => errors.push(e),
     });

@@ -84,7 +84,7 @@ describe("dark theme", () => {
   it("renders the metrics, events, connections and diagnostics pages", async () => {
     const page = await dark.newPage();
     await page.goto(`${suite.server.url}/metrics`);
-    await expect.poll(() => page.locator(".uplot").count(), poll).toBe(8);
+    await expect.poll(() => page.locator(".uplot").count(), poll).toBe(10);
     const charts = page.getByTestId("metrics-charts");
     const first = Number(await charts.getAttribute("data-last"));
     await expect.poll(async () => Number(await charts.getAttribute("data-last")), poll).toBeGreaterThan(first + 2);

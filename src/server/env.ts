@@ -139,6 +139,12 @@ export const configSchema = z.object({
   /** Chat runs streaming at once per principal. */
   CHAT_MAX_RUNS_PER_PRINCIPAL: int(2, 1, 10_000),
   // --- end of authentication configuration --------------------------------
+
+  // --- Prisma Studio (`npm run studio`, src/studio/). ---------------------
+  /** Interface `npm run studio` binds. Loopback by default: Studio reads and edits every row, without sign-in. */
+  STUDIO_HOST: z.string().min(1).default("127.0.0.1"),
+  /** Port of `npm run studio` (Prisma Studio's usual 5555). 0 picks a free port. */
+  STUDIO_PORT: int(5555, 0, 65535),
 });
 
 /** Loopback interfaces: the only ones PARLEY_AUTH=off may bind to. */

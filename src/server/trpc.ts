@@ -42,8 +42,8 @@ const t = initTRPC.context<Context>().create({
 //    showed as the largest item in a message.post profile). In order, the
 //    gate: limits calls per second; for signed-in kinds, refuses anonymous
 //    callers, revoked tokens and connections over a limit, and guards
-//    subscriptions; counts subscriptions for the metrics; and logs unexpected
-//    failures with their context.
+//    subscriptions; counts subscriptions and failed calls for the metrics; and
+//    logs unexpected failures with their context.
 type GateOptions = Parameters<Parameters<typeof t.middleware>[0]>[0];
 type GateResult = Awaited<ReturnType<GateOptions["next"]>>;
 
@@ -59,10 +59,12 @@ async function gate(opts: GateOptions, signedIn: boolean): Promise<GateResult> {
     if (signedIn) requireAuth(ctx);
     result = signedIn && type === "subscription" ? await guardSubscription(opts) : await opts.next();
   } catch (error) {
+    ctx.metrics.recordProcedureError(error instanceof TRPCError ? error.code : "INTERNAL_SERVER_ERROR");
     if (!(error instanceof TRPCError) || error.code === "INTERNAL_SERVER_ERROR") logFailure(ctx, path, type, error);
     throw error;
   }
   if (!result.ok) {
+    ctx.metrics.recordProcedureError(result.error.code);
     if (result.error.code === "INTERNAL_SERVER_ERROR") logFailure(ctx, path, type, result.error.cause ?? result.error);
     return result;
   }

@@ -1,7 +1,7 @@
 // Sign-in: paste the one-time token the server printed (or open the printed
 // link, which lands here with ?token= and is handled by the server before
 // Next.js sees it: src/server/app.ts → auth.handleSignIn sets the cookie).
-export const metadata = { title: "Sign in · Parley" };
+export const metadata = { title: "Sign in" };
 
 export default function SignInPage() {
   return (

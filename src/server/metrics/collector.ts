@@ -15,6 +15,7 @@ import { BoundedQueue } from "../services/bounded-queue";
 import { WindowFolder } from "./aggregate";
 import type { ConnectionRegistry, FanoutObserver } from "../services/connections";
 import { GpuProbe } from "./gpu";
+import { HostSampler } from "./host-sampler";
 import { instrumentIterable, type PublishStamps, type SubscriptionHooks } from "./instrument";
 import type { ChatRunFigures, HubStats } from "./hub-stats";
 import { ProcessSampler, round } from "./process-sampler";
@@ -64,12 +65,13 @@ export class MetricsCollector implements ChatRunMetrics {
   private readonly history: MetricsSample[] = [];
   private readonly capacity: number;
   private readonly processSampler = new ProcessSampler();
+  private readonly hostSampler = new HostSampler();
   readonly gpu: GpuProbe;
   private timer: NodeJS.Timeout | undefined;
   private activeChatRunsSource: () => number = () => 0;
   private lastTickAt = 0;
   private lastT = 0;
-  private last = { messagesIn: 0, messagesOut: 0, bytesOut: 0, dbQueries: 0, dbQueryMs: 0, events: 0 };
+  private last = { messagesIn: 0, messagesOut: 0, bytesOut: 0, dbQueries: 0, dbQueryMs: 0, events: 0, errors: 0, internalErrors: 0 };
   private lastFanout: Float64Array;
   private pingInFlight = false;
   /** Latest `SELECT 1` round trip (ms). */
@@ -114,6 +116,11 @@ export class MetricsCollector implements ChatRunMetrics {
 
   recordChatRun(run: ChatRunFigures): void {
     this.deps.stats.recordChatRun(run);
+  }
+
+  /** One procedure call answered with an error of this tRPC code (trpc.ts's gate calls it). */
+  recordProcedureError(code: string): void {
+    this.deps.stats.recordProcedureError(code);
   }
 
   activeChatRuns(): number {
@@ -228,7 +235,10 @@ export class MetricsCollector implements ChatRunMetrics {
         dbQueries,
         presenceMembers: this.deps.presenceMembers(),
         eventsPublishedPerSec: round((stats.eventsPublished - this.last.events) / elapsedS),
+        errorsPerSec: round((stats.procedureErrors - this.last.errors) / elapsedS),
+        internalErrorsPerSec: round((stats.internalErrors - this.last.internalErrors) / elapsedS),
       },
+      host: this.hostSampler.read(),
       gpu: this.gpu.latest,
     };
     this.last = {
@@ -238,6 +248,8 @@ export class MetricsCollector implements ChatRunMetrics {
       dbQueries: stats.dbQueries,
       dbQueryMs: stats.dbQueryMs,
       events: stats.eventsPublished,
+      errors: stats.procedureErrors,
+      internalErrors: stats.internalErrors,
     };
     this.lastFanout = stats.fanout.snapshotCounts();
 

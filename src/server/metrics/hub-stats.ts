@@ -74,6 +74,9 @@ export class HubStats {
   publishes = 0;
   /** Agent events persisted by events.publish and system.demoFlow. */
   eventsPublished = 0;
+  /** Procedure calls answered with an error (trpc.ts's gate), and of those INTERNAL_SERVER_ERROR. */
+  procedureErrors = 0;
+  internalErrors = 0;
   /** Publish → socket write (WS) or → handed to the SSE stream. */
   readonly fanout = new LatencyHistogram(FANOUT_BUCKETS_MS);
   /** Active subscriptions by procedure path (over WS and SSE). */
@@ -99,6 +102,12 @@ export class HubStats {
     const n = (this.subscriptions.get(path) ?? 1) - 1;
     if (n <= 0) this.subscriptions.delete(path);
     else this.subscriptions.set(path, n);
+  }
+
+  /** One procedure call answered with an error of this tRPC code. */
+  recordProcedureError(code: string): void {
+    this.procedureErrors++;
+    if (code === "INTERNAL_SERVER_ERROR") this.internalErrors++;
   }
 
   recordDbQuery(operation: string, ms: number): void {

@@ -68,6 +68,11 @@ export function SessionView({ id }: { id: string }) {
   const presence = usePresence(id);
   const outbox = outboxFor(id);
   const queued = useSyncExternalStore(outbox.subscribe, outbox.getSnapshot, outbox.getSnapshot);
+  // The tab names the session once it is loaded (the segment's metadata says "Session" until then).
+  const title = session?.title;
+  useEffect(() => {
+    if (title) document.title = `${title} · Parley`;
+  }, [title]);
 
   // Load: session (its event cursor), the newest page, then the live stream
   // from that cursor. Events that the page already holds merge by id.
