@@ -177,8 +177,7 @@ export class Auth {
       sendText(res, 405, `Sign in with the one-time link the server printed: it opens ${SIGNIN_PAGE_PATH}, whose button signs you in.\n`, { allow: "POST" });
       return;
     }
-    const site = req.headers["sec-fetch-site"];
-    if ((req.headers.origin !== undefined && !isSameOrigin(req)) || (site !== undefined && site !== "same-origin" && site !== "none")) {
+    if (!fromOwnPage(req)) {
       sendText(res, 403, `Sign in from this server's own sign-in page (${SIGNIN_PAGE_PATH}); another site's form cannot sign you in.\n`);
       return;
     }
@@ -234,6 +233,21 @@ export class Auth {
   private secureCookie(req: IncomingMessage): boolean {
     return (this.deps.config.PUBLIC_URL?.startsWith("https:") ?? false) || this.proxies.clientOf(req).secure;
   }
+}
+
+/**
+ * Whether a form post comes from one of this server's pages, or from no
+ * browser at all. Browsers say where a request comes from in Sec-Fetch-Site
+ * (Chromium, Firefox, Safari 16.4+); with `Referrer-Policy: no-referrer`
+ * (every page here) Chromium sends `Origin: null` on a form post, even a
+ * same-origin one, so Origin alone cannot decide. Without Sec-Fetch-Site,
+ * Origin must be absent (not a browser) or this server's.
+ */
+function fromOwnPage(req: IncomingMessage): boolean {
+  const site = req.headers["sec-fetch-site"];
+  const origin = req.headers.origin;
+  if (site !== undefined) return site === "same-origin" && (origin === undefined || origin === "null" || isSameOrigin(req));
+  return origin === undefined || isSameOrigin(req);
 }
 
 /** Largest sign-in form body read: a token is 46 characters. */
