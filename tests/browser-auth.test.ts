@@ -161,6 +161,30 @@ describe("in Chromium", () => {
       expect(me).toMatch(/^status 200: /);
       expect(me).toContain('"name":"alice"');
       expect(me).toContain('"kind":"user"');
+
+      // She posts under her own name; a bot's label shows beside its name, set apart as the poster's words.
+      const created = await fetchIn(page, "/api/trpc/session.create", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ json: { title: "Signed-in names" } }),
+      });
+      const sessionId = /"id":"([^"]+)"/.exec(created)?.[1] ?? "";
+      const bot = /^\s+(pt_\S+)$/m.exec(await tokenScript(authOn, ["create", "--name", "Deploy bot", "--role", "admin"]))?.[1] ?? "";
+      await fetchIn(page, "/api/trpc/message.post", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${bot}` },
+        body: JSON.stringify({ json: { sessionId, content: "deploy finished", author: "alice" } }),
+      });
+      await page.goto(`${authOn.url}/s/${sessionId}`);
+      await expect.poll(() => page.getByTestId("live-state").textContent(), { timeout: 20_000 }).toBe("live");
+      await page.getByRole("textbox", { name: "Message" }).fill("hello from alice");
+      await page.getByRole("textbox", { name: "Message" }).press("Enter");
+      const mine = page.getByTestId("message").filter({ hasText: "hello from alice" });
+      await expect.poll(() => mine.getByTestId("message-author").textContent(), { timeout: 20_000 }).toBe("alice");
+      expect(await mine.getByTestId("message-author-label").count()).toBe(0);
+      const theirs = page.getByTestId("message").filter({ hasText: "deploy finished" });
+      expect(await theirs.getByTestId("message-author").textContent()).toBe("Deploy bot");
+      expect(await theirs.getByTestId("message-author-label").textContent()).toBe("“alice”");
     } finally {
       await context.close();
     }

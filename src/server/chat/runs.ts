@@ -16,6 +16,7 @@ import type { Db } from "../db";
 import { isPostgresUrl, type Config } from "../env";
 import { BoundedQueue } from "../services/bounded-queue";
 import { inSession, isUniqueViolation, sessionNotFound } from "../services/errors";
+import { authorLabel } from "../services/message-writer";
 import {
   sessionChannel,
   writeSessionEvent,
@@ -55,9 +56,11 @@ function mergeRunSignals(last: RunSignal, next: RunSignal): RunSignal | null {
  */
 export interface RunAsker {
   authorId: string | null;
+  /** The asker's own name: the question's author (its `author` input is only a label beside it). */
+  name: string;
   scope: Prisma.MessageWhereInput;
 }
-const OPEN_ASKER: RunAsker = { authorId: null, scope: {} };
+const OPEN_ASKER: RunAsker = { authorId: null, name: "anonymous", scope: {} };
 
 /** What `chat.send` answers: the stored question, its answer's id and the run streaming it. */
 export interface ChatSendResult {
@@ -319,7 +322,8 @@ export class ChatRunRegistry implements ActiveRunSource {
               sessionId: input.sessionId,
               seq: counters.lastSeq - 1,
               role: "user",
-              author: input.author,
+              author: asker.name,
+              authorLabel: authorLabel(input.author, { id: asker.authorId, name: asker.name }),
               authorId: asker.authorId,
               visibility: input.visibility,
               content: input.content,

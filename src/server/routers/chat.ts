@@ -42,7 +42,7 @@ export const chatRouter = router({
     const access = await requireSession(ctx, input.sessionId, "write");
     const scope = await answerScope(ctx, input.sessionId, { visibility: input.visibility, authorId: ctx.principal.id });
     // The run slot is taken only if a new run starts (a retry with a used clientKey starts none).
-    const sent = await ctx.chat.send(input, { authorId: ctx.principal.id, scope }, () => ctx.auth.limits.startChatRun(ctx.principal.id));
+    const sent = await ctx.chat.send(input, { authorId: ctx.principal.id, name: ctx.principal.name, scope }, () => ctx.auth.limits.startChatRun(ctx.principal.id));
     requireOwnOrVisible(sent.userMessage, ctx.principal.id, (m) => canSeeMessage(ctx.principal, access, m), input);
     return sent;
   }),
@@ -59,7 +59,7 @@ export const chatRouter = router({
     }
     // The new answer inherits the question's audience, which the target (question or answer) shares.
     const scope = await answerScope(ctx, target.sessionId, target);
-    return withRunSlot(ctx, () => ctx.chat.regenerate(input, { authorId: ctx.principal.id, scope }));
+    return withRunSlot(ctx, () => ctx.chat.regenerate(input, { authorId: ctx.principal.id, name: ctx.principal.name, scope }));
   }),
   /** Aborts the upstream request; the partial text is saved with status `stopped`. Returns the final message. */
   stop: authedProcedure.input(chatStopInput).mutation(async ({ ctx, input }) => {
