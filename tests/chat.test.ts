@@ -377,7 +377,7 @@ describe("chat with a refused connection, limits and timeouts", () => {
     const sent = await c.api.chat.send.mutate({ sessionId: session.id, content: "hi", agentId: agent?.id });
     const final = await finalMessage(s, sent.assistantMessageId);
     expect(final.status).toBe("error");
-    expect(final.metadata).toMatchObject({ error: expect.stringMatching(/cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/) as unknown });
+    expect(final.metadata).toMatchObject({ error: "cannot reach the provider: ECONNREFUSED" });
     expect((await c.api.system.health.query()).status).toBe("ok");
   });
 
