@@ -11,7 +11,7 @@ import WebSocket from "ws";
 import { HostCheck } from "../src/server/auth/hosts";
 import { signInTokenFor } from "../src/server/auth/tokens";
 import { parseConfig } from "../src/server/env";
-import { makePrincipal, upgrade, type TestPrincipal } from "./helpers/auth";
+import { holdSocket, makePrincipal, upgrade, type TestPrincipal } from "./helpers/auth";
 import { rawRequest } from "./helpers/http";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
 
@@ -127,23 +127,13 @@ describe("host names (DNS rebinding)", () => {
   });
 });
 
-/** A WebSocket held open from `localAddress` with these headers; "refused <status>" when the upgrade is refused. */
-function openSocket(url: string, headers: Record<string, string> = {}, localAddress?: string): Promise<WebSocket | string> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(`${url.replace(/^http/, "ws")}/api/trpc-ws`, { headers, localAddress });
-    ws.once("open", () => resolve(ws));
-    ws.once("unexpected-response", (_req, res) => resolve(`refused ${res.statusCode}`));
-    ws.once("error", (error) => resolve(`error ${error.message}`));
-  });
-}
-
 describe("trusted proxies", () => {
   it("without PARLEY_TRUSTED_PROXIES, X-Forwarded-For is ignored: a forged one does not escape the per-address limit", async () => {
     const t = await server({ MAX_CONNECTIONS_PER_ADDRESS: "2" });
-    const held = [await openSocket(t.url), await openSocket(t.url, { "x-forwarded-for": "203.0.113.1" })];
-    expect(await openSocket(t.url, { "x-forwarded-for": "203.0.113.2" })).toBe("refused 429");
+    const held = [await holdSocket(t.url), await holdSocket(t.url, { "x-forwarded-for": "203.0.113.1" })];
+    expect(await holdSocket(t.url, { "x-forwarded-for": "203.0.113.2" })).toBe("refused 429 retry-after 1");
     // Another machine (another loopback address) is its own address.
-    const other = await openSocket(t.url, {}, "127.0.0.2");
+    const other = await holdSocket(t.url, {}, { localAddress: "127.0.0.2" });
     expect(other).toBeInstanceOf(WebSocket);
     for (const ws of [...held, other]) if (ws instanceof WebSocket) ws.close();
   });
@@ -151,19 +141,19 @@ describe("trusted proxies", () => {
   it("keys the per-address limit on the client a trusted proxy names, never on hops a client wrote itself", async () => {
     const t = await server({ MAX_CONNECTIONS_PER_ADDRESS: "2", PARLEY_TRUSTED_PROXIES: "127.0.0.1, 10.0.0.0/8" });
     // The proxy (127.0.0.1) forwards two clients; each gets its own two slots.
-    const a = [await openSocket(t.url, { "x-forwarded-for": "203.0.113.1" }), await openSocket(t.url, { "x-forwarded-for": "203.0.113.1" })];
+    const a = [await holdSocket(t.url, { "x-forwarded-for": "203.0.113.1" }), await holdSocket(t.url, { "x-forwarded-for": "203.0.113.1" })];
     expect(a.every((ws) => ws instanceof WebSocket)).toBe(true);
-    expect(await openSocket(t.url, { "x-forwarded-for": "203.0.113.1" })).toBe("refused 429");
+    expect(await holdSocket(t.url, { "x-forwarded-for": "203.0.113.1" })).toBe("refused 429 retry-after 1");
     // Client A writes a hop of its own: the proxy appends A's real address, which is what counts.
-    expect(await openSocket(t.url, { "x-forwarded-for": "198.51.100.9, 203.0.113.1" })).toBe("refused 429");
+    expect(await holdSocket(t.url, { "x-forwarded-for": "198.51.100.9, 203.0.113.1" })).toBe("refused 429 retry-after 1");
     // Behind a second trusted proxy (10.0.0.7), still client A.
-    expect(await openSocket(t.url, { "x-forwarded-for": "203.0.113.1, 10.0.0.7" })).toBe("refused 429");
-    const b = await openSocket(t.url, { "x-forwarded-for": "203.0.113.2" });
+    expect(await holdSocket(t.url, { "x-forwarded-for": "203.0.113.1, 10.0.0.7" })).toBe("refused 429 retry-after 1");
+    const b = await holdSocket(t.url, { "x-forwarded-for": "203.0.113.2" });
     expect(b).toBeInstanceOf(WebSocket);
     // An untrusted peer's X-Forwarded-For is its own business: it is keyed on its own address.
-    const untrusted = [await openSocket(t.url, { "x-forwarded-for": "203.0.113.3" }, "127.0.0.2"), await openSocket(t.url, { "x-forwarded-for": "203.0.113.4" }, "127.0.0.2")];
+    const untrusted = [await holdSocket(t.url, { "x-forwarded-for": "203.0.113.3" }, { localAddress: "127.0.0.2" }), await holdSocket(t.url, { "x-forwarded-for": "203.0.113.4" }, { localAddress: "127.0.0.2" })];
     expect(untrusted.every((ws) => ws instanceof WebSocket)).toBe(true);
-    expect(await openSocket(t.url, { "x-forwarded-for": "203.0.113.5" }, "127.0.0.2")).toBe("refused 429");
+    expect(await holdSocket(t.url, { "x-forwarded-for": "203.0.113.5" }, { localAddress: "127.0.0.2" })).toBe("refused 429 retry-after 1");
     for (const ws of [...a, b, ...untrusted]) if (ws instanceof WebSocket) ws.close();
     await waitFor(() => t.server.wsServer.clients.size === 0, "sockets closed");
   });

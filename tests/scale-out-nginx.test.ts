@@ -12,7 +12,7 @@ import WebSocket from "ws";
 import { createParleyClient, type ParleyClient, type TailItem } from "../src/client";
 import { nginxSkipReason, startNginx, type NginxServer } from "./helpers/nginx";
 import { redisSkipReason, startRedis, type RedisServer } from "./helpers/redis";
-import { makePrincipal } from "./helpers/auth";
+import { holdSocket, makePrincipal } from "./helpers/auth";
 import { rawRequest } from "./helpers/http";
 import { freshDatabase, startTestServer, waitFor, type TestServer } from "./helpers/server";
 import { range } from "./helpers/stream";
@@ -133,16 +133,6 @@ run("accepts a browser's WebSocket upgrade through nginx on a non-default port (
   expect(outcome).toBe("open");
 });
 
-/** A WebSocket through `url` from `localAddress`, held open; "refused <status>" when the upgrade is refused. */
-function socketFrom(url: string, localAddress: string): Promise<WebSocket | string> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(`${url.replace(/^http/, "ws")}/api/trpc-ws`, { localAddress, origin: url });
-    ws.once("open", () => resolve(ws));
-    ws.once("unexpected-response", (_req, res) => resolve(`refused ${res.statusCode}${res.headers["retry-after"] ? ` retry-after ${res.headers["retry-after"]}` : ""}`));
-    ws.once("error", (error) => resolve(`error ${error.message}`));
-  });
-}
-
 run("behind nginx, 50 anonymous sockets and a burst of anonymous calls from one client leave another client's calls and upgrades untouched", async () => {
   // The loopback addresses 127.0.0.2 and .3 are two client machines; nginx (127.0.0.1) is the trusted proxy.
   const instance = await startTestServer({ PARLEY_AUTH: "on", PARLEY_TRUSTED_PROXIES: "127.0.0.1", RATE_LIMIT_PER_CONNECTION: "20", RATE_LIMIT_BURST: "0" });
@@ -154,11 +144,11 @@ run("behind nginx, 50 anonymous sockets and a burst of anonymous calls from one 
     const member = await makePrincipal(instance, "member");
     // MAX_CONNECTIONS_PER_ADDRESS (50): the attacker gets its 50 sockets, the 51st is refused.
     for (let i = 0; i < 50; i++) {
-      const ws = await socketFrom(proxy.url, attacker);
+      const ws = await holdSocket(proxy.url, { origin: proxy.url }, { localAddress: attacker });
       if (!(ws instanceof WebSocket)) throw new Error(`the attacker's socket ${i + 1} was not opened: ${ws}`);
       held.push(ws);
     }
-    expect(await socketFrom(proxy.url, attacker)).toBe("refused 429 retry-after 1");
+    expect(await holdSocket(proxy.url, { origin: proxy.url }, { localAddress: attacker })).toBe("refused 429 retry-after 1");
 
     // A burst of anonymous calls from the attacker, over nginx's keep-alive connections, while the other client works.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
@@ -180,7 +170,7 @@ run("behind nginx, 50 anonymous sockets and a burst of anonymous calls from one 
       headers: { ...bearer, "content-type": "application/json" },
       body: JSON.stringify({ json: { title: "not locked out" } }),
     });
-    const upgrades = [await socketFrom(proxy.url, other), await socketFrom(proxy.url, other)];
+    const upgrades = [await holdSocket(proxy.url, { origin: proxy.url }, { localAddress: other }), await holdSocket(proxy.url, { origin: proxy.url }, { localAddress: other })];
     bursting = false;
     await burst;
     agent.destroy();

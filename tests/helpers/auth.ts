@@ -81,6 +81,23 @@ export function upgradeResponse(url: string, headers: Record<string, string>, op
   });
 }
 
+/**
+ * A WebSocket to the tRPC endpoint, held open (the caller closes it); for a
+ * refused upgrade "refused <status>" (with " retry-after <s>" when sent), or
+ * "error <message>". `localAddress`: from another loopback address.
+ */
+export function holdSocket(url: string, headers: Record<string, string> = {}, options: { localAddress?: string } = {}): Promise<WebSocket | string> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${url.replace(/^http/, "ws")}/api/trpc-ws`, { headers, ...options });
+    ws.once("open", () => resolve(ws));
+    ws.once("unexpected-response", (_req, res) => {
+      const retryAfter = res.headers["retry-after"];
+      resolve(`refused ${res.statusCode}${retryAfter ? ` retry-after ${retryAfter}` : ""}`);
+    });
+    ws.once("error", (error) => resolve(`error ${error.message}`));
+  });
+}
+
 /** "open", or the HTTP status of a refused upgrade. */
 export async function upgrade(url: string, headers: Record<string, string>, options: { localAddress?: string } = {}): Promise<"open" | number> {
   const response = await upgradeResponse(url, headers, options);
