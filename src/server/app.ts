@@ -205,7 +205,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   server.on("upgrade", (req, socket, head) => {
     const pathname = (req.url ?? "/").split("?", 1)[0];
     if (!auth.hosts.allows(req.headers.host)) {
-      log.warn({ host: req.headers.host }, "upgrade refused: host not allowed");
+      log.debug({ host: req.headers.host }, "upgrade refused: host not allowed (421)");
       rejectUpgrade(socket, 421, "Misdirected Request");
       return;
     }
