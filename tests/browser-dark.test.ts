@@ -109,6 +109,7 @@ describe("dark theme", () => {
     await watcher.close();
 
     await page.goto(`${suite.server.url}/diagnostics`);
+    await page.getByRole("button", { name: "Run checks" }).click();
     for (const check of ["ws", "http", "sse", "resume"]) {
       await expect.poll(() => page.getByTestId(`check-${check}`).getAttribute("data-status"), { ...poll, timeout: 40_000 }).toBe("ok");
     }

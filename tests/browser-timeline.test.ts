@@ -30,9 +30,8 @@ const suite = browserSuite({ CHAT_BUILTIN_CHUNK_DELAY_MS: "20" }, async (databas
           sessionId: session.id,
           content: `Message number ${start + i}`,
           role: "user",
-          author: "seeder",
           visibility: "public",
-        }),
+        }, { id: null, name: "seeder" }),
       ),
     );
   }

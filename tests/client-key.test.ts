@@ -89,10 +89,9 @@ describe("message.post with a clientKey", () => {
       sessionId: session.id,
       content: "first writer",
       role: "user",
-      author: "a",
       visibility: "public",
       clientKey: "raced",
-    });
+    }, { id: null, name: "a" });
     // A second writer whose first look-up misses the row (as when another instance
     // commits it just after we read): its insert hits the unique index.
     let staleReads = 1;
@@ -124,10 +123,9 @@ describe("message.post with a clientKey", () => {
       sessionId: session.id,
       content: "second writer",
       role: "user",
-      author: "b",
       visibility: "public",
       clientKey: "raced",
-    });
+    }, { id: null, name: "b" });
     expect(staleReads).toBe(0);
     expect(loser.id).toBe(winner.id);
     expect(loser.content).toBe("first writer");

@@ -26,7 +26,7 @@ afterAll(async () => {
 
 const limits = { maxContentBytes: 65_536 };
 const post = (sessionId: string, content: string) =>
-  postMessage({ db, bus }, limits, { sessionId, content, role: "user", author: "t", visibility: "public" });
+  postMessage({ db, bus }, limits, { sessionId, content, role: "user", visibility: "public" }, { id: null, name: "t" });
 
 describe("message.post group commit", () => {
   it("writes 600 concurrent posts to three sessions with gap-free seqs, each caller getting its own message", async () => {
@@ -63,15 +63,15 @@ describe("message.post group commit", () => {
       sessionId: session.id,
       content: "héllo 'quoted' \"text\" 😀",
       role: "agent",
-      author: "bot",
+      author: "on duty",
       visibility: "agent_only",
       metadata: { nested: { list: [1, "two", null], flag: true } },
       clientKey: "fields-1",
-    });
+    }, { id: null, name: "bot" });
     const stored = await db.message.findUniqueOrThrow({ where: { id: message.id } });
     expect(stored).toEqual(message);
     expect(stored.createdAt).toBeInstanceOf(Date);
-    expect(message).toMatchObject({ seq: 1, status: "complete", parentId: null, authorId: null });
+    expect(message).toMatchObject({ seq: 1, status: "complete", parentId: null, authorId: null, author: "bot", authorLabel: "on duty" });
     expect(message.id).toMatch(/^c[0-9a-z]{24}$/);
     const after = await db.session.findUniqueOrThrow({ where: { id: session.id } });
     expect(after).toMatchObject({ lastSeq: 1, lastEventSeq: 1 });

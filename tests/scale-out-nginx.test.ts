@@ -3,12 +3,17 @@
 // balancer's address follow a session over WebSocket and over SSE, the
 // instance holding the WebSocket is stopped as in a rolling restart, and both
 // resume through nginx on the other instance with every message exactly once.
+// Behind it, with nginx trusted (PARLEY_TRUSTED_PROXIES), one client's 50
+// sockets and burst of calls use up only that client's limits.
 import fs from "node:fs";
+import http from "node:http";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import WebSocket from "ws";
 import { createParleyClient, type ParleyClient, type TailItem } from "../src/client";
 import { nginxSkipReason, startNginx, type NginxServer } from "./helpers/nginx";
 import { redisSkipReason, startRedis, type RedisServer } from "./helpers/redis";
+import { holdSocket, makePrincipal } from "./helpers/auth";
+import { rawRequest } from "./helpers/http";
 import { freshDatabase, startTestServer, waitFor, type TestServer } from "./helpers/server";
 import { range } from "./helpers/stream";
 
@@ -127,3 +132,58 @@ run("accepts a browser's WebSocket upgrade through nginx on a non-default port (
   ws.terminate();
   expect(outcome).toBe("open");
 });
+
+run("behind nginx, 50 anonymous sockets and a burst of anonymous calls from one client leave another client's calls and upgrades untouched", async () => {
+  // The loopback addresses 127.0.0.2 and .3 are two client machines; nginx (127.0.0.1) is the trusted proxy.
+  const instance = await startTestServer({ PARLEY_AUTH: "on", PARLEY_TRUSTED_PROXIES: "127.0.0.1", RATE_LIMIT_PER_CONNECTION: "20", RATE_LIMIT_BURST: "0" });
+  const proxy = await startNginx([new URL(instance.url).host]);
+  const attacker = "127.0.0.2";
+  const other = "127.0.0.3";
+  const held: WebSocket[] = [];
+  try {
+    const member = await makePrincipal(instance, "member");
+    // MAX_CONNECTIONS_PER_ADDRESS (50): the attacker gets its 50 sockets, the 51st is refused.
+    for (let i = 0; i < 50; i++) {
+      const ws = await holdSocket(proxy.url, { origin: proxy.url }, { localAddress: attacker });
+      if (!(ws instanceof WebSocket)) throw new Error(`the attacker's socket ${i + 1} was not opened: ${ws}`);
+      held.push(ws);
+    }
+    expect(await holdSocket(proxy.url, { origin: proxy.url }, { localAddress: attacker })).toBe("refused 429 retry-after 1");
+
+    // A burst of anonymous calls from the attacker, over nginx's keep-alive connections, while the other client works.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    const statuses: number[] = [];
+    let bursting = true;
+    const burst = Promise.all(
+      [0, 1, 2, 3].map(async () => {
+        while (bursting) statuses.push((await rawRequest(`${proxy.url}/api/trpc/system.health`, { agent, localAddress: attacker })).status);
+      }),
+    );
+    await waitFor(() => statuses.filter((s) => s === 429).length >= 20, "the attacker's burst to be refused", 10_000);
+
+    const bearer = { authorization: `Bearer ${member.token}` };
+    const calls: number[] = [];
+    for (let i = 0; i < 10; i++) calls.push((await rawRequest(`${proxy.url}/api/trpc/auth.me`, { headers: bearer, localAddress: other })).status);
+    const created = await rawRequest(`${proxy.url}/api/trpc/session.create`, {
+      method: "POST",
+      localAddress: other,
+      headers: { ...bearer, "content-type": "application/json" },
+      body: JSON.stringify({ json: { title: "not locked out" } }),
+    });
+    const upgrades = [await holdSocket(proxy.url, { origin: proxy.url }, { localAddress: other }), await holdSocket(proxy.url, { origin: proxy.url }, { localAddress: other })];
+    bursting = false;
+    await burst;
+    agent.destroy();
+
+    expect(calls).toEqual(Array.from({ length: 10 }, () => 200));
+    expect(created.status).toBe(200);
+    expect(upgrades.map((u) => (u instanceof WebSocket ? "open" : u))).toEqual(["open", "open"]);
+    for (const u of upgrades) if (u instanceof WebSocket) held.push(u);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0);
+    expect(new Set(statuses)).toEqual(new Set([200, 429]));
+  } finally {
+    for (const ws of held) ws.terminate();
+    await proxy.close();
+    await instance.close();
+  }
+}, 60_000);

@@ -17,7 +17,6 @@ import {
 } from "@trpc/client";
 import { EventSource as NodeEventSource } from "eventsource";
 import superjson from "superjson";
-import NodeWebSocket from "ws";
 import type { AppRouter } from "../server/routers/_app";
 import { askSession, followRun, type AskItem, type AskOptions } from "./ask";
 import {
@@ -27,6 +26,7 @@ import {
   sseConnectionStateLink,
   type ConnectionStateObservable,
 } from "./connection-state";
+import { UpgradeRefusals, type UpgradeRefusal } from "./refusals";
 import { tailSession, type TailItem, type TailOptions } from "./tail";
 
 export type * from "./types";
@@ -34,6 +34,7 @@ export type { AskItem, AskOptions } from "./ask";
 export type { ConnectionState, ConnectionStateListener, ConnectionStateObservable } from "./connection-state";
 export type { TailItem, TailOptions } from "./tail";
 export { describeFailure, isPermanentFailure, type ParleyFailure, type ParleyFailureKind } from "./errors";
+export type { UpgradeRefusal, UpgradeRefusalCode } from "./refusals";
 
 export const TRPC_HTTP_PATH = "/api/trpc";
 export const TRPC_WS_PATH = "/api/trpc-ws";
@@ -62,8 +63,10 @@ export interface ParleyClient {
   wsClient: TRPCWebSocketClient | null;
   /**
    * What the transport is doing: connecting, open, reconnecting (with the
-   * attempt, its delay and when it starts), closed. With SSE it follows the
-   * running subscriptions (closed when none runs).
+   * attempt, its delay and when it starts), refused (the server refused the
+   * WebSocket upgrade: TOO_MANY_REQUESTS waits its retry-after; UNAUTHORIZED,
+   * FORBIDDEN and NOT_FOUND end the subscriptions and stop retrying), closed.
+   * With SSE it follows the running subscriptions (closed when none runs).
    */
   connectionState: ConnectionStateObservable;
   /**
@@ -103,17 +106,24 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     options.transport !== "sse" && options.lazy === false ? { state: "connecting" } : { state: "closed", idle: true },
   );
   let lastConnectionError: string | null = null;
+  // Upgrades the server refuses (429, 401, 403, 421): typed, waited for, or final (refusals.ts).
+  const refusals = new UpgradeRefusals();
+  const onFinalRefusal = (refusal: UpgradeRefusal) => {
+    refusals.endSubscriptions(refusal);
+    // Stop reconnecting; a new subscription opens the socket again (lazy), and learns anew.
+    void wsClient?.close();
+  };
 
   const wsClient =
     options.transport === "sse"
       ? null
       : createWSClient({
           url: wsUrl,
-          // Browsers and Node 22 have a global WebSocket; Node 20 uses `ws`.
-          WebSocket: globalThis.WebSocket ?? (NodeWebSocket as unknown as typeof WebSocket),
+          // Browsers have a global WebSocket (which does not tell why an upgrade failed); in Node, `ws`, which does.
+          WebSocket: globalThis.WebSocket ?? (refusals.nodeWebSocket() as unknown as typeof WebSocket),
           connectionParams:
             token || options.name ? { ...(token ? { token } : {}), ...(options.name ? { name: options.name } : {}) } : undefined,
-          retryDelayMs: reportingRetryDelay(connectionState, retryDelayMs, () => lastConnectionError),
+          retryDelayMs: reportingRetryDelay(connectionState, retryDelayMs, () => lastConnectionError, { take: () => refusals.take(), onFinal: onFinalRefusal }),
           // Open the socket with the first subscription, close it 5 s after the last one ends.
           lazy: { enabled: options.lazy ?? true, closeMs: 5_000 },
           keepAlive: { enabled: true, intervalMs: 15_000, pongTimeoutMs: 5_000 },
@@ -142,7 +152,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
       splitLink({
         condition: (op) => op.type === "subscription",
         // With SSE there is no socket to watch: the subscriptions report the state.
-        true: wsClient ? subscriptionLink : [sseConnectionStateLink<AppRouter>(connectionState, retryDelayMs), subscriptionLink],
+        true: wsClient ? [refusals.link<AppRouter>(), subscriptionLink] : [sseConnectionStateLink<AppRouter>(connectionState, retryDelayMs), subscriptionLink],
         false: httpBatchLink({ url: httpUrl, transformer: superjson, headers }),
       }),
     ],

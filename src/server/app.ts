@@ -8,7 +8,7 @@ import { applyWSSHandler } from "@trpc/server/adapters/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "pino";
 import { Auth } from "./auth";
-import { originAllowed, setSecurityHeaders, SIGNIN_PATHS, SIGNOUT_PATH } from "./auth/http";
+import { originAllowed, sendText, setSecurityHeaders, SIGNIN_PATH, SIGNOUT_PATH } from "./auth/http";
 import { SLOT_RETRY_AFTER_MS } from "./auth/limits";
 import type { Bus } from "./bus/bus";
 import { MemoryBus } from "./bus/memory";
@@ -159,9 +159,13 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const server = http.createServer((req, res) => {
     const pathname = (req.url ?? "/").split("?", 1)[0] ?? "/";
     setSecurityHeaders(res, pathname);
-    if ((SIGNIN_PATHS.has(pathname) && /[?&]token=/.test(req.url ?? "")) || pathname === "/api/auth/signin" || pathname === SIGNOUT_PATH) {
-      const url = new URL(req.url ?? "/", "http://localhost");
-      (pathname === SIGNOUT_PATH ? auth.handleSignOut(req, res) : auth.handleSignIn(req, res, url)).catch((err: unknown) => {
+    // DNS rebinding: only the host names this server is for, whatever the path (auth/hosts.ts).
+    if (!auth.hosts.allows(req.headers.host)) {
+      sendText(res, 421, auth.hosts.refusal(req.headers.host));
+      return;
+    }
+    if (pathname === SIGNIN_PATH || pathname === SIGNOUT_PATH) {
+      (pathname === SIGNOUT_PATH ? auth.handleSignOut(req, res) : auth.handleSignIn(req, res)).catch((err: unknown) => {
         log.error({ err }, "sign-in request failed");
         if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
       });
@@ -182,6 +186,8 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       return;
     }
     if (pathname === TRPC_HTTP_PATH || pathname.startsWith(`${TRPC_HTTP_PATH}/`)) {
+      // PARLEY_ALLOWED_ORIGINS: CORS headers, and preflights answered here (auth/cors.ts).
+      if (auth.cors.handle(req, res, auth.proxies.clientOf(req).secure)) return;
       trpcHttp(req, res);
       return;
     }
@@ -198,6 +204,11 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
 
   server.on("upgrade", (req, socket, head) => {
     const pathname = (req.url ?? "/").split("?", 1)[0];
+    if (!auth.hosts.allows(req.headers.host)) {
+      log.debug({ host: req.headers.host }, "upgrade refused: host not allowed (421)");
+      rejectUpgrade(socket, 421, "Misdirected Request");
+      return;
+    }
     if (pathname === TRPC_WS_PATH) {
       // Another site's page must not ride a user's cookie (issue 6): browsers always send Origin.
       if (!originAllowed(config, req)) {
@@ -205,7 +216,8 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
         rejectUpgrade(socket, 403, "Forbidden");
         return;
       }
-      const address = req.socket.remoteAddress ?? "unknown";
+      // The client's address (behind PARLEY_TRUSTED_PROXIES, the one they name).
+      const address = auth.proxies.clientOf(req).address;
       const release = auth.limits.connectionsByAddress.take(address);
       if (!release) {
         // MAX_CONNECTIONS_PER_ADDRESS: no tRPC connection yet, so the retry-after is the HTTP header (whole seconds).

@@ -43,11 +43,12 @@ export interface Context extends ServerDeps {
   transport: Transport;
   /** Per WebSocket connection, or per HTTP request. */
   connectionId: string;
-  clientAddress: string | undefined;
+  /** The client's address (behind PARLEY_TRUSTED_PROXIES, the one they name). */
+  clientAddress: string;
   principal: Principal;
   /** Why presented credentials were refused (UNAUTHORIZED says it); null otherwise. */
   authProblem: string | null;
-  /** Key of the per-connection rate limit: the WS connection, or the HTTP keep-alive socket. */
+  /** Key of the per-connection rate limit: the WS connection, or the HTTP keep-alive socket (behind a trusted proxy: the client's address). */
   rateKey: string;
   /** Set when this WS connection is over a limit (connections per principal): every call is refused with it (TOO_MANY_REQUESTS). */
   connectionRefusal: TRPCError | null;
@@ -70,16 +71,18 @@ export function createContextFactory(deps: ServerDeps) {
   ): Promise<Context> {
     const connectionId = `${transport}-${(++nextConnection).toString(36)}`;
     const { principal, problem } = await deps.auth.authenticate(transport, connectionId, req, connectionParams);
+    const client = deps.auth.proxies.clientOf(req);
     // `log` stays the server's logger: a pino child per connection costs ~0.5 KiB on an idle
     // server holding thousands (issue #9), so what logs for a call names the connection itself.
     return {
       ...deps,
       transport,
       connectionId,
-      clientAddress: req.socket.remoteAddress,
+      clientAddress: client.address,
       principal,
       authProblem: problem,
-      rateKey: transport === "ws" ? connectionId : `http:${req.socket.remoteAddress}:${req.socket.remotePort}`,
+      // Behind a trusted proxy one TCP connection carries many clients' requests: key on the client instead.
+      rateKey: transport === "ws" ? connectionId : client.viaProxy ? `http:${client.address}` : `http:${req.socket.remoteAddress}:${req.socket.remotePort}`,
       connectionRefusal: null,
     };
   };

@@ -1,6 +1,16 @@
 // Parley's configuration: every environment variable, its default and its
 // limits, parsed once with zod. Nothing else in the server reads process.env.
+import net from "node:net";
 import { z } from "zod";
+
+/** `10.0.0.1`, `::1`, `10.0.0.0/8`, `fd00::/8`: what PARLEY_TRUSTED_PROXIES lists. */
+function isAddressOrCidr(entry: string): boolean {
+  const [address = "", bits, ...rest] = entry.split("/");
+  const family = net.isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 const int = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -109,13 +119,37 @@ export const configSchema = z.object({
   // is a loopback address. Limits answer TOO_MANY_REQUESTS with a retry-after.
   /** on: callers authenticate (cookie, Bearer token, WS connectionParams.token); off: local development only. */
   PARLEY_AUTH: z.enum(["on", "off"]).default("on"),
-  /** Comma-separated origins (`https://app.example.com`) allowed to open the WebSocket and use the cookie; default: the request's own Host. */
+  /**
+   * Comma-separated origins of other sites (`https://app.example.com`) allowed besides the server's own:
+   * they may open the WebSocket, use the session cookie, and get CORS answers from /api/trpc (auth/cors.ts).
+   */
   PARLEY_ALLOWED_ORIGINS: z
     .string()
     .optional()
-    .transform((v) => (v ? v.split(",").map((o) => o.trim().replace(/\/+$/, "")).filter(Boolean) : [])),
-  /** The server's public base URL (`https://parley.example.com`), for printed links such as the first sign-in URL. */
+    .transform((v) => (v ? v.split(",").map((o) => o.trim().toLowerCase().replace(/\/+$/, "")).filter(Boolean) : []))
+    .pipe(z.array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, "each origin must be scheme://host[:port], e.g. https://app.example.com"))),
+  /** The server's public base URL (`https://parley.example.com`), for printed links such as the first sign-in URL; its host name is accepted (PARLEY_ALLOWED_HOSTS). */
   PUBLIC_URL: z.url().optional(),
+  /**
+   * Host names (the Host header, port ignored) the server answers besides loopback names (when bound to
+   * loopback or all interfaces), IP addresses (when bound to all interfaces) and PUBLIC_URL's host: comma-separated,
+   * `*.example.com` for subdomains, `*` for any name (the check off). Anything else gets 421 (auth/hosts.ts).
+   */
+  PARLEY_ALLOWED_HOSTS: z
+    .string()
+    .optional()
+    .transform((v) => (v ? v.split(",").map((h) => h.trim().toLowerCase().replace(/\.$/, "")).filter(Boolean) : []))
+    .pipe(z.array(z.string().regex(/^(\*|(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])$/, "each entry must be a host name, *.domain or *"))),
+  /**
+   * Addresses or CIDRs (`127.0.0.1`, `10.0.0.0/8`, `fd00::/8`) of proxies whose X-Forwarded-For and
+   * X-Forwarded-Proto are believed: limits then key on the client they name, and the cookie is Secure when
+   * they say https. Off (unset) by default: the TCP peer is the client (auth/proxies.ts).
+   */
+  PARLEY_TRUSTED_PROXIES: z
+    .string()
+    .optional()
+    .transform((v) => (v ? v.split(",").map((a) => a.trim()).filter(Boolean) : []))
+    .pipe(z.array(z.string().refine(isAddressOrCidr, "each entry must be an IP address or a CIDR such as 10.0.0.0/8"))),
   /** How long the first-start sign-in link stays valid (it also works only once). */
   AUTH_SIGNIN_TTL_MS: int(15 * 60_000, 10_000, 86_400_000),
   /** How long the web UI's session cookie lasts. */

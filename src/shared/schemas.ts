@@ -34,6 +34,11 @@ export const metadataSchema = z
     message: `must be at most ${METADATA_MAX_BYTES} bytes as JSON`,
   });
 
+/** The `author` label of message.post and chat.send: free text the poster chooses, shown as theirs. */
+export const authorLabelSchema = z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters");
+
+const SERVER_METADATA_MESSAGE = "is set by the server on chat answers (it names their run) and cannot be posted";
+
 export const sessionCreateInput = z.object({
   title: z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters"),
   metadata: metadataSchema.optional(),
@@ -80,10 +85,13 @@ export const messagePostInput = z.object({
   sessionId: idSchema,
   /** Size-limited by MESSAGE_MAX_BYTES (checked by the server, answered with PAYLOAD_TOO_LARGE). */
   content: z.string().min(1, "must not be empty"),
+  /** Roles other than `user` speak for a machine: admins and principals with role agent only (FORBIDDEN otherwise). */
   role: z.enum(messageRoles).default("user"),
-  author: z.string().trim().min(1).max(100).default("anonymous"),
+  /** A label shown beside the poster's own name (never instead of it); the name comes from the caller's credentials. */
+  author: authorLabelSchema.optional(),
   visibility: z.enum(visibilities).default("public"),
-  metadata: metadataSchema.optional(),
+  /** `runId` is the server's (it ties an answer to its chat run) and is refused here. */
+  metadata: metadataSchema.refine((value) => !Object.hasOwn(value, "runId"), { message: SERVER_METADATA_MESSAGE, path: ["runId"] }).optional(),
   /** Idempotency key: a retry with the same key returns the stored message (same id and seq). */
   clientKey: clientKeySchema.optional(),
 });

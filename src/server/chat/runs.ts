@@ -15,7 +15,8 @@ import { channel, type Bus } from "../bus/bus";
 import type { Db } from "../db";
 import { isPostgresUrl, type Config } from "../env";
 import { BoundedQueue } from "../services/bounded-queue";
-import { inSession, isUniqueViolation, sessionNotFound } from "../services/errors";
+import { clientKeyTaken, inSession, isUniqueViolation, sessionNotFound } from "../services/errors";
+import { authorLabel } from "../services/message-writer";
 import {
   sessionChannel,
   writeSessionEvent,
@@ -55,9 +56,17 @@ function mergeRunSignals(last: RunSignal, next: RunSignal): RunSignal | null {
  */
 export interface RunAsker {
   authorId: string | null;
+  /** The asker's own name: the question's author (its `author` input is only a label beside it). */
+  name: string;
   scope: Prisma.MessageWhereInput;
+  /**
+   * Whether the asker may be answered with a message already stored under its
+   * `clientKey` (its own, or one it may see). Otherwise the key is refused
+   * without a word about that message (services/errors.ts clientKeyTaken).
+   */
+  mayReuse?: (message: Pick<Message, "authorId" | "visibility">) => boolean;
 }
-const OPEN_ASKER: RunAsker = { authorId: null, scope: {} };
+const OPEN_ASKER: RunAsker = { authorId: null, name: "anonymous", scope: {} };
 
 /** What `chat.send` answers: the stored question, its answer's id and the run streaming it. */
 export interface ChatSendResult {
@@ -229,14 +238,14 @@ export class ChatRunRegistry implements ActiveRunSource {
     const inFlight = this.keyedSends.get(slot);
     if (inFlight) return inFlight;
     const sending = (async () => {
-      const stored = await this.sentWithKey(input.sessionId, key);
+      const stored = await this.sentWithKey(input.sessionId, key, asker);
       if (stored) return stored;
       try {
         return await this.startHoldingSlot(input, asker, takeSlot);
       } catch (error) {
         // Another instance stored the key between our look-up and our insert.
         if (!isUniqueViolation(error)) throw error;
-        const raced = await this.sentWithKey(input.sessionId, key);
+        const raced = await this.sentWithKey(input.sessionId, key, asker);
         if (!raced) throw error;
         return raced;
       }
@@ -250,10 +259,11 @@ export class ChatRunRegistry implements ActiveRunSource {
   }
 
   /** What `send` returned for the question stored under `clientKey`, or null when the key is unused. */
-  private async sentWithKey(sessionId: string, clientKey: string): Promise<ChatSendResult | null> {
+  private async sentWithKey(sessionId: string, clientKey: string, asker: RunAsker): Promise<ChatSendResult | null> {
     const { db } = this.deps;
     const userMessage = await db.message.findFirst({ where: { sessionId, clientKey } });
     if (!userMessage) return null;
+    if (asker.mayReuse && !asker.mayReuse(userMessage)) throw clientKeyTaken(sessionId, clientKey);
     const answer = await db.message.findFirst({
       where: { sessionId, parentId: userMessage.id, role: "assistant" },
       orderBy: { seq: "asc" },
@@ -319,7 +329,8 @@ export class ChatRunRegistry implements ActiveRunSource {
               sessionId: input.sessionId,
               seq: counters.lastSeq - 1,
               role: "user",
-              author: input.author,
+              author: asker.name,
+              authorLabel: authorLabel(input.author, { id: asker.authorId, name: asker.name }),
               authorId: asker.authorId,
               visibility: input.visibility,
               content: input.content,

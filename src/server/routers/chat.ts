@@ -8,7 +8,8 @@ import { chatRegenerateInput, chatRunInput, chatSendInput, chatStopInput } from 
 import { answerScope, requireSession, type SessionNeed } from "../auth/access";
 import { canSeeMessage } from "../auth/policy";
 import type { Context } from "../context";
-import { requireOwnOrVisible } from "../services/errors";
+import type { Message } from "../../generated/prisma/client";
+import { clientKeyTaken } from "../services/errors";
 import { authedProcedure, router } from "../trpc";
 
 /** The run's session access and message visibility for the caller; NOT_FOUND when the run is unknown or hidden from it. */
@@ -42,8 +43,13 @@ export const chatRouter = router({
     const access = await requireSession(ctx, input.sessionId, "write");
     const scope = await answerScope(ctx, input.sessionId, { visibility: input.visibility, authorId: ctx.principal.id });
     // The run slot is taken only if a new run starts (a retry with a used clientKey starts none).
-    const sent = await ctx.chat.send(input, { authorId: ctx.principal.id, scope }, () => ctx.auth.limits.startChatRun(ctx.principal.id));
-    requireOwnOrVisible(sent.userMessage, ctx.principal.id, (m) => canSeeMessage(ctx.principal, access, m), input);
+    // A used clientKey answers with its message only to its author or a reader who may see it,
+    // checked before anything about that message is said (its id, how it was posted).
+    const ownOrVisible = (m: Pick<Message, "authorId" | "visibility">) => m.authorId === ctx.principal.id || canSeeMessage(ctx.principal, access, m);
+    const asker = { authorId: ctx.principal.id, name: ctx.principal.name, scope, mayReuse: ownOrVisible };
+    const sent = await ctx.chat.send(input, asker, () => ctx.auth.limits.startChatRun(ctx.principal.id));
+    // Again for a concurrent duplicate, which shares the first sender's result.
+    if (!ownOrVisible(sent.userMessage)) throw clientKeyTaken(input.sessionId, input.clientKey);
     return sent;
   }),
   /** A new answer to the same question, kept beside the old one (same parentId). */
@@ -59,7 +65,7 @@ export const chatRouter = router({
     }
     // The new answer inherits the question's audience, which the target (question or answer) shares.
     const scope = await answerScope(ctx, target.sessionId, target);
-    return withRunSlot(ctx, () => ctx.chat.regenerate(input, { authorId: ctx.principal.id, scope }));
+    return withRunSlot(ctx, () => ctx.chat.regenerate(input, { authorId: ctx.principal.id, name: ctx.principal.name, scope }));
   }),
   /** Aborts the upstream request; the partial text is saved with status `stopped`. Returns the final message. */
   stop: authedProcedure.input(chatStopInput).mutation(async ({ ctx, input }) => {

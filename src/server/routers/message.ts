@@ -1,14 +1,15 @@
 // message.*: post and page through a session's messages.
+import { TRPCError } from "@trpc/server";
 import { messageListInput, messagePostInput } from "../../shared/schemas";
 import { requireSession } from "../auth/access";
-import { canSeeMessage, visibleMessagesWhere } from "../auth/policy";
+import { canSeeMessage, mayPostRole, visibleMessagesWhere } from "../auth/policy";
 import { requireOwnOrVisible } from "../services/errors";
 import { listMessages, postMessage } from "../services/messages";
 import { authedProcedure, router } from "../trpc";
 
 export const messageRouter = router({
   /** Persists the message (seq assigned atomically) and publishes message.created. */
-  /** Needs write access to the session; the caller is the message's author (authorId). */
+  /** Needs write access to the session; the caller is the message's author (authorId, and its name as `author`). */
   /**
    * With a `clientKey` already used in the session: the stored message, if it
    * is the caller's own or the caller may see it (else CONFLICT). A new
@@ -16,7 +17,15 @@ export const messageRouter = router({
    */
   post: authedProcedure.input(messagePostInput).mutation(async ({ ctx, input }) => {
     const access = await requireSession(ctx, input.sessionId, "write");
-    const message = await postMessage(ctx, { maxContentBytes: ctx.config.MESSAGE_MAX_BYTES }, input, ctx.principal.id);
+    if (!mayPostRole(ctx.principal, input.role)) {
+      throw new TRPCError({
+        code: "FORBIDDEN",
+        message: `role: "${input.role}" speaks for a machine and is for admins and principals with role agent; post as role "user"`,
+      });
+    }
+    // The author is who the credentials say; `input.author` is only a label beside it.
+    const poster = { id: ctx.principal.id, name: ctx.principal.name };
+    const message = await postMessage(ctx, { maxContentBytes: ctx.config.MESSAGE_MAX_BYTES }, input, poster);
     return requireOwnOrVisible(message, ctx.principal.id, (m) => canSeeMessage(ctx.principal, access, m), input);
   }),
   /** Only the messages the caller may see (visibility rules, auth/policy.ts). */

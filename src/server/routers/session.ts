@@ -28,15 +28,15 @@ export const sessionRouter = router({
     await requireSession(ctx, input.id, "write");
     return updateSession(ctx, input);
   }),
-  /** `messageCount` counts the messages the caller may see. */
+  /** `messageCount` counts the messages the caller may see, and `lastSeq` is the seq of the last of them. */
   get: authedProcedure.input(sessionGetInput).query(async ({ ctx, input }) => {
     await requireSession(ctx, input.id, "read");
     return getSession(ctx, input.id, visibleMessagesWhere(ctx.principal));
   }),
-  /** Only sessions the caller owns, is a member of, or (admins) all. */
+  /** Only sessions the caller owns, is a member of, or (admins) all; `lastSeq` is of the last message the caller may see. */
   list: authedProcedure
     .input(sessionListInput)
-    .query(({ ctx, input }) => listSessions(ctx, input, readableSessionsWhere(ctx.principal))),
+    .query(({ ctx, input }) => listSessions(ctx, input, readableSessionsWhere(ctx.principal), visibleMessagesWhere(ctx.principal))),
   /** Members besides the owner (readers of the session may list them). */
   members: authedProcedure.input(sessionMembersInput).query(async ({ ctx, input }) => {
     await requireSession(ctx, input.sessionId, "read");

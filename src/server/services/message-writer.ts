@@ -22,9 +22,19 @@ import { sessionChannel } from "./session-events";
 
 type PostInput = z.output<typeof messagePostInput>;
 
+/**
+ * Who posts a message: the principal's id (its `private` messages stay
+ * visible to it; null for no stored principal) and the name people see as
+ * the author. The poster's own `author` label is kept apart (`authorLabel`).
+ */
+export interface Poster {
+  id: string | null;
+  name: string;
+}
+
 interface Pending {
   input: PostInput;
-  authorId: string | null;
+  poster: Poster;
   resolve: (message: Message) => void;
   reject: (error: unknown) => void;
 }
@@ -50,9 +60,9 @@ export class MessageWriter {
     private readonly bus: Bus,
   ) {}
 
-  post(input: PostInput, authorId: string | null = null): Promise<Message> {
+  post(input: PostInput, poster: Poster): Promise<Message> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ input, authorId, resolve, reject });
+      this.queue.push({ input, poster, resolve, reject });
       if (!this.writing) void this.drain();
     });
   }
@@ -172,19 +182,20 @@ const plan = {
   messages(sessionId: string, items: Pending[], counters: Counters, now: Date): SessionOutcome["written"] {
     const k = items.length;
     return items.map((item, i) => {
-      const { input, authorId } = item;
+      const { input, poster } = item;
       const message: Message = {
         id: newId(),
         sessionId,
         seq: counters.lastSeq - k + 1 + i,
         role: input.role,
-        author: input.author,
+        author: poster.name,
+        authorLabel: authorLabel(input.author, poster),
         content: input.content,
         visibility: input.visibility,
         status: "complete",
         metadata: input.metadata ?? {},
         parentId: null,
-        authorId,
+        authorId: poster.id,
         clientKey: input.clientKey ?? null,
         // Distinct Date objects: superjson records shared references
         // (referentialEqualities), which the stored encoding must not carry.
@@ -195,6 +206,11 @@ const plan = {
     });
   },
 };
+
+/** The poster's label, unless it only repeats the name already shown. */
+export function authorLabel(label: string | undefined, poster: Poster): string | null {
+  return label === undefined || label === poster.name ? null : label;
+}
 
 interface Counters {
   lastSeq: number;
@@ -232,8 +248,8 @@ function writeOnSqlite(connection: Database.Database, bySession: Map<string, Pen
       const counters = preparedStatement<unknown[], Counters>(connection, TAKE_SEQS_SQL).get(k, k, stamp, sessionId);
       if (!counters) return { written: [], repeats: [], missing: items, storedIds };
       const written = plan.messages(sessionId, toWrite, counters, now);
-      preparedStatement(connection, `INSERT INTO "Message" (${MESSAGE_COLUMNS}) VALUES ${rowsOf(k, 14)}`).run(
-        written.flatMap(({ message: m }) => [m.id, m.sessionId, m.seq, m.role, m.author, m.content, m.visibility, m.status, JSON.stringify(m.metadata), m.parentId, m.authorId, m.clientKey, stamp, stamp]),
+      preparedStatement(connection, `INSERT INTO "Message" (${MESSAGE_COLUMNS}) VALUES ${rowsOf(k, 15)}`).run(
+        written.flatMap(({ message: m }) => [m.id, m.sessionId, m.seq, m.role, m.author, m.authorLabel, m.content, m.visibility, m.status, JSON.stringify(m.metadata), m.parentId, m.authorId, m.clientKey, stamp, stamp]),
       );
       preparedStatement(connection, `INSERT INTO "SessionEvent" (${EVENT_COLUMNS}) VALUES ${rowsOf(k, 5)}`).run(
         written.flatMap(({ envelope: e }) => [sessionId, e.seq, e.event.type, encodeEvent(e.event), stamp]),
@@ -261,7 +277,7 @@ function sqliteTimestamp(date: Date): string {
   return date.toISOString().replace("Z", "+00:00");
 }
 
-const MESSAGE_COLUMNS = `"id", "sessionId", "seq", "role", "author", "content", "visibility", "status", "metadata", "parentId", "authorId", "clientKey", "createdAt", "updatedAt"`;
+const MESSAGE_COLUMNS = `"id", "sessionId", "seq", "role", "author", "authorLabel", "content", "visibility", "status", "metadata", "parentId", "authorId", "clientKey", "createdAt", "updatedAt"`;
 const EVENT_COLUMNS = `"sessionId", "seq", "type", "payload", "createdAt"`;
 
 /**
@@ -295,7 +311,7 @@ async function writeThroughPrisma(db: Db, bySession: Map<string, Pending[]>, now
       const written = plan.messages(sessionId, toWrite, counters, now);
       const messageRows = written.map(
         ({ message: m }) =>
-          Prisma.sql`(${m.id}, ${m.sessionId}, ${m.seq}, ${m.role}, ${m.author}, ${m.content}, ${m.visibility}, ${m.status}, ${JSON.stringify(m.metadata)}, ${m.parentId}, ${m.authorId}, ${m.clientKey}, ${now}, ${now})`,
+          Prisma.sql`(${m.id}, ${m.sessionId}, ${m.seq}, ${m.role}, ${m.author}, ${m.authorLabel}, ${m.content}, ${m.visibility}, ${m.status}, ${JSON.stringify(m.metadata)}, ${m.parentId}, ${m.authorId}, ${m.clientKey}, ${now}, ${now})`,
       );
       await tx.$executeRaw(Prisma.sql`INSERT INTO "Message" (${Prisma.raw(MESSAGE_COLUMNS)}) VALUES ${Prisma.join(messageRows)}`);
       const eventRows = written.map(({ envelope: e }) => Prisma.sql`(${sessionId}, ${e.seq}, ${e.event.type}, ${encodeEvent(e.event)}, ${now})`);

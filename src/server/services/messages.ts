@@ -5,7 +5,7 @@ import type { z } from "zod";
 import type { Prisma } from "../../generated/prisma/client";
 import type { messageListInput, messagePostInput } from "../../shared/schemas";
 import { sessionNotFound } from "./errors";
-import { messageWriter } from "./message-writer";
+import { messageWriter, type Poster } from "./message-writer";
 import type { ServiceDeps } from "./sessions";
 
 export interface MessageLimits {
@@ -17,8 +17,8 @@ export async function postMessage(
   { db, bus }: ServiceDeps,
   limits: MessageLimits,
   input: z.output<typeof messagePostInput>,
-  /** Issue 6: the posting principal (private messages are visible to it). */
-  authorId: string | null = null,
+  /** The posting principal: its id (private messages are visible to it) and its name, shown as the author. */
+  poster: Poster,
 ) {
   const bytes = Buffer.byteLength(input.content, "utf8");
   if (bytes > limits.maxContentBytes) {
@@ -28,7 +28,7 @@ export async function postMessage(
     });
   }
   // Committed (possibly together with concurrent posts) and published when this resolves.
-  return messageWriter(db, bus).post(input, authorId);
+  return messageWriter(db, bus).post(input, poster);
 }
 
 /** A page of messages, oldest first. */

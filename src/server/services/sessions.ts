@@ -20,13 +20,32 @@ export async function createSession({ db }: ServiceDeps, input: z.output<typeof 
 
 /**
  * A session with its message count; `lastSeq` is the seq of its last message.
- * `visibleMessages` (issue 6) restricts the count to what the caller may see.
+ * `visibleMessages` (auth/policy.ts visibleMessagesWhere) restricts both to
+ * what the caller may see: a count of visible messages beside the seq of the
+ * last message of all would tell how many are hidden from it.
  */
 export async function getSession({ db }: ServiceDeps, id: string, visibleMessages: Prisma.MessageWhereInput = {}) {
   const session = await db.session.findUnique({ where: { id }, include: { _count: { select: { messages: { where: visibleMessages } } } } });
   if (!session) throw sessionNotFound(id);
   const { _count, ...rest } = session;
-  return { ...rest, messageCount: _count.messages };
+  const [visible] = await withVisibleLastSeq(db, [rest], visibleMessages);
+  return { ...(visible ?? rest), messageCount: _count.messages };
+}
+
+/**
+ * `sessions` with `lastSeq` lowered to the seq of the last message the caller
+ * may see (0 for none), unless `visibleMessages` restricts nothing (`{}`:
+ * admins, PARLEY_AUTH=off). One grouped query for all of them.
+ */
+async function withVisibleLastSeq<S extends { id: string; lastSeq: number }>(db: Db, sessions: S[], visibleMessages: Prisma.MessageWhereInput): Promise<S[]> {
+  if (Object.keys(visibleMessages).length === 0 || sessions.length === 0) return sessions;
+  const last = await db.message.groupBy({
+    by: ["sessionId"],
+    where: { sessionId: { in: sessions.map((s) => s.id) }, AND: [visibleMessages] },
+    _max: { seq: true },
+  });
+  const bySession = new Map(last.map((row) => [row.sessionId, row._max.seq ?? 0]));
+  return sessions.map((s) => ({ ...s, lastSeq: bySession.get(s.id) ?? 0 }));
 }
 
 export async function updateSession({ db, bus }: ServiceDeps, input: z.output<typeof sessionUpdateInput>) {
@@ -57,6 +76,8 @@ export async function listSessions(
   input: z.output<typeof sessionListInput>,
   /** Issue 6: only sessions the caller may read (auth/policy.ts readableSessionsWhere). */
   readable: Prisma.SessionWhereInput = {},
+  /** The messages the caller may see: `lastSeq` counts only those (see getSession). */
+  visibleMessages: Prisma.MessageWhereInput = {},
 ) {
   const where: Prisma.SessionWhereInput = { AND: [readable] };
   if (!input.includeArchived) where.archivedAt = null;
@@ -70,8 +91,9 @@ export async function listSessions(
     orderBy: [{ updatedAt: "desc" }, { id: "desc" }],
     take: input.limit + 1,
   });
-  const items = rows.slice(0, input.limit);
-  const last = items.at(-1);
+  const page = rows.slice(0, input.limit);
+  const last = page.at(-1);
+  const items = await withVisibleLastSeq(db, page, visibleMessages);
   return {
     items,
     nextCursor: rows.length > input.limit && last ? sessionListCursorAfter(last) : null,
