@@ -55,6 +55,8 @@ describe("every page", () => {
         await expect.poll(() => page.getByText("session.events").or(page.getByText("metrics.live")).or(page.getByText(/connection/i)).count(), poll).toBeGreaterThan(0);
       }],
       ["/diagnostics", "Diagnostics · Parley", async (page) => {
+        // The checks write (a session, posts): they run on a click, never on page load.
+        await page.getByRole("button", { name: "Run checks" }).click();
         await expect.poll(() => page.getByTestId("check-ws").getAttribute("data-status"), { ...poll, timeout: 40_000 }).toBe("ok");
       }],
       ["/signin", "Sign in · Parley", async (page) => {

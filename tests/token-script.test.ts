@@ -6,7 +6,7 @@ import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordSignInBase } from "../src/server/auth/sign-in-base";
 import { closeDb, createDb } from "../src/server/db";
-import { errorCode, outcome } from "./helpers/auth";
+import { errorCode, outcome, signInWithLink } from "./helpers/auth";
 import { sh, type CommandResult } from "./helpers/command";
 import { freshDatabase, repoRoot, spawnServer, startTestServer, waitFor, type TestServer } from "./helpers/server";
 
@@ -108,8 +108,9 @@ describe("npm run token sign-in links", () => {
         expect(signin.code, signin.stderr).toBe(0);
         expect(link(signin.stdout).origin).toBe(new URL(server.url).origin);
         expect(signin.stdout).not.toContain("No running Parley server");
-        // The link works against that server: it signs in (303 to / with a cookie).
-        const response = await fetch(link(signin.stdout), { redirect: "manual" });
+        // The link works against that server: its page's form signs in (303 to / with a cookie).
+        const { page, response } = await signInWithLink(server.url, link(signin.stdout).href);
+        expect(page.status).toBe(200);
         expect(response.status).toBe(303);
 
         const user = await tokenScript(["user", "--name", "dana"], db.url);
@@ -172,7 +173,7 @@ describe("npm run token sign-in links", () => {
       await closeDb(db);
     }
     // The second link signs erin in, as the one principal.
-    const response = await fetch(`${t.url}/signin?token=${link(again.stdout).searchParams.get("token")}`, { redirect: "manual" });
+    const { response } = await signInWithLink(t.url, link(again.stdout).href);
     expect(response.status).toBe(303);
   });
 });
