@@ -9,7 +9,7 @@
 import { roles, type Role } from "../src/server/auth/principal";
 import { signInUrl } from "../src/server/auth";
 import { createPrincipalWithToken, listTokens, revokeToken, signInTokenFor } from "../src/server/auth/tokens";
-import { createDb } from "../src/server/db";
+import { openStorage } from "../src/server/db";
 import { parseConfig } from "../src/server/env";
 
 const USAGE = `usage: npm run token -- create --name <name> --role <${roles.join("|")}> [--expires-in <n>(s|m|h|d)]
@@ -43,7 +43,8 @@ function printSignIn(name: string, token: string) {
 
 const [command, ...args] = process.argv.slice(2);
 const config = parseConfig(process.env);
-const db = await createDb(config.DATABASE_URL);
+const storage = await openStorage(config.DATABASE_URL);
+const db = storage.db;
 try {
   switch (command) {
     case "create": {
@@ -101,5 +102,5 @@ try {
       fail(command ? `unknown command "${command}"` : "a command is required");
   }
 } finally {
-  await db.$disconnect();
+  await storage.close();
 }

@@ -88,7 +88,7 @@ afterAll(async () => {
 
 const limits = { maxContentBytes: 65_536 };
 async function seed(sessionId: string, authorId: string, visibility: Visibility, content: string) {
-  return postMessage(t.server.deps, limits, { sessionId, content, role: "user", author: "seed", visibility }, authorId);
+  return postMessage(t.server.deps.messages, limits, { sessionId, content, role: "user", author: "seed", visibility }, authorId);
 }
 
 describe("authorization matrix", () => {

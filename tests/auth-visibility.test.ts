@@ -63,7 +63,7 @@ describe("the built-in assistant quotes only what every reader of its answer may
       }
       const limits = { maxContentBytes: 65_536 };
       const seed = (sessionId: string, by: TestPrincipal, v: Visibility, content: string) =>
-        postMessage(t.server.deps, limits, { sessionId, content, role: "user", author: "seed", visibility: v }, by.id);
+        postMessage(t.server.deps.messages, limits, { sessionId, content, role: "user", author: "seed", visibility: v }, by.id);
       const seeded: Record<Exclude<Seed, "title">, { id: string }> = {
         p: await seed(S.id, cast.O, "public", `walrus ${markers.p}`),
         q: await seed(S.id, cast.X, "private", `walrus ${markers.q} ${extra.q}`),

@@ -2,7 +2,8 @@
 // ones instead of a queue that grows with every token.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { SessionEvent } from "../src/shared/events";
-import { sessionChannel, sessionEventStream } from "../src/server/services/session-events";
+import { sessionEventStream } from "../src/server/services/session-events";
+import { sessionChannel } from "../src/server/services/session-log";
 import { startTestServer, type TestServer } from "./helpers/server";
 
 let t: TestServer;
@@ -14,13 +15,13 @@ afterAll(async () => {
 });
 
 it("merges 5,000 queued deltas of one run into one delta, with a queue bound of 10 never overflowing", async () => {
-  const { db, bus } = t.server.deps;
+  const { sessionLog, bus } = t.server.deps;
   const c = t.client();
   const session = await c.api.session.create.mutate({ title: "slow" });
   const posted = await c.api.message.post.mutate({ sessionId: session.id, content: "first" });
   const controller = new AbortController();
   const stream = sessionEventStream({
-    db,
+    log: sessionLog,
     bus,
     sessionId: session.id,
     lastEventId: null,

@@ -15,8 +15,12 @@ import { MemoryBus } from "./bus/memory";
 import { RedisBus } from "./bus/redis";
 import { createChat } from "./chat";
 import { createContextFactory, type ServerDeps } from "./context";
-import { closeDb, createDb } from "./db";
+import { openStorage } from "./db";
 import { createLiveHub, METRICS_PATH } from "./metrics";
+import { queryOperation } from "./metrics/db-queries";
+import { HubStats } from "./metrics/hub-stats";
+import { MessageWriter } from "./services/message-writer";
+import { SessionLog } from "./services/session-log";
 import type { Config } from "./env";
 import { createLogger } from "./log";
 import { FaultInjector, parseFaults } from "./faults";
@@ -85,20 +89,25 @@ function createFaults(config: Config, log: Logger): FaultInjector | null {
 export async function startServer(options: StartOptions): Promise<ParleyServer> {
   const { config } = options;
   const log = options.log ?? createLogger(config.LOG_LEVEL);
-  const db = await createDb(config.DATABASE_URL);
+  const stats = new HubStats();
+  // Every statement sent to the database, with the driver's time for it.
+  const storage = await openStorage(config.DATABASE_URL, (sql, ms) => stats.recordDbQuery(queryOperation(sql), ms));
+  const { db } = storage;
   const busLog = log.child({ component: "bus" });
   // REDIS_URL selects the Redis bus (scale-out); the in-process bus otherwise.
   const bus: Bus = config.REDIS_URL
     ? await RedisBus.connect({ url: config.REDIS_URL, log: busLog })
     : new MemoryBus(busLog);
 
-  const chat = await createChat({ db, bus, log, config });
+  const sessionLog = new SessionLog(storage, bus);
+  const messages = new MessageWriter(storage, sessionLog);
+  const chat = await createChat({ db, bus, sessionLog, log, config });
 
   const auth = new Auth({ db, bus, log, config });
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
   // Metrics, typed events, presence, connection registry (issue 4). Instruments `bus` in place;
   // its connection listener must run before tRPC's, hence prepend.
-  const live = createLiveHub({ config, db, bus, log });
+  const live = createLiveHub({ config, db, bus, log, stats });
   wss.prependListener("connection", live.onConnection);
   const faults = createFaults(config, log);
   // Installed first, so the faulty send sits closest to the socket (the registry still counts what was meant to go out).
@@ -108,6 +117,9 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const deps: ServerDeps = {
     config,
     db,
+    storage,
+    sessionLog,
+    messages,
     bus,
     log,
     runtime: { version: PARLEY_VERSION, startedAt: new Date(), connectionCount: () => wss.clients.size },
@@ -269,7 +281,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       await live.close();
       await chat.close(); // running answers end as "interrupted", saved before the database closes
       await bus.close();
-      await closeDb(db);
+      await storage.close();
       log.info("shut down");
     })();
     return closing;

@@ -9,9 +9,11 @@ import type { Auth } from "./auth";
 import type { Principal } from "./auth/principal";
 import type { Bus } from "./bus/bus";
 import type { ChatRunRegistry } from "./chat/runs";
-import type { Db } from "./db";
+import type { Db, Storage } from "./db";
 import type { Config } from "./env";
 import type { LiveDeps } from "./metrics";
+import type { MessageWriter } from "./services/message-writer";
+import type { SessionLog } from "./services/session-log";
 
 /** Live figures of the running server, read by health and (later) metrics. */
 export interface ServerRuntime {
@@ -25,6 +27,12 @@ export interface ServerRuntime {
 export interface ServerDeps extends LiveDeps {
   config: Config;
   db: Db;
+  /** The database's dialect and, on SQLite, its synchronous connection (db.ts). */
+  storage: Storage;
+  /** Appends session changes with their seqs, publishes them after commit, reads them back. */
+  sessionLog: SessionLog;
+  /** message.post's group commit. */
+  messages: MessageWriter;
   bus: Bus;
   log: Logger;
   runtime: ServerRuntime;

@@ -4,12 +4,13 @@
 import type { Logger } from "pino";
 import type { Bus } from "../bus/bus";
 import type { Db } from "../db";
+import type { SessionLog } from "../services/session-log";
 import type { Config } from "../env";
 import { seedDefaultAgents } from "./agents";
 import { createProviders } from "./providers";
 import { ChatRunRegistry } from "./runs";
 
-export async function createChat(deps: { db: Db; bus: Bus; log: Logger; config: Config }): Promise<ChatRunRegistry> {
+export async function createChat(deps: { db: Db; bus: Bus; sessionLog: SessionLog; log: Logger; config: Config }): Promise<ChatRunRegistry> {
   const log = deps.log.child({ component: "chat" });
   const providers = createProviders(deps.config, deps.db);
   const registry = new ChatRunRegistry({ ...deps, log, providers });

@@ -16,12 +16,9 @@ import type { Db } from "../db";
 import { isPostgresUrl, type Config } from "../env";
 import { BoundedQueue } from "../services/bounded-queue";
 import { inSession, isUniqueViolation, sessionNotFound } from "../services/errors";
-import {
-  sessionChannel,
-  writeSessionEvent,
-  type ActiveRunSnapshot,
-  type ActiveRunSource,
-} from "../services/session-events";
+import type { SessionEventEnvelope } from "../../shared/events";
+import type { SessionLog } from "../services/session-log";
+import type { ActiveRunSnapshot, ActiveRunSource } from "../services/session-events";
 import { resolveAgent, type AgentConfig } from "./agents";
 import type { ProviderRegistry } from "./providers";
 import { ProviderError, type ChatProvider, type ChatTurn, type CompletionChunk, type CompletionRequest } from "./providers/provider";
@@ -30,6 +27,7 @@ import { instanceName } from "../cluster/members";
 export interface ChatRunDeps {
   db: Db;
   bus: Bus;
+  sessionLog: SessionLog;
   log: Logger;
   config: Config;
   providers: ProviderRegistry;
@@ -311,8 +309,8 @@ export class ChatRunRegistry implements ActiveRunSource {
         db.$transaction(async (tx) => {
           const counters = await tx.session.update({
             where: { id: input.sessionId },
-            data: { lastSeq: { increment: 2 }, lastEventSeq: { increment: 2 } },
-            select: { lastSeq: true, lastEventSeq: true },
+            data: { lastSeq: { increment: 2 } },
+            select: { lastSeq: true },
           });
           const userMessage = await tx.message.create({
             data: {
@@ -332,10 +330,10 @@ export class ChatRunRegistry implements ActiveRunSource {
           });
           const history = await this.history(tx, input.sessionId, userMessage.seq, agent, asker.scope);
           early.completion = this.startEarly(agent, history, input.sessionId, userMessage.id, asker.scope);
-          const envelopes = [
-            await writeSessionEvent(tx, input.sessionId, counters.lastEventSeq - 1, { type: "message.created", message: userMessage }),
-            await writeSessionEvent(tx, input.sessionId, counters.lastEventSeq, { type: "message.created", message: assistant }),
-          ];
+          const envelopes = await this.deps.sessionLog.append(tx, input.sessionId, [
+            { type: "message.created", message: userMessage },
+            { type: "message.created", message: assistant },
+          ]);
           return { userMessage, assistant, envelopes, history };
         }),
       );
@@ -379,18 +377,16 @@ export class ChatRunRegistry implements ActiveRunSource {
         db.$transaction(async (tx) => {
           const counters = await tx.session.update({
             where: { id: question.sessionId },
-            data: { lastSeq: { increment: 1 }, lastEventSeq: { increment: 1 } },
-            select: { lastSeq: true, lastEventSeq: true },
+            data: { lastSeq: { increment: 1 } },
+            select: { lastSeq: true },
           });
           const assistant = await tx.message.create({
             data: this.assistantData(question.sessionId, counters.lastSeq, question, runId, agent),
           });
           const history = await this.history(tx, question.sessionId, question.seq, agent, asker.scope);
           early.completion = this.startEarly(agent, history, question.sessionId, question.id, asker.scope);
-          const envelope = await writeSessionEvent(tx, question.sessionId, counters.lastEventSeq, {
-            type: "message.created",
-            message: assistant,
-          });
+          const [envelope] = await this.deps.sessionLog.append(tx, question.sessionId, [{ type: "message.created", message: assistant }]);
+          if (!envelope) throw new Error("the session log appended nothing");
           return { assistant, envelope, history };
         }),
       );
@@ -518,7 +514,7 @@ export class ChatRunRegistry implements ActiveRunSource {
 
   /** Start-up: answers left `streaming` by a crash end as `error` ("interrupted"), with a message.updated event. */
   async recoverInterrupted(): Promise<number> {
-    const { db, bus, log } = this.deps;
+    const { db, sessionLog, log } = this.deps;
     const streaming = await db.message.findMany({
       where: { status: "streaming" },
       select: { id: true, sessionId: true, metadata: true, updatedAt: true },
@@ -534,17 +530,11 @@ export class ChatRunRegistry implements ActiveRunSource {
     });
     for (const message of stuck) {
       const metadata = { ...objectOf(message.metadata), finishReason: "error", error: "interrupted" };
-      const { envelope } = await db.$transaction(async (tx) => {
-        const counters = await tx.session.update({
-          where: { id: message.sessionId },
-          data: { lastEventSeq: { increment: 1 } },
-          select: { lastEventSeq: true },
-        });
+      const envelopes = await db.$transaction(async (tx) => {
         const updated = await tx.message.update({ where: { id: message.id }, data: { status: "error", metadata } });
-        const envelope = await writeSessionEvent(tx, message.sessionId, counters.lastEventSeq, { type: "message.updated", message: updated });
-        return { envelope };
+        return sessionLog.append(tx, message.sessionId, [{ type: "message.updated", message: updated }]);
       });
-      bus.publish(sessionChannel(message.sessionId), envelope);
+      sessionLog.publish(message.sessionId, envelopes);
     }
     if (stuck.length > 0) log.warn({ count: stuck.length }, "marked answers left streaming by a previous run as interrupted");
     return stuck.length;
@@ -649,7 +639,7 @@ export class ChatRunRegistry implements ActiveRunSource {
     assistant: Message,
     createdEventSeq: number,
     agent: AgentConfig,
-    envelopes: Array<Awaited<ReturnType<typeof writeSessionEvent>>>,
+    envelopes: SessionEventEnvelope[],
     scope: Prisma.MessageWhereInput,
     history: ChatTurn[],
     early: StartedCompletion | null,
@@ -659,7 +649,7 @@ export class ChatRunRegistry implements ActiveRunSource {
     run.visibility = assistant.visibility;
     run.authorId = assistant.authorId;
     this.runs.set(runId, run);
-    for (const envelope of envelopes) this.deps.bus.publish(sessionChannel(assistant.sessionId), envelope);
+    this.deps.sessionLog.publish(assistant.sessionId, envelopes);
     run.finished = this.execute(run, assistant, history, early);
   }
 
@@ -726,10 +716,7 @@ export class ChatRunRegistry implements ActiveRunSource {
   private appendText(run: ChatRun, text: string) {
     const offset = run.text.length;
     run.text += text;
-    this.deps.bus.publish(sessionChannel(run.sessionId), {
-      seq: null,
-      event: { type: "chat.delta", runId: run.id, messageId: run.messageId, offset, text },
-    });
+    this.deps.sessionLog.publishText(run.sessionId, { type: "chat.delta", runId: run.id, messageId: run.messageId, offset, text });
     run.emit({ type: "delta", offset, text });
   }
 
@@ -847,20 +834,14 @@ export class ChatRunRegistry implements ActiveRunSource {
   }
 
   private async persistFinal(run: ChatRun, status: MessageStatus, metadata: RunMetadata): Promise<Message> {
-    const { db, bus } = this.deps;
-    const { message, envelope } = await db.$transaction(async (tx) => {
-      const counters = await tx.session.update({
-        where: { id: run.sessionId },
-        data: { lastEventSeq: { increment: 1 } },
-        select: { lastEventSeq: true },
-      });
+    const { db, sessionLog } = this.deps;
+    const { message, envelopes } = await db.$transaction(async (tx) => {
       const message = await tx.message.update({ where: { id: run.messageId }, data: { content: run.text, status, metadata } });
-      const envelope = await writeSessionEvent(tx, run.sessionId, counters.lastEventSeq, { type: "message.updated", message });
-      return { message, envelope };
+      return { message, envelopes: await sessionLog.append(tx, run.sessionId, [{ type: "message.updated", message }]) };
     });
     // Leave the registry before publishing: a subscriber that sees message.updated gets no later snapshot.
     this.runs.delete(run.id);
-    bus.publish(sessionChannel(run.sessionId), envelope);
+    sessionLog.publish(run.sessionId, envelopes);
     return message;
   }
 

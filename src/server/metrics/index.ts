@@ -11,14 +11,13 @@ import { ClusterConnections } from "../cluster/connections";
 import { ClusterMembers, instanceName } from "../cluster/members";
 import { ClusterMetrics } from "../cluster/metrics";
 import type { Principal } from "../context";
-import { onDbQuery, type Db } from "../db";
+import type { Db } from "../db";
 import type { Config } from "../env";
 import { AgentEventLog } from "../services/agent-events";
 import { ConnectionRegistry } from "../services/connections";
 import { PresenceTracker } from "../services/presence";
 import { MetricsCollector } from "./collector";
-import { queryOperation } from "./db-queries";
-import { HubStats } from "./hub-stats";
+import { type HubStats } from "./hub-stats";
 import { instrumentBus, PublishStamps } from "./instrument";
 import { createPrometheusRegistry } from "./prometheus";
 
@@ -53,11 +52,8 @@ export interface LiveHub {
   close: () => Promise<void>;
 }
 
-export function createLiveHub(opts: { config: Config; db: Db; bus: Bus; log: Logger }): LiveHub {
-  const { config, db, log } = opts;
-  const stats = new HubStats();
-  // Every statement sent to the database, with the driver's time for it.
-  onDbQuery(db, (sql, ms) => stats.recordDbQuery(queryOperation(sql), ms));
+export function createLiveHub(opts: { config: Config; db: Db; bus: Bus; log: Logger; stats: HubStats }): LiveHub {
+  const { config, db, log, stats } = opts;
   const stamps = new PublishStamps();
   const bus = instrumentBus(opts.bus, stats, stamps);
   const connections = new ConnectionRegistry(

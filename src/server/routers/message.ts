@@ -16,7 +16,7 @@ export const messageRouter = router({
    */
   post: authedProcedure.input(messagePostInput).mutation(async ({ ctx, input }) => {
     const access = await requireSession(ctx, input.sessionId, "write");
-    const message = await postMessage(ctx, { maxContentBytes: ctx.config.MESSAGE_MAX_BYTES }, input, ctx.principal.id);
+    const message = await postMessage(ctx.messages, { maxContentBytes: ctx.config.MESSAGE_MAX_BYTES }, input, ctx.principal.id);
     return requireOwnOrVisible(message, ctx.principal.id, (m) => canSeeMessage(ctx.principal, access, m), input);
   }),
   /** Only the messages the caller may see (visibility rules, auth/policy.ts). */

@@ -71,7 +71,7 @@ export const sessionRouter = router({
         const principal = ctx.principal;
         return isAdmin(principal) ? undefined : (message) => canSeeMessage(principal, access, message);
       },
-      db: ctx.db,
+      log: ctx.sessionLog,
       bus: ctx.bus,
       sessionId: input.sessionId,
       lastEventId: input.lastEventId,

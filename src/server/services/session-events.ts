@@ -1,25 +1,14 @@
 // The session change log: append (inside the writer's transaction), read
 // after a seq, and the resumable stream that `session.events` serves.
 import { tracked, type TrackedEnvelope } from "@trpc/server";
-import superjson, { type SuperJSONResult } from "superjson";
-import type { Prisma, Visibility } from "../../generated/prisma/client";
+import type { Visibility } from "../../generated/prisma/client";
 import { runIdOf } from "../../shared/chat";
 import type { ChatStreamEvent, SessionEvent, SessionEventEnvelope } from "../../shared/events";
-import { channel, type Bus, type Channel } from "../bus/bus";
-import { preparedStatement, sqliteWriteConnection, type Db } from "../db";
+import type { Bus } from "../bus/bus";
 import { SubscriptionLane } from "../wire";
 import { BoundedQueue } from "./bounded-queue";
 import type { DirectSink } from "./connections";
-
-/**
- * What the session channel carries: persisted envelopes, and the ephemeral
- * chat text of running answers (`seq: null`: never persisted, never resumed
- * from; a subscriber re-synchronises it with a snapshot).
- */
-export type SessionChannelMessage = SessionEventEnvelope | { seq: null; event: ChatStreamEvent };
-
-export const sessionChannel = (sessionId: string): Channel<SessionChannelMessage> =>
-  channel<SessionChannelMessage>(`session:${sessionId}`);
+import { LOG_PAGE, sessionChannel, type SessionChannelMessage, type SessionLog, type StoredSessionEvent } from "./session-log";
 
 /** What a late subscriber needs to show a running answer. */
 export interface ActiveRunSnapshot {
@@ -39,93 +28,8 @@ export interface ActiveRunSource {
   activeRuns(sessionId: string): ActiveRunSnapshot[];
 }
 
-type Tx = Prisma.TransactionClient;
-
-/**
- * Write `event` to the session's log at `seq`, inside the writer's
- * transaction. The writer takes `seq` by incrementing `Session.lastEventSeq`
- * in the same transaction, so seqs are unique and gap-free, and publishes the
- * returned envelope only after the transaction commits.
- */
-export async function writeSessionEvent(
-  tx: Tx,
-  sessionId: string,
-  seq: number,
-  event: SessionEvent,
-): Promise<SessionEventEnvelope> {
-  await tx.sessionEvent.create({
-    data: { sessionId, seq, type: event.type, payload: superjson.serialize(event) as unknown as Prisma.InputJsonValue },
-  });
-  return { seq, event };
-}
-
 /** What a subscriber gets in place of an event it may not see (ids stay consecutive). */
 const HIDDEN: SessionEvent = { type: "stream.hidden" };
-
-const BACKFILL_PAGE = 500;
-
-/**
- * Persisted events with seq after `afterSeq`, oldest first, one page. On
- * SQLite the page is read on the synchronous connection (db.ts
- * sqliteWriteConnection, the message writer's): a back-fill reads
- * thousands of rows, and Prisma's result mapping cost more than the rest of
- * the back-fill together (40% of a 10,000-event resume).
- */
-export async function readSessionEvents(
-  db: Db,
-  sessionId: string,
-  afterSeq: number,
-  limit = BACKFILL_PAGE,
-): Promise<StoredSessionEvent[]> {
-  const direct = sqliteWriteConnection(db);
-  if (direct) {
-    return preparedStatement<[string, number, number], { seq: number; payload: string }>(
-      direct,
-      `SELECT "seq", "payload" FROM "SessionEvent" WHERE "sessionId" = ? AND "seq" > ? ORDER BY "seq" LIMIT ?`,
-    )
-      .all(sessionId, afterSeq, limit)
-      .map((row) => new StoredSessionEvent(row.seq, JSON.parse(row.payload) as SuperJSONResult, row.payload));
-  }
-  const rows = await db.sessionEvent.findMany({
-    where: { sessionId, seq: { gt: afterSeq } },
-    orderBy: { seq: "asc" },
-    take: limit,
-    select: { seq: true, payload: true },
-  });
-  return rows.map((row) => new StoredSessionEvent(row.seq, row.payload as unknown as SuperJSONResult));
-}
-
-/** The session's last event seq (null when it does not exist); on SQLite a prepared read on the synchronous connection (one per subscribe). */
-async function readLastEventSeq(db: Db, sessionId: string): Promise<{ lastEventSeq: number } | null> {
-  const direct = sqliteWriteConnection(db);
-  if (!direct) return db.session.findUnique({ where: { id: sessionId }, select: { lastEventSeq: true } });
-  return preparedStatement<[string], { lastEventSeq: number }>(direct, `SELECT "lastEventSeq" FROM "Session" WHERE "id" = ?`).get(sessionId) ?? null;
-}
-
-/**
- * A persisted event as read back, with its stored encoding (the back-fill
- * sends it without encoding again). The event itself is decoded only when
- * asked for: the direct path reads what it checks from `facts` instead.
- */
-export class StoredSessionEvent implements SessionEventEnvelope {
-  private decoded: SessionEvent | null = null;
-
-  constructor(
-    readonly seq: number,
-    readonly stored: SuperJSONResult,
-    /** Its JSON text as stored (SQLite), spliced into frames as it is. */
-    readonly storedText?: string,
-  ) {}
-
-  get event(): SessionEvent {
-    return (this.decoded ??= superjson.deserialize<SessionEvent>(this.stored));
-  }
-
-  /** What visibility and run tracking read, straight from the stored JSON (the same there as in the event); else the decoded event. */
-  get facts(): EventFacts {
-    return factsOf(this.stored.json) ?? this.event;
-  }
-}
 
 /**
  * What a stream's visibility check and run tracking read of an event: fields
@@ -143,6 +47,11 @@ function isVisibility(value: unknown): value is Visibility {
   return typeof value === "string" && VISIBILITIES.includes(value);
 }
 
+/** What visibility and run tracking read of a stored event, straight from its stored JSON (the same there as in the event); else the decoded event. */
+function factsOfStored(stored: StoredSessionEvent): EventFacts {
+  return factsOf(stored.stored.json) ?? stored.event;
+}
+
 /** `json` as EventFacts, or null when it does not have their shape (the caller decodes instead). */
 function factsOf(json: unknown): EventFacts | null {
   if (typeof json !== "object" || json === null || !("type" in json) || typeof json.type !== "string") return null;
@@ -157,7 +66,7 @@ function factsOf(json: unknown): EventFacts | null {
 }
 
 export interface SessionStreamOptions {
-  db: Db;
+  log: SessionLog;
   bus: Bus;
   sessionId: string;
   lastEventId: string | null | undefined;
@@ -239,7 +148,7 @@ export function sessionEventStream(opts: SessionStreamOptions): AsyncGenerator<T
  * `authorize` is dropped once it has run.
  */
 class SessionEventStream {
-  private readonly db: Db;
+  private readonly log: SessionLog;
   private readonly bus: Bus;
   private readonly sessionId: string;
   private readonly lastEventId: string | null | undefined;
@@ -266,7 +175,7 @@ class SessionEventStream {
   private finishedRuns: Set<string> | null = null;
 
   constructor(opts: SessionStreamOptions) {
-    this.db = opts.db;
+    this.log = opts.log;
     this.bus = opts.bus;
     this.sessionId = opts.sessionId;
     this.lastEventId = opts.lastEventId;
@@ -338,7 +247,7 @@ class SessionEventStream {
   }
 
   async *events(): AsyncGenerator<TrackedEnvelope<SessionEvent>, void, unknown> {
-    const { db, bus, sessionId, signal } = this;
+    const { log, bus, sessionId, signal } = this;
     const queue = this.queue;
     const authorize = this.authorize;
     this.authorize = null;
@@ -347,8 +256,9 @@ class SessionEventStream {
     signal?.addEventListener("abort", this, { once: true });
     const unsubscribe = bus.subscribe(sessionChannel(sessionId), (message) => this.receive(message), { onResync: this.resync.bind(this) });
     try {
-      const session = await readLastEventSeq(db, sessionId);
-      if (!session) return;
+      const lastEventSeq = await log.lastSeq(sessionId);
+      if (lastEventSeq === null) return;
+      const session = { lastEventSeq };
 
       if (this.lastEventId != null) {
         const parsed = parseEventId(this.lastEventId);
@@ -468,22 +378,22 @@ class SessionEventStream {
    * tRPC asks for the next value); otherwise they are yielded through tRPC.
    */
   private async *catchUp(): AsyncGenerator<TrackedEnvelope<SessionEvent>> {
-    const { db, sessionId, signal, sink, lane } = this;
+    const { log, sessionId, signal, sink, lane } = this;
     for (;;) {
-      const page = await readSessionEvents(db, sessionId, this.cursor);
+      const page = await log.readAfter(sessionId, this.cursor);
       for (const envelope of page) {
         // A long back-fill respects backpressure too (it never pushes past the soft bound).
         const draining = this.writable?.(signal);
         if (draining) await draining;
         if (this.stopped) return;
-        const visible = this.advance(envelope.seq, envelope.facts);
+        const visible = this.advance(envelope.seq, factsOfStored(envelope));
         if (sink && lane?.bound) {
           const id = String(envelope.seq);
           const frame = visible ? (lane.frameFromStored(id, envelope.stored, envelope.storedText) ?? lane.frame(id, envelope.event)) : lane.frame(id, HIDDEN);
           sink.send(frame, envelope);
         } else yield tracked(String(envelope.seq), visible ? envelope.event : HIDDEN);
       }
-      if (page.length < BACKFILL_PAGE || signal?.aborted) return;
+      if (page.length < LOG_PAGE || signal?.aborted) return;
     }
   }
 
