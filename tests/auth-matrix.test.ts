@@ -161,7 +161,7 @@ describe("authorization matrix", () => {
     const ws = wsClient(t.url, caller.token);
     const live: SessionEvent[] = [];
     const sub = ws.api.session.events.subscribe({ sessionId: session.id, lastEventId: String((await t.server.deps.db.session.findUniqueOrThrow({ where: { id: session.id } })).lastEventSeq) }, { onData: ({ data }) => live.push(data) });
-    await waitFor(() => t.server.deps.bus.listenerCount() > 1, "live subscriber");
+    await waitFor(() => t.server.deps.sessionStreams.subscriberCount >= 1, "live subscriber");
     const fresh: Awaited<ReturnType<typeof seed>>[] = [];
     for (const visibility of visibilities) fresh.push(await seed(session.id, owner.id, visibility, `live ${visibility}`));
     const sentinel2 = `sentinel-2 ${role} ${relation}`;

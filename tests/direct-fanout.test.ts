@@ -44,7 +44,7 @@ describe("direct fan-out", () => {
       const client = t.client();
       const session = await client.api.session.create.mutate({ title: "direct" });
       const live = await rawSubscriber(t.url, session.id);
-      await waitFor(() => t!.server.deps.bus.listenerCount() >= 1, "subscribed");
+      await waitFor(() => t!.server.deps.sessionStreams.subscriberCount >= 1, "subscribed");
       await new Promise((r) => setTimeout(r, 100)); // the probe has bound the lane
       const before = t.server.deps.connections.directFrames;
       const posted = await client.api.message.post.mutate({ sessionId: session.id, content: "hello </script> 🙂" });
@@ -71,7 +71,7 @@ describe("direct fan-out", () => {
     const client = t.client();
     const session = await client.api.session.create.mutate({ title: "direct" });
     const sub = await rawSubscriber(t.url, session.id);
-    await waitFor(() => t!.server.deps.bus.listenerCount() >= 1, "subscribed");
+    await waitFor(() => t!.server.deps.sessionStreams.subscriberCount >= 1, "subscribed");
     await new Promise((r) => setTimeout(r, 100));
     // Every 7th persisted event is never published: the next one arrives with a
     // gap, which the direct path hands to the generator (it reads the gap from
@@ -109,7 +109,7 @@ describe("direct fan-out", () => {
     const client = t.client();
     const session = await client.api.session.create.mutate({ title: "direct off" });
     const sub = await rawSubscriber(t.url, session.id);
-    await waitFor(() => t!.server.deps.bus.listenerCount() >= 1, "subscribed");
+    await waitFor(() => t!.server.deps.sessionStreams.subscriberCount >= 1, "subscribed");
     const posted = await Promise.all(range(1, 20).map((i) => client.api.message.post.mutate({ sessionId: session.id, content: `#${i}` })));
     const last = Math.max(...posted.map((m) => m.seq));
     await waitFor(() => sub.frames.length > 0 && seqOf(sub.frames.at(-1) ?? "{}") === last, "every event");

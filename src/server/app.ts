@@ -4,30 +4,21 @@
 import http from "node:http";
 import type { Duplex } from "node:stream";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
-import { applyWSSHandler } from "@trpc/server/adapters/ws";
+import { getWSConnectionHandler } from "@trpc/server/adapters/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "pino";
-import { Auth } from "./auth";
 import { originAllowed, setSecurityHeaders, SIGNIN_PATHS, SIGNOUT_PATH } from "./auth/http";
 import { SLOT_RETRY_AFTER_MS } from "./auth/limits";
-import type { Bus } from "./bus/bus";
-import { MemoryBus } from "./bus/memory";
-import { RedisBus } from "./bus/redis";
-import { createChat } from "./chat";
+import { composeServer } from "./compose";
 import { createContextFactory, type ServerDeps } from "./context";
-import { openStorage } from "./db";
-import { createLiveHub, METRICS_PATH } from "./metrics";
-import { queryOperation } from "./metrics/db-queries";
-import { HubStats } from "./metrics/hub-stats";
-import { MessageWriter } from "./services/message-writer";
-import { SessionLog } from "./services/session-log";
 import type { Config } from "./env";
 import { createLogger } from "./log";
-import { FaultInjector, parseFaults } from "./faults";
-import { wireEncoder } from "./wire";
+import { METRICS_PATH } from "./metrics/prometheus";
+import { Connection } from "./realtime/connection";
+import type { FaultInjector } from "./realtime/faults";
+import { wireEncoder } from "./realtime/frames";
 import { appRouter } from "./routers/_app";
 import { healthReport } from "./services/health";
-import { PARLEY_VERSION } from "./version";
 
 export const TRPC_HTTP_PATH = "/api/trpc";
 export const TRPC_WS_PATH = "/api/trpc-ws";
@@ -75,67 +66,14 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: 
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`);
 }
 
-/** PARLEY_FAULTS, validated; refused in production unless PARLEY_FAULTS_IN_PRODUCTION=yes. */
-function createFaults(config: Config, log: Logger): FaultInjector | null {
-  if (!config.PARLEY_FAULTS) return null;
-  if (config.NODE_ENV === "production" && config.PARLEY_FAULTS_IN_PRODUCTION !== "yes") {
-    throw new Error("PARLEY_FAULTS is set but NODE_ENV is production: set PARLEY_FAULTS_IN_PRODUCTION=yes if you really mean to break production traffic");
-  }
-  const spec = parseFaults(config.PARLEY_FAULTS);
-  log.warn({ faults: spec }, "fault injection is ON: subscription frames will be dropped, duplicated, delayed or disconnected on purpose");
-  return new FaultInjector(spec);
-}
-
 export async function startServer(options: StartOptions): Promise<ParleyServer> {
   const { config } = options;
   const log = options.log ?? createLogger(config.LOG_LEVEL);
-  const stats = new HubStats();
-  // Every statement sent to the database, with the driver's time for it.
-  const storage = await openStorage(config.DATABASE_URL, (sql, ms) => stats.recordDbQuery(queryOperation(sql), ms));
-  const { db } = storage;
-  const busLog = log.child({ component: "bus" });
-  // REDIS_URL selects the Redis bus (scale-out); the in-process bus otherwise.
-  const bus: Bus = config.REDIS_URL
-    ? await RedisBus.connect({ url: config.REDIS_URL, log: busLog })
-    : new MemoryBus(busLog);
-
-  const sessionLog = new SessionLog(storage, bus);
-  const messages = new MessageWriter(storage, sessionLog);
-  const chat = await createChat({ db, bus, sessionLog, log, config });
-
-  const auth = new Auth({ db, bus, log, config });
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
-  // Metrics, typed events, presence, connection registry (issue 4). Instruments `bus` in place;
-  // its connection listener must run before tRPC's, hence prepend.
-  const live = createLiveHub({ config, db, bus, log, stats });
-  wss.prependListener("connection", live.onConnection);
-  const faults = createFaults(config, log);
-  // Installed first, so the faulty send sits closest to the socket (the registry still counts what was meant to go out).
-  if (faults) wss.prependListener("connection", (socket: WebSocket) => faults.attach(socket));
-  live.deps.metrics.setActiveChatRuns(() => chat.activeCount);
-  chat.onRunFinished((figures) => live.deps.metrics.recordChatRun(figures));
-  const deps: ServerDeps = {
-    config,
-    db,
-    storage,
-    sessionLog,
-    messages,
-    bus,
-    log,
-    runtime: { version: PARLEY_VERSION, startedAt: new Date(), connectionCount: () => wss.clients.size },
-    ...live.deps,
-    chat,
-    auth,
-  };
+  const parts = await composeServer(config, log, () => wss.clients.size);
+  const { deps, faults, prometheus } = parts;
+  const { auth, connections } = deps;
   const createContext = createContextFactory(deps);
-  // Issue 6: a revoked token closes that principal's sockets (its streams also end through their guards).
-  const stopRevocations = auth.watch.on((change) => {
-    if (change.type !== "token.revoked") return;
-    const revoked = live.deps.connections.list().filter((c) => c.principal.tokenId === change.tokenId);
-    for (const c of revoked) live.deps.connections.disconnect(c.connectionId, "credentials revoked");
-    const closed = revoked.length;
-    if (closed > 0) log.info({ tokenId: change.tokenId, closed }, "closed connections of a revoked token");
-  });
 
   const trpcHttp = createHTTPHandler({
     router: appRouter,
@@ -144,13 +82,16 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     maxBodySize: config.WS_MAX_PAYLOAD_BYTES,
     createContext: ({ req }) => createContext("http", req),
   });
-  const wssHandler = applyWSSHandler({
+  // tRPC's WebSocket handler is given each socket as a Connection (realtime/connection.ts):
+  // every message it sends is counted and held to the connection's bounds there.
+  const onConnection = getWSConnectionHandler({
     wss,
     router: appRouter,
     experimental_encoder: wireEncoder,
-    createContext: async ({ req, info }) => {
-      const ctx = await createContext("ws", req, info.connectionParams);
-      live.bindConnection(req, ctx.connectionId, ctx.principal);
+    createContext: async ({ req, res, info }) => {
+      const connection = res instanceof Connection ? res : null;
+      const ctx = await createContext("ws", req, info.connectionParams, connection);
+      if (connection) connections.bind(connection, ctx.connectionId, ctx.principal);
       // MAX_CONNECTIONS_PER_PRINCIPAL: the connection stays open but every call is refused (throwing here would loop reconnects).
       const release = auth.limits.connectionsByPrincipal.take(ctx.principal.id);
       // `on`, not `once` (here and at the upgrade): 'close' comes once, and once() adds two objects per socket.
@@ -160,9 +101,11 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     },
     keepAlive: { enabled: true, pingMs: config.WS_PING_INTERVAL_MS, pongWaitMs: config.WS_PONG_TIMEOUT_MS },
   });
-  wss.on("connection", (socket) => {
+  wss.on("connection", (socket: WebSocket, req: http.IncomingMessage) => {
     // A frame over maxPayload or a protocol error closes only this socket.
     socket.on("error", (err) => log.warn({ err: err.message }, "websocket closed on error"));
+    // The handler uses only the socket surface a Connection has (TrpcSocket).
+    onConnection(connections.open(socket, req), req);
   });
 
   let nextApp: NextApp | undefined;
@@ -190,7 +133,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       return;
     }
     if (pathname === METRICS_PATH) {
-      live.serveMetrics(req, res);
+      prometheus.serve(req, res);
       return;
     }
     if (pathname === TRPC_HTTP_PATH || pathname.startsWith(`${TRPC_HTTP_PATH}/`)) {
@@ -250,8 +193,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const port = typeof address === "object" && address ? address.port : config.PORT;
   const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host}:${port}`;
-  live.start(port, PARLEY_VERSION);
-  auth.start();
+  parts.start(port);
   if (options.createNext) {
     nextReady = options.createNext({ port, log });
     nextReady.catch(() => undefined); // a failure is thrown by the await below, not reported as unhandled meanwhile
@@ -264,7 +206,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     closing ??= (async () => {
       const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
       log.info("shutting down: asking clients to reconnect");
-      wssHandler.broadcastReconnectNotification();
+      connections.broadcast(wireEncoder.encode({ id: null, method: "reconnect" }) as string);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Give clients a moment to leave on their own, then end what remains.
@@ -275,13 +217,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       await Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - 500)))]);
       wss.close();
       await nextApp?.close().catch(() => undefined);
-      stopRevocations();
-      auth.close();
-      faults?.close();
-      await live.close();
-      await chat.close(); // running answers end as "interrupted", saved before the database closes
-      await bus.close();
-      await storage.close();
+      await parts.close();
       log.info("shut down");
     })();
     return closing;

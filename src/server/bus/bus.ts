@@ -66,6 +66,8 @@ export interface Bus {
   ready(): Promise<void>;
   /** Number of listeners on this instance (for health and metrics). */
   listenerCount(): number;
+  /** Messages this instance has published since it started, dropped ones included (metrics). */
+  publishedCount(): number;
   health(): BusHealth;
   close(): Promise<void>;
 }

@@ -21,10 +21,12 @@ export class MemoryBus implements Bus {
    */
   private readonly listeners = new Map<string, readonly Entry[]>();
   private count = 0;
+  private published = 0;
 
   constructor(private readonly log?: Logger) {}
 
   publish<T>(channel: Channel<T>, message: T): void {
+    this.published++;
     const list = this.listeners.get(channel.name);
     if (!list) return;
     for (const { listener } of list) {
@@ -59,6 +61,10 @@ export class MemoryBus implements Bus {
 
   listenerCount(): number {
     return this.count;
+  }
+
+  publishedCount(): number {
+    return this.published;
   }
 
   health(): BusHealth {

@@ -48,6 +48,7 @@ export class RedisBus implements Bus {
   private subscriberLive = false;
   private closed = false;
   private droppedSinceLog = 0;
+  private published = 0;
 
   private constructor(
     private readonly publisher: Redis,
@@ -96,6 +97,7 @@ export class RedisBus implements Bus {
   }
 
   publish<T>(channel: Channel<T>, message: T): void {
+    this.published++;
     if (this.closed) return;
     let payload: string;
     try {
@@ -151,6 +153,10 @@ export class RedisBus implements Bus {
 
   listenerCount(): number {
     return this.count;
+  }
+
+  publishedCount(): number {
+    return this.published;
   }
 
   health(): BusHealth {

@@ -18,7 +18,7 @@ import { BoundedQueue } from "../services/bounded-queue";
 import { inSession, isUniqueViolation, sessionNotFound } from "../services/errors";
 import type { SessionEventEnvelope } from "../../shared/events";
 import type { SessionLog } from "../services/session-log";
-import type { ActiveRunSnapshot, ActiveRunSource } from "../services/session-events";
+import type { ActiveRunSnapshot, ActiveRunSource } from "../realtime/subscription";
 import { resolveAgent, type AgentConfig } from "./agents";
 import type { ProviderRegistry } from "./providers";
 import { ProviderError, type ChatProvider, type ChatTurn, type CompletionChunk, type CompletionRequest } from "./providers/provider";

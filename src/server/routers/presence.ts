@@ -3,7 +3,7 @@ import { z } from "zod";
 import { idSchema } from "../../shared/schemas";
 import { requireSession } from "../auth/access";
 import type { Context } from "../context";
-import { authedProcedure, router } from "../trpc";
+import { authedProcedure, router, streamProcedure } from "../trpc";
 
 /** NOT_FOUND for a missing session, FORBIDDEN unless the caller may read it (issue 6). */
 async function assertSession(ctx: Context, sessionId: string) {
@@ -23,13 +23,14 @@ export const presenceTypingInput = z.object({
  * change, each with the whole room. Not tracked: a reconnect starts with a
  * fresh `sync`.
  */
-export const sessionPresence = authedProcedure.input(sessionPresenceInput).subscription(async function* ({ ctx, input, signal }) {
+export const sessionPresence = streamProcedure.input(sessionPresenceInput).subscription(async function* ({ ctx, input }) {
+  ctx.stream.readsSession(input.sessionId);
   await assertSession(ctx, input.sessionId);
   yield* ctx.presence.stream({
     sessionId: input.sessionId,
     connectionId: ctx.connectionId,
     principal: ctx.principal,
-    signal: ctx.streamSignal ?? signal,
+    signal: ctx.stream.signal,
   });
 });
 
