@@ -4,8 +4,6 @@
 import http from "node:http";
 import type { Duplex } from "node:stream";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
-import { getWSConnectionHandler } from "@trpc/server/adapters/ws";
-import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "pino";
 import { originAllowed, setSecurityHeaders, SIGNIN_PATHS, SIGNOUT_PATH } from "./auth/http";
 import { SLOT_RETRY_AFTER_MS } from "./auth/limits";
@@ -14,9 +12,8 @@ import { createContextFactory, type ServerDeps } from "./context";
 import type { Config } from "./env";
 import { createLogger } from "./log";
 import { METRICS_PATH } from "./metrics/prometheus";
-import { Connection } from "./realtime/connection";
+import { WebSocketEndpoint } from "./realtime/endpoint";
 import type { FaultInjector } from "./realtime/faults";
-import { wireEncoder } from "./realtime/frames";
 import { appRouter } from "./routers/_app";
 import { healthReport } from "./services/health";
 
@@ -40,7 +37,7 @@ export interface ParleyServer {
   /** First start with auth on and no principal yet: the admin's one-time sign-in URL (print it); null otherwise. */
   signInUrl: string | null;
   /** The WebSocket server (its `clients` are the open connections). */
-  wsServer: WebSocketServer;
+  wsServer: WebSocketEndpoint<typeof appRouter>["server"];
   /** PARLEY_FAULTS in effect (with counts of what it did), or null. */
   faults: FaultInjector | null;
   /** Graceful stop: reconnect notice to WS clients, stop accepting, finish within SHUTDOWN_TIMEOUT_MS. */
@@ -69,8 +66,8 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: 
 export async function startServer(options: StartOptions): Promise<ParleyServer> {
   const { config } = options;
   const log = options.log ?? createLogger(config.LOG_LEVEL);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
-  const parts = await composeServer(config, log, () => wss.clients.size);
+  let endpoint: WebSocketEndpoint<typeof appRouter> | null = null;
+  const parts = await composeServer(config, log, () => endpoint?.size ?? 0);
   const { deps, faults, prometheus } = parts;
   const { auth, connections } = deps;
   const createContext = createContextFactory(deps);
@@ -82,15 +79,11 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     maxBodySize: config.WS_MAX_PAYLOAD_BYTES,
     createContext: ({ req }) => createContext("http", req),
   });
-  // tRPC's WebSocket handler is given each socket as a Connection (realtime/connection.ts):
-  // every message it sends is counted and held to the connection's bounds there.
-  const onConnection = getWSConnectionHandler({
-    wss,
+  const ws = new WebSocketEndpoint({
     router: appRouter,
-    experimental_encoder: wireEncoder,
-    createContext: async ({ req, res, info }) => {
-      const connection = res instanceof Connection ? res : null;
-      const ctx = await createContext("ws", req, info.connectionParams, connection);
+    connections,
+    createContext: async (req, connection, connectionParams) => {
+      const ctx = await createContext("ws", req, connectionParams, connection);
       if (connection) connections.bind(connection, ctx.connectionId, ctx.principal);
       // MAX_CONNECTIONS_PER_PRINCIPAL: the connection stays open but every call is refused (throwing here would loop reconnects).
       const release = auth.limits.connectionsByPrincipal.take(ctx.principal.id);
@@ -99,14 +92,11 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       else ctx.connectionRefusal = auth.limits.connectionRefusal();
       return ctx;
     },
-    keepAlive: { enabled: true, pingMs: config.WS_PING_INTERVAL_MS, pongWaitMs: config.WS_PONG_TIMEOUT_MS },
+    maxPayload: config.WS_MAX_PAYLOAD_BYTES,
+    keepAlive: { pingMs: config.WS_PING_INTERVAL_MS, pongWaitMs: config.WS_PONG_TIMEOUT_MS },
+    log,
   });
-  wss.on("connection", (socket: WebSocket, req: http.IncomingMessage) => {
-    // A frame over maxPayload or a protocol error closes only this socket.
-    socket.on("error", (err) => log.warn({ err: err.message }, "websocket closed on error"));
-    // The handler uses only the socket surface a Connection has (TrpcSocket).
-    onConnection(connections.open(socket, req), req);
-  });
+  endpoint = ws;
 
   let nextApp: NextApp | undefined;
   /** Next being prepared: the server listens first (Next needs the port), so a page request can come before it is ready. */
@@ -154,7 +144,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   server.on("upgrade", (req, socket, head) => {
     const pathname = (req.url ?? "/").split("?", 1)[0];
     if (pathname === TRPC_WS_PATH) {
-      // Another site's page must not ride a user's cookie (issue 6): browsers always send Origin.
+      // Another site's page must not ride a user's cookie: browsers always send Origin.
       if (!originAllowed(config, req)) {
         log.warn({ origin: req.headers.origin }, "websocket upgrade refused: origin not allowed");
         rejectUpgrade(socket, 403, "Forbidden");
@@ -168,7 +158,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
         return;
       }
       socket.on("close", release); // also when the handshake fails
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+      ws.upgrade(req, socket, head);
       return;
     }
     // Next answers its own upgrades (dev HMR) with its own listener.
@@ -206,16 +196,15 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     closing ??= (async () => {
       const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
       log.info("shutting down: asking clients to reconnect");
-      connections.broadcast(wireEncoder.encode({ id: null, method: "reconnect" }) as string);
+      ws.askToReconnect(connections);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Give clients a moment to leave on their own, then end what remains.
       const drainMs = Math.min(1_000, config.SHUTDOWN_TIMEOUT_MS / 4);
       await Promise.race([closed, new Promise((r) => setTimeout(r, drainMs))]);
-      for (const client of wss.clients) client.terminate();
+      ws.close();
       for (const socket of sockets) socket.destroy();
       await Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - 500)))]);
-      wss.close();
       await nextApp?.close().catch(() => undefined);
       await parts.close();
       log.info("shut down");
@@ -223,5 +212,5 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     return closing;
   };
 
-  return { url, port, deps, signInUrl, wsServer: wss, faults, close };
+  return { url, port, deps, signInUrl, wsServer: ws.server, faults, close };
 }

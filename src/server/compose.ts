@@ -18,7 +18,7 @@ import type { ServerDeps } from "./context";
 import { openStorage } from "./db";
 import type { Config } from "./env";
 import { MetricsCollector } from "./metrics/collector";
-import { queryOperation } from "./metrics/db-queries";
+import { QueryLabels } from "./metrics/db-queries";
 import { HubStats } from "./metrics/hub-stats";
 import { PrometheusEndpoint } from "./metrics/prometheus";
 import { ConnectionRegistry } from "./realtime/connection";
@@ -60,7 +60,8 @@ export async function composeServer(config: Config, log: Logger, connectionCount
   // Storage and the bus: what every other part writes to and hears from.
   const stats = new HubStats();
   // Every statement sent to the database, with the driver's time for it.
-  const storage = await openStorage(config.DATABASE_URL, (sql, ms) => stats.recordDbQuery(queryOperation(sql), ms));
+  const labels = new QueryLabels();
+  const storage = await openStorage(config.DATABASE_URL, (sql, ms) => stats.recordDbQuery(labels.of(sql), ms));
   const { db } = storage;
   const busLog = log.child({ component: "bus" });
   // REDIS_URL selects the Redis bus (scale-out); the in-process bus otherwise.
