@@ -6,7 +6,8 @@
 //   revoke <id>                                      a running server ends its streams within a second
 //   signin [--name admin]                            a fresh one-time sign-in link for an admin
 //   user --name alice [--role member]                a person for the web UI, and their one-time sign-in link
-import { roles, type Role } from "../src/server/auth/principal";
+import type { Role } from "../src/server/auth/principal";
+import { roles } from "../src/shared/schemas";
 import { signInUrl } from "../src/server/auth";
 import { createPrincipalWithToken, listTokens, revokeToken, signInTokenFor } from "../src/server/auth/tokens";
 import { openStorage } from "../src/server/db";

@@ -1,4 +1,4 @@
-// Visibility beyond message.list and session.events (issue 6): what the
+// Visibility beyond message.list and session.events: what the
 // built-in assistant quotes, chat deltas and snapshots, typed events and
 // presence, each read back as real principals over a real server.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -7,7 +7,7 @@ import { Prisma } from "../src/generated/prisma/client";
 import { WindowFolder } from "../src/server/metrics/aggregate";
 import type { MetricsSample } from "../src/shared/metrics";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
-import { collect } from "./helpers/live";
+import { collect } from "./helpers/ws-client";
 
 let t: TestServer | undefined;
 afterEach(async () => {

@@ -77,7 +77,7 @@ export const chatSendInput = z.object({
   /** Defaults to the session's default agent, then to the first agent (the seeded built-in assistant). */
   agentId: idSchema.optional(),
   author: z.string().trim().min(1).max(100).default("anonymous"),
-  /** The question's visibility; its answer inherits it (issue 6). */
+  /** The question's visibility; its answer inherits it. */
   visibility: z.enum(visibilities).default("public"),
   /**
    * Idempotency key of the question: a retry with the same key starts no

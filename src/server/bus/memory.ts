@@ -7,7 +7,7 @@ type Listener = (message: unknown) => void;
 
 /**
  * One subscription. An object rather than a wrapper closure: it is as
- * distinct per subscription, and smaller (issue #9: one per idle subscriber).
+ * distinct per subscription, and smaller (an idle server holds one per subscriber).
  */
 interface Entry {
   readonly listener: Listener;

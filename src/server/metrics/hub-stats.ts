@@ -82,7 +82,7 @@ export class HubStats {
   /** Active subscriptions by procedure path (over WS and SSE). */
   readonly subscriptions = new Map<string, number>();
   /**
-   * Every statement sent to the database (db.ts onDbQuery) and the driver's
+   * Every statement sent to the database (the listener given to db.ts openStorage) and the driver's
    * time for it, labelled by db-queries.ts. Observed into the Prometheus histogram too (see prometheus.ts).
    */
   dbQueries = 0;

@@ -1,6 +1,6 @@
 // chat.*: ask a question and watch the answer stream. Runs belong to the
 // server (ChatRunRegistry): unsubscribing never stops one; chat.stop does.
-// Issue 6: asking needs write access to the session; the answer inherits the
+// Asking needs write access to the session; the answer inherits the
 // question's visibility and reads only what the asker and every reader of the
 // answer may see (auth/access.ts answerScope).
 import { TRPCError } from "@trpc/server";

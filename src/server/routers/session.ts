@@ -1,14 +1,17 @@
 // session.*: sessions and the resumable stream of their changes.
 import { TRPCError } from "@trpc/server";
 import {
+  sessionAddMemberInput,
   sessionCreateInput,
   sessionEventsInput,
   sessionGetInput,
   sessionListInput,
+  sessionMembersInput,
+  sessionRemoveMemberInput,
   sessionUpdateInput,
 } from "../../shared/schemas";
 import { requireSession } from "../auth/access";
-import { addMember, listMembers, removeMember, sessionAddMemberInput, sessionMembersInput, sessionRemoveMemberInput } from "../auth/members";
+import { addMember, listMembers, removeMember } from "../auth/members";
 import { canSeeMessage, readableSessionsWhere, visibleMessagesWhere } from "../auth/policy";
 import { canWriteAnywhere, isAdmin } from "../auth/principal";
 import { SEE_EVERYTHING } from "../realtime/subscription";

@@ -40,7 +40,7 @@ export interface AgentEventStreamOptions {
   principalId: string;
   signal: AbortSignal | undefined;
   queueLimit: number;
-  /** Issue 6: when set, events of sessions outside it are never delivered (the sessions the subscriber may read). */
+  /** When set, events of sessions outside it are never delivered (the sessions the subscriber may read). */
   readableSessionIds?: ReadonlySet<string>;
 }
 

@@ -208,7 +208,7 @@ const plan = {
 
 /**
  * SQLite: the whole batch in one synchronous IMMEDIATE transaction on the
- * write connection (db.ts sqliteWriteConnection), with prepared statements:
+ * synchronous connection (db.ts SqliteConnection), with prepared statements:
  * ~1 ms for 20 posts, against ~4 ms through Prisma's raw queries. Nothing
  * else runs meanwhile. Throws SQLITE_BUSY when Prisma's connection holds the
  * write lock (the caller retries).

@@ -13,14 +13,14 @@ export interface ServiceDeps {
   sessionLog: SessionLog;
 }
 
-/** `ownerId`: the creating principal when it is stored (issue 6); null otherwise (only admins read such sessions). */
+/** `ownerId`: the creating principal when it is stored; null otherwise (only admins read such sessions). */
 export async function createSession({ db }: ServiceDeps, input: z.output<typeof sessionCreateInput>, ownerId: string | null = null) {
   return db.session.create({ data: { title: input.title, metadata: input.metadata ?? {}, ownerId } });
 }
 
 /**
  * A session with its message count; `lastSeq` is the seq of its last message.
- * `visibleMessages` (issue 6) restricts the count to what the caller may see.
+ * `visibleMessages` restricts the count to what the caller may see.
  */
 export async function getSession({ db }: ServiceDeps, id: string, visibleMessages: Prisma.MessageWhereInput = {}) {
   const session = await db.session.findUnique({ where: { id }, include: { _count: { select: { messages: { where: visibleMessages } } } } });
@@ -56,7 +56,7 @@ export async function updateSession({ db, sessionLog }: ServiceDeps, input: z.ou
 export async function listSessions(
   { db, storage }: ServiceDeps,
   input: z.output<typeof sessionListInput>,
-  /** Issue 6: only sessions the caller may read (auth/policy.ts readableSessionsWhere). */
+  /** Only sessions the caller may read (auth/policy.ts readableSessionsWhere). */
   readable: Prisma.SessionWhereInput = {},
 ) {
   const where: Prisma.SessionWhereInput = { AND: [readable] };
