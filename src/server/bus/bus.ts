@@ -16,6 +16,16 @@ export function channel<T>(name: string): Channel<T> {
 
 export type Unsubscribe = () => void;
 
+/** `stop` as an Unsubscribe: it runs on the first call only (an Unsubscribe is idempotent). */
+export function unsubscribeOnce(stop: () => void): Unsubscribe {
+  let active = true;
+  return () => {
+    if (!active) return;
+    active = false;
+    stop();
+  };
+}
+
 /** Per-subscription options. */
 export interface SubscribeOptions {
   /**

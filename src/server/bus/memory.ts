@@ -1,7 +1,7 @@
 // The in-process Bus: the embedded default. Delivery is synchronous, in
 // publish order, to the listeners registered at the time of publishing.
 import type { Logger } from "pino";
-import type { Bus, BusHealth, Channel, SubscribeOptions, Unsubscribe } from "./bus";
+import { unsubscribeOnce, type Bus, type BusHealth, type Channel, type SubscribeOptions, type Unsubscribe } from "./bus";
 
 type Listener = (message: unknown) => void;
 
@@ -44,15 +44,12 @@ export class MemoryBus implements Bus {
     const entry: Entry = { listener: listener as Listener };
     this.listeners.set(channel.name, [...(this.listeners.get(channel.name) ?? []), entry]);
     this.count++;
-    let active = true;
-    return () => {
-      if (!active) return;
-      active = false;
+    return unsubscribeOnce(() => {
       this.count--;
       const rest = (this.listeners.get(channel.name) ?? []).filter((l) => l !== entry);
       if (rest.length === 0) this.listeners.delete(channel.name);
       else this.listeners.set(channel.name, rest);
-    };
+    });
   }
 
   ready(): Promise<void> {

@@ -5,7 +5,7 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import superjson from "superjson";
-import type { Bus, BusHealth, Channel, SubscribeOptions, Unsubscribe } from "./bus";
+import { unsubscribeOnce, type Bus, type BusHealth, type Channel, type SubscribeOptions, type Unsubscribe } from "./bus";
 
 export interface RedisBusOptions {
   /** `redis://[user:password@]host:port[/db]` (or `rediss://`). */
@@ -129,10 +129,7 @@ export class RedisBus implements Bus {
     }
     state.entries.add(entry);
     this.count++;
-    let active = true;
-    return () => {
-      if (!active) return;
-      active = false;
+    return unsubscribeOnce(() => {
       this.count--;
       const current = this.channels.get(name);
       if (!current) return;
@@ -141,7 +138,7 @@ export class RedisBus implements Bus {
       this.channels.delete(name);
       // Sent whenever connected (even mid-resubscription): replies come in order.
       if (this.subscriber.status === "ready") void this.track(this.subscriber.unsubscribe(name));
-    };
+    });
   }
 
   ready(): Promise<void> {

@@ -13,7 +13,7 @@
 // - A subscriber added while a message is being delivered does not get it;
 //   one removed during a delivery may still get that message.
 import type { Logger } from "pino";
-import type { Bus, Unsubscribe } from "../bus/bus";
+import { unsubscribeOnce, type Bus, type Unsubscribe } from "../bus/bus";
 import type { SessionEvent } from "../../shared/events";
 import { sessionChannel, type SessionChannelMessage } from "../services/session-log";
 import { EventFrames, type Lane } from "./frames";
@@ -89,16 +89,13 @@ export class Hub {
     const channel = entry;
     channel.subscribers = [...channel.subscribers, subscriber];
     this.count++;
-    let active = true;
-    return () => {
-      if (!active) return;
-      active = false;
+    return unsubscribeOnce(() => {
       this.count--;
       channel.subscribers = channel.subscribers.filter((s) => s !== subscriber);
       if (channel.subscribers.length > 0) return;
       channel.unsubscribe();
       if (this.channels.get(sessionId) === channel) this.channels.delete(sessionId);
-    };
+    });
   }
 
   private deliver(channel: HubChannel, message: SessionChannelMessage): void {
