@@ -7,11 +7,12 @@
 //   signin [--name admin]                            a fresh one-time sign-in link for an admin
 //   user --name alice [--role member]                a person for the web UI, and their one-time sign-in link
 //                                                    (a name that exists: that person again, with a new link)
-import { roles, type Role } from "../src/server/auth/principal";
+import type { Role } from "../src/server/auth/principal";
+import { roles } from "../src/shared/schemas";
 import { signInUrl } from "../src/server/auth";
 import { signInBase } from "../src/server/auth/sign-in-base";
 import { createPrincipalWithToken, listTokens, revokeToken, signInTokenFor } from "../src/server/auth/tokens";
-import { createDb } from "../src/server/db";
+import { openStorage } from "../src/server/db";
 import { parseConfig } from "../src/server/env";
 
 const USAGE = `usage: npm run token -- create --name <name> --role <${roles.join("|")}> [--expires-in <n>(s|m|h|d)]
@@ -48,7 +49,8 @@ function printSignIn(name: string, token: string) {
 
 const [command, ...args] = process.argv.slice(2);
 const config = parseConfig(process.env);
-const db = await createDb(config.DATABASE_URL);
+const storage = await openStorage(config.DATABASE_URL);
+const db = storage.db;
 try {
   switch (command) {
     case "create": {
@@ -119,5 +121,5 @@ try {
       fail(command ? `unknown command "${command}"` : "a command is required");
   }
 } finally {
-  await db.$disconnect();
+  await storage.close();
 }

@@ -1,4 +1,4 @@
-// Fuzzing every procedure as an admin, with authentication on (issue 6):
+// Fuzzing every procedure as an admin, with authentication on:
 // inputs generated from the procedure's own zod schema (valid ones, some
 // naming real sessions, messages and runs, and the same with one field
 // broken), plus hostile ones (huge strings, deep nesting, prototype-pollution

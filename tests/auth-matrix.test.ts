@@ -88,7 +88,7 @@ afterAll(async () => {
 
 const limits = { maxContentBytes: 65_536 };
 async function seed(sessionId: string, authorId: string, visibility: Visibility, content: string) {
-  return postMessage(t.server.deps, limits, { sessionId, content, role: "user", visibility }, { id: authorId, name: "seed" });
+  return postMessage(t.server.deps.messages, limits, { sessionId, content, role: "user", visibility }, { id: authorId, name: "seed" });
 }
 
 describe("authorization matrix", () => {
@@ -172,7 +172,7 @@ describe("authorization matrix", () => {
     const ws = wsClient(t.url, caller.token);
     const live: SessionEvent[] = [];
     const sub = ws.api.session.events.subscribe({ sessionId: session.id, lastEventId: String((await t.server.deps.db.session.findUniqueOrThrow({ where: { id: session.id } })).lastEventSeq) }, { onData: ({ data }) => live.push(data) });
-    await waitFor(() => t.server.deps.bus.listenerCount() > 1, "live subscriber");
+    await waitFor(() => t.server.deps.sessionStreams.subscriberCount >= 1, "live subscriber");
     const fresh: Awaited<ReturnType<typeof seed>>[] = [];
     for (const visibility of visibilities) fresh.push(await seed(session.id, owner.id, visibility, `live ${visibility}`));
     const sentinel2 = `sentinel-2 ${role} ${relation}`;

@@ -1,4 +1,4 @@
-// Visibility beyond message.list and session.events (issue 6): what the
+// Visibility beyond message.list and session.events: what the
 // built-in assistant quotes, chat deltas and snapshots, typed events and
 // presence, each read back as real principals over a real server.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -63,7 +63,7 @@ describe("the built-in assistant quotes only what every reader of its answer may
       }
       const limits = { maxContentBytes: 65_536 };
       const seed = (sessionId: string, by: TestPrincipal, v: Visibility, content: string) =>
-        postMessage(t.server.deps, limits, { sessionId, content, role: "user", visibility: v }, { id: by.id, name: "seed" });
+        postMessage(t.server.deps.messages, limits, { sessionId, content, role: "user", visibility: v }, { id: by.id, name: "seed" });
       const seeded: Record<Exclude<Seed, "title">, { id: string }> = {
         p: await seed(S.id, cast.O, "public", `walrus ${markers.p}`),
         q: await seed(S.id, cast.X, "private", `walrus ${markers.q} ${extra.q}`),

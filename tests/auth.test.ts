@@ -209,6 +209,37 @@ describe("live revocation", () => {
   });
 });
 
+describe("chat.run and access", () => {
+  it("ends a removed member's chat.run with FORBIDDEN within 1 s, while the run goes on", async () => {
+    // A slow built-in answer, so the run is still streaming when the member is removed.
+    const slow = await startTestServer({ PARLEY_AUTH: "on", CHAT_BUILTIN_CHUNK_DELAY_MS: "300" });
+    try {
+      const owner = await makePrincipal(slow, "member", "owner");
+      const reader = await makePrincipal(slow, "member", "reader");
+      const ownerClient = slow.client({ token: owner.token });
+      const session = await ownerClient.api.session.create.mutate({ title: "a run and its readers" });
+      await ownerClient.api.session.addMember.mutate({ sessionId: session.id, principalId: reader.id, role: "viewer" });
+      const sent = await ownerClient.api.chat.send.mutate({ sessionId: session.id, content: "tell me everything" });
+      const errors: unknown[] = [];
+      let deltas = 0;
+      slow.client({ token: reader.token }).api.chat.run.subscribe(
+        { runId: sent.runId },
+        { onData: ({ data }) => (deltas += data.type === "delta" ? 1 : 0), onError: (e) => errors.push(e) },
+      );
+      await waitFor(() => deltas > 0, "the reader follows the run");
+      const removedAt = Date.now();
+      await ownerClient.api.session.removeMember.mutate({ sessionId: session.id, principalId: reader.id });
+      await waitFor(() => errors.length > 0, "the chat.run to end", 5_000);
+      expect(Date.now() - removedAt).toBeLessThan(1_000);
+      expect((errors[0] as ClientError).data?.code).toBe("FORBIDDEN");
+      // Ending a reader's stream never stops the run.
+      expect(slow.server.deps.chat.activeRuns(session.id).map((r) => r.runId)).toEqual([sent.runId]);
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
 describe("limits", () => {
   let lt: TestServer;
   let a: TestPrincipal;

@@ -148,7 +148,7 @@ describe("chat with network providers", () => {
     const session = await a.api.session.create.mutate({ title: "two tabs" });
     const first = watch(a, session.id);
     const second = watch(t.client(), session.id);
-    await waitFor(() => t.server.deps.bus.listenerCount() >= 2, "two subscribers");
+    await waitFor(() => t.server.deps.sessionStreams.subscriberCount >= 2, "two subscribers");
 
     const sent = await a.api.chat.send.mutate({ sessionId: session.id, content: "count for me", agentId: openaiAgentId, author: "ada" });
     // PARLEY_AUTH=off over HTTP: the caller is the local admin; "ada" is its label.
@@ -211,7 +211,7 @@ describe("chat with network providers", () => {
     const c = t.client();
     const session = await c.api.session.create.mutate({ title: "flaky network" });
     const sub = watch(c, session.id);
-    await waitFor(() => t.server.deps.bus.listenerCount() >= 1, "subscribed");
+    await waitFor(() => t.server.deps.sessionStreams.subscriberCount >= 1, "subscribed");
     const sent = await c.api.chat.send.mutate({ sessionId: session.id, content: "go", agentId: openaiAgentId });
     const run = watchRun(c, sent.runId);
     await waitFor(() => (sub.view.texts.get(sent.assistantMessageId) ?? "").length > 20, "some text");

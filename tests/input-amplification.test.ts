@@ -12,7 +12,7 @@ import { SuperJSON } from "superjson";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrincipalWithToken } from "../src/server/auth/tokens";
-import { closeDb, createDb } from "../src/server/db";
+import { openStorage } from "../src/server/db";
 import { freshDatabase, spawnServer, type ServerProcess } from "./helpers/server";
 
 /** superjson as an attacker configures it: a shared object is written once, its other places are references. */
@@ -64,9 +64,10 @@ let db: { url: string; dir: string };
 let token = "";
 beforeAll(async () => {
   db = freshDatabase();
-  const client = await createDb(db.url);
+  const storage = await openStorage(db.url);
+  const client = storage.db;
   ({ token } = await createPrincipalWithToken(client, { name: "a member", role: "member", expiresAt: null }));
-  await closeDb(client);
+  await storage.close();
   server = await spawnServer({ DATABASE_URL: db.url, PARLEY_AUTH: "on", LOG_LEVEL: "warn", RATE_LIMIT_PER_CONNECTION: "100000", RATE_LIMIT_PER_PRINCIPAL: "100000" });
 }, 120_000);
 afterAll(async () => {

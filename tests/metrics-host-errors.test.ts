@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { alignedData, timeAxisLabels } from "../src/app/metrics/series";
 import { aggregateWindow } from "../src/server/metrics/aggregate";
 import type { MetricsSample } from "../src/shared/metrics";
-import { collect } from "./helpers/live";
+import { collect } from "./helpers/ws-client";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
 
 let t: TestServer | undefined;

@@ -82,7 +82,7 @@ describe("tail", () => {
     const after2 = drain(c.tail(session.id, { from: 2 }));
     const fromEnd = drain(c.tail(session.id, { from: "end" }));
     await waitFor(() => after2.items.length === 2, "events after 2");
-    await waitFor(() => t.server.deps.bus.listenerCount() >= 2, "both subscribed");
+    await waitFor(() => t.server.deps.sessionStreams.subscriberCount >= 2, "both subscribed");
     await c.api.message.post.mutate({ sessionId: session.id, content: "five" });
     await waitFor(() => after2.items.length === 3 && fromEnd.items.length === 1, "live event");
     expect(seqsOf(after2.items)).toEqual([3, 4, 5]);

@@ -26,10 +26,10 @@ describe("session.events", () => {
     const a = t.client();
     const b = t.client();
     const session = await a.api.session.create.mutate({ title: "live" });
-    const base = t.server.deps.bus.listenerCount(); // internal listeners (chat stop commands)
+    const base = t.server.deps.sessionStreams.subscriberCount;
     const first = collectSessionEvents(a, session.id);
     const second = collectSessionEvents(b, session.id);
-    await waitFor(() => t.server.deps.bus.listenerCount() === base + 2, "both subscribers");
+    await waitFor(() => t.server.deps.sessionStreams.subscriberCount === base + 2, "both subscribers");
 
     const posted = await a.api.message.post.mutate({ sessionId: session.id, content: "hello", author: "ada" });
     expect(posted.seq).toBe(1);

@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeDb, createDb } from "../src/server/db";
+import { openStorage } from "../src/server/db";
 import { artifactsDir, launchChromium } from "./helpers/browser";
 import { postgresSkipReason, startPostgres, type PostgresServer } from "./helpers/postgres";
 import { repoRoot, startTestServer, testDatabase } from "./helpers/server";
@@ -168,13 +168,14 @@ function studioSpec(name: string, database: () => Promise<{ url: string; remove:
       await page.keyboard.press("Enter");
       await page.getByRole("button", { name: "Save 1 row" }).click();
       await page.getByRole("button", { name: "yes, write to db" }).click();
-      const parleyDb = await createDb(db.url);
+      const parley = await openStorage(db.url);
+      const parleyDb = parley.db;
       try {
         await expect
           .poll(async () => (await parleyDb.session.findUniqueOrThrow({ where: { id: planningId } })).title, poll)
           .toBe("Launch planning (edited in Studio)");
       } finally {
-        await closeDb(parleyDb);
+        await parley.close();
       }
       await page.screenshot({ path: path.join(artifactsDir, `studio-${name.toLowerCase()}-edited-dark.png`) });
 

@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordSignInBase } from "../src/server/auth/sign-in-base";
-import { closeDb, createDb } from "../src/server/db";
+import { openStorage } from "../src/server/db";
 import { errorCode, outcome, signInWithLink } from "./helpers/auth";
 import { sh, type CommandResult } from "./helpers/command";
 import { freshDatabase, repoRoot, spawnServer, startTestServer, waitFor, type TestServer } from "./helpers/server";
@@ -165,12 +165,13 @@ describe("npm run token sign-in links", () => {
     expect(clash.code).toBe(2);
     expect(clash.stderr).toContain('"helper bot" is already the name of a principal of kind agent');
 
-    const db = await createDb(t.server.deps.config.DATABASE_URL);
+    const storage = await openStorage(t.server.deps.config.DATABASE_URL);
+    const db = storage.db;
     try {
       expect(await db.principal.count({ where: { name: "erin" } })).toBe(1);
       expect(await db.principal.count({ where: { name: "helper bot" } })).toBe(1);
     } finally {
-      await closeDb(db);
+      await storage.close();
     }
     // The second link signs erin in, as the one principal.
     const { response } = await signInWithLink(t.url, link(again.stdout).href);

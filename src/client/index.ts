@@ -48,7 +48,7 @@ export interface ParleyClientOptions {
   transport?: "ws" | "sse";
   /** Reconnect delay for attempt N (ms). Default: 0, then doubling from 250 ms up to 10 s. */
   retryDelayMs?: (attempt: number) => number;
-  /** A display name sent as WS connectionParams `name` (presence, until authentication exists). */
+  /** A display name sent as WS connectionParams `name` (presence; with PARLEY_AUTH=off, the principal's name). */
   name?: string;
   /** Open the WebSocket only while a subscription runs (default true). The web UI keeps it open to show its state. */
   lazy?: boolean;

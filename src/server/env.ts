@@ -41,7 +41,7 @@ export const configSchema = z.object({
   WS_PONG_TIMEOUT_MS: int(5_000, 100, 600_000),
   /** Largest WebSocket frame accepted; a bigger one closes that connection with 1009. */
   WS_MAX_PAYLOAD_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
-  /** Fault injection on WebSocket subscription data, e.g. `drop=0.01,duplicate=0.01,delay=50ms,disconnectEvery=30s` (see src/server/faults.ts). Off when unset. */
+  /** Fault injection on WebSocket subscription data, e.g. `drop=0.01,duplicate=0.01,delay=50ms,disconnectEvery=30s` (see src/server/realtime/faults.ts). Off when unset. */
   PARLEY_FAULTS: z.string().max(500).optional(),
   /** PARLEY_FAULTS is refused when NODE_ENV is production unless this is `yes`. */
   PARLEY_FAULTS_IN_PRODUCTION: z.enum(["yes", "no"]).default("no"),
@@ -49,7 +49,7 @@ export const configSchema = z.object({
   WS_SOFT_BUFFER_BYTES: int(1024 * 1024, 16 * 1024, 1024 * 1024 * 1024),
   /** Queued bytes on one connection past which it is dropped; its client reconnects and resumes. */
   WS_MAX_BUFFER_BYTES: int(8 * 1024 * 1024, 64 * 1024, 4 * 1024 * 1024 * 1024),
-  /** Caught-up session streams on WebSockets get live events written straight to the socket (wire.ts); `off` sends every event through tRPC's subscription loop (for comparison). */
+  /** Session streams on WebSockets have their events written to the socket as prebuilt frames (realtime/session-stream.ts); `off` sends every event through tRPC's subscription loop (for comparison). */
   WS_DIRECT_FANOUT: z.enum(["on", "off"]).default("on"),
   /** Largest message content accepted by `message.post` (UTF-8 bytes). */
   MESSAGE_MAX_BYTES: int(64 * 1024, 1, 16 * 1024 * 1024),
@@ -58,7 +58,7 @@ export const configSchema = z.object({
   /** Graceful shutdown deadline; remaining sockets are destroyed after it. */
   SHUTDOWN_TIMEOUT_MS: int(5_000, 100, 60_000),
 
-  // --- Scale-out (issue 7): the Redis bus. --------------------------------
+  // --- Scale-out: the Redis bus. ------------------------------------------
   // Unset: the in-process bus (one instance). Set it on every instance that
   // shares one database, so events posted on any of them reach all.
   /** `redis://[user:password@]host:port[/db]` or `rediss://...`; selects the Redis bus. */
@@ -68,7 +68,7 @@ export const configSchema = z.object({
     .optional(),
   // --- end of scale-out configuration -------------------------------------
 
-  // --- Chat (issue 3): providers, defaults and run limits. ---------------
+  // --- Chat: providers, defaults and run limits. -------------------------
   // With no provider configured, the built-in retrieval assistant answers.
   // API keys are read here only; they are never logged or returned to clients.
   /** OpenAI-compatible server (OpenAI, vLLM, llama.cpp, LM Studio, Ollama's /v1); `/v1/chat/completions` is appended. Setting it (or OPENAI_API_KEY) enables provider "openai". */
@@ -94,7 +94,7 @@ export const configSchema = z.object({
   /** Earlier messages of the session sent to a provider as context. */
   CHAT_HISTORY_MESSAGES: int(40, 1, 1_000),
   // --- end of chat configuration ------------------------------------------
-  // --- Metrics, typed events and presence (issue 4). ---------------------
+  // --- Metrics, typed events and presence. -------------------------------
   /** How often the metrics collector samples. */
   METRICS_SAMPLE_MS: int(1_000, 50, 60_000),
   /** Metrics history kept in memory and replayed by metrics.live (default 10 minutes). */
@@ -113,7 +113,7 @@ export const configSchema = z.object({
   PRESENCE_TYPING_TTL_MS: int(3_000, 100, 60_000),
   // --- end of metrics, events and presence configuration -----------------
 
-  // --- Authentication, origins and limits (issue 6). ---------------------
+  // --- Authentication, origins and limits. -------------------------------
   // Auth is on by default. PARLEY_AUTH=off makes every caller a local admin
   // (one principal per connection, nothing stored) and is refused unless HOST
   // is a loopback address. Limits answer TOO_MANY_REQUESTS with a retry-after.

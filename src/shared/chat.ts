@@ -78,7 +78,7 @@ export const chatSendInput = z.object({
   agentId: idSchema.optional(),
   /** A label shown beside the asker's own name (never instead of it). */
   author: authorLabelSchema.optional(),
-  /** The question's visibility; its answer inherits it (issue 6). */
+  /** The question's visibility; its answer inherits it. */
   visibility: z.enum(visibilities).default("public"),
   /**
    * Idempotency key of the question: a retry with the same key starts no

@@ -112,11 +112,12 @@ export class Auth {
 
   /**
    * Watch one live stream: `onLost` gets UNAUTHORIZED when the caller's token
-   * is revoked (or expires), FORBIDDEN when it is removed from `sessionId` and
+   * is revoked (or expires), FORBIDDEN when it is removed from one of
+   * `sessions` (the sessions the stream reads, filled as it learns them) and
    * can no longer read it. Returns the function that stops watching, or null
    * when nothing can end the stream (authentication off, anonymous caller).
    */
-  watchStream(principal: Principal, sessionId: string | null, onLost: (error: TRPCError) => void): (() => void) | null {
+  watchStream(principal: Principal, sessions: ReadonlySet<string>, onLost: (error: TRPCError) => void): (() => void) | null {
     if (!this.enabled || principal.kind === "anonymous") return null;
     let lost = false;
     const lose = (error: TRPCError) => {
@@ -128,7 +129,7 @@ export class Auth {
     const stop = this.watch.on((change) => {
       if (change.type === "token.revoked" && change.tokenId === principal.tokenId) {
         lose(new TRPCError({ code: "UNAUTHORIZED", message: "your token was revoked or expired; this stream has ended" }));
-      } else if (change.type === "member.removed" && change.principalId === principal.id && change.sessionId === sessionId) {
+      } else if (change.type === "member.removed" && change.principalId === principal.id && sessions.has(change.sessionId)) {
         lookupSessionAccess(this.deps.db, principal, change.sessionId).then(
           (access) => {
             if (!access.read) lose(new TRPCError({ code: "FORBIDDEN", message: `you were removed from session ${change.sessionId}; this stream has ended` }));

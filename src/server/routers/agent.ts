@@ -32,7 +32,7 @@ export const agentRouter = router({
   models: authedProcedure
     .input(agentModelsInput)
     .query(({ ctx, input, signal }) => listProviderModels(ctx.chat.providers, input.provider, signal)),
-  /** Admins only (issue 6). */
+  /** Admins only. */
   create: adminProcedure.input(agentCreateInput).mutation(({ ctx, input }) => createAgent(ctx.db, ctx.chat.providers, input)),
   update: adminProcedure.input(agentUpdateInput).mutation(({ ctx, input }) => updateAgent(ctx.db, ctx.chat.providers, input)),
   delete: adminProcedure.input(agentDeleteInput).mutation(({ ctx, input }) => deleteAgent(ctx.db, input.id)),

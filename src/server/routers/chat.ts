@@ -1,6 +1,6 @@
 // chat.*: ask a question and watch the answer stream. Runs belong to the
 // server (ChatRunRegistry): unsubscribing never stops one; chat.stop does.
-// Issue 6: asking needs write access to the session; the answer inherits the
+// Asking needs write access to the session; the answer inherits the
 // question's visibility and reads only what the asker and every reader of the
 // answer may see (auth/access.ts answerScope).
 import { TRPCError } from "@trpc/server";
@@ -10,12 +10,18 @@ import { canSeeMessage } from "../auth/policy";
 import type { Context } from "../context";
 import type { Message } from "../../generated/prisma/client";
 import { clientKeyTaken } from "../services/errors";
-import { authedProcedure, router } from "../trpc";
+import type { StreamScope } from "../auth/stream-guard";
+import { authedProcedure, router, streamProcedure } from "../trpc";
 
-/** The run's session access and message visibility for the caller; NOT_FOUND when the run is unknown or hidden from it. */
-async function requireRun(ctx: Context, runId: string, need: SessionNeed) {
+/**
+ * The run's session access and message visibility for the caller; NOT_FOUND
+ * when the run is unknown or hidden from it. A stream that follows the run
+ * (`stream`) reads its session: losing access to it ends the stream.
+ */
+async function requireRun(ctx: Context, runId: string, need: SessionNeed, stream?: StreamScope) {
   const run = await ctx.chat.describeRun(runId);
   if (!run) throw new TRPCError({ code: "NOT_FOUND", message: `run ${runId} does not exist` });
+  stream?.readsSession(run.sessionId);
   const access = await requireSession(ctx, run.sessionId, need);
   if (!canSeeMessage(ctx.principal, access, run)) throw new TRPCError({ code: "NOT_FOUND", message: `run ${runId} does not exist` });
 }
@@ -76,8 +82,8 @@ export const chatRouter = router({
    * One run's text: tracked by text offset (resume gives the text after
    * `lastEventId`, then the live tail), ending with `done` and the final message.
    */
-  run: authedProcedure.input(chatRunInput).subscription(async function* ({ ctx, input, signal }) {
-    await requireRun(ctx, input.runId, "read");
-    yield* ctx.chat.runStream(input.runId, input.lastEventId, ctx.streamSignal ?? signal);
+  run: streamProcedure.input(chatRunInput).subscription(async function* ({ ctx, input }) {
+    await requireRun(ctx, input.runId, "read", ctx.stream);
+    yield* ctx.chat.runStream(input.runId, input.lastEventId, ctx.stream.signal);
   }),
 });

@@ -25,7 +25,7 @@ export const messageRouter = router({
     }
     // The author is who the credentials say; `input.author` is only a label beside it.
     const poster = { id: ctx.principal.id, name: ctx.principal.name };
-    const message = await postMessage(ctx, { maxContentBytes: ctx.config.MESSAGE_MAX_BYTES }, input, poster);
+    const message = await postMessage(ctx.messages, { maxContentBytes: ctx.config.MESSAGE_MAX_BYTES }, input, poster);
     return requireOwnOrVisible(message, ctx.principal.id, (m) => canSeeMessage(ctx.principal, access, m), input);
   }),
   /** Only the messages the caller may see (visibility rules, auth/policy.ts). */

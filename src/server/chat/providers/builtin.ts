@@ -90,7 +90,7 @@ export class BuiltinRetrievalProvider implements ChatProvider {
     return `${intro}\n\n${matches.length} ${noun} your question:\n\n${lines.join("\n")}`;
   }
 
-  /** `scope` (issue 6): only messages the asker may read. */
+  /** `scope`: only messages the asker may read. */
   private async search(sessionId: string, questionMessageId: string, terms: string[], scope: Prisma.MessageWhereInput): Promise<Match[]> {
     const rows = await this.options.db.message.findMany({
       where: {
