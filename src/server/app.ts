@@ -16,6 +16,7 @@ import { RedisBus } from "./bus/redis";
 import { createChat } from "./chat";
 import { createContextFactory, type ServerDeps } from "./context";
 import { closeDb, createDb } from "./db";
+import { createMemory } from "./memory";
 import { createLiveHub, METRICS_PATH } from "./metrics";
 import type { Config } from "./env";
 import { createLogger } from "./log";
@@ -92,14 +93,15 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     ? await RedisBus.connect({ url: config.REDIS_URL, log: busLog })
     : new MemoryBus(busLog);
 
-  const chat = await createChat({ db, bus, log, config });
-
   const auth = new Auth({ db, bus, log, config });
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
   // Metrics, typed events, presence, connection registry (issue 4). Instruments `bus` in place;
   // its connection listener must run before tRPC's, hence prepend.
   const live = createLiveHub({ config, db, bus, log });
   wss.prependListener("connection", live.onConnection);
+  // Memory and search (src/server/memory), before chat: its assistants read memories.
+  const memory = createMemory({ db, bus, log, config, agentEvents: live.deps.agentEvents });
+  const chat = await createChat({ db, bus, log, config, memory });
   const faults = createFaults(config, log);
   // Installed first, so the faulty send sits closest to the socket (the registry still counts what was meant to go out).
   if (faults) wss.prependListener("connection", (socket: WebSocket) => faults.attach(socket));
@@ -114,6 +116,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     ...live.deps,
     chat,
     auth,
+    memory,
   };
   const createContext = createContextFactory(deps);
   // Issue 6: a revoked token closes that principal's sockets (its streams also end through their guards).
@@ -240,6 +243,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const url = `http://${host}:${port}`;
   live.start(port, PARLEY_VERSION);
   auth.start();
+  memory.start();
   if (options.createNext) {
     nextReady = options.createNext({ port, log });
     nextReady.catch(() => undefined); // a failure is thrown by the await below, not reported as unhandled meanwhile
@@ -268,6 +272,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       faults?.close();
       await live.close();
       await chat.close(); // running answers end as "interrupted", saved before the database closes
+      await memory.close();
       await bus.close();
       await closeDb(db);
       log.info("shut down");

@@ -11,6 +11,7 @@ import type { Bus } from "./bus/bus";
 import type { ChatRunRegistry } from "./chat/runs";
 import type { Db } from "./db";
 import type { Config } from "./env";
+import type { MemoryService } from "./memory";
 import type { LiveDeps } from "./metrics";
 
 /** Live figures of the running server, read by health and (later) metrics. */
@@ -32,6 +33,8 @@ export interface ServerDeps extends LiveDeps {
   chat: ChatRunRegistry;
   /** Authentication, live revocation and limits (issue 6). */
   auth: Auth;
+  /** Memories: store, recall, changes (src/server/memory). */
+  memory: MemoryService;
 }
 
 export type Transport = "http" | "ws";

@@ -95,18 +95,39 @@ const known = z.discriminatedUnion("type", [
     type: z.literal("tool.error"),
     data: z.object({ callId: idSchema, name: text(200), message: text(2_000) }),
   }),
-  // Memory.
+  // Memory. Parley's memory store (memory.*) publishes these itself with
+  // counts and timings only: `key` is the memory id, `namespace` its scope
+  // kind; never its content, nor the query.
   z.object({
     type: z.literal("memory.store"),
-    data: z.object({ key: text(500), namespace: text(200).optional(), value: z.json().optional() }),
+    data: z.object({
+      key: text(500),
+      namespace: text(200).optional(),
+      value: z.json().optional(),
+      /** created | updated | deleted */
+      operation: text(20).optional(),
+      bytes: count.optional(),
+      durationMs: ms.optional(),
+    }),
   }),
   z.object({
     type: z.literal("memory.recall"),
     data: z.object({
-      query: text(2_000),
+      query: text(2_000).optional(),
       namespace: text(200).optional(),
-      results: z.array(z.object({ key: text(500), score: z.number().optional(), value: z.json().optional() })).max(100),
+      results: z.array(z.object({ key: text(500), score: z.number().optional(), value: z.json().optional() })).max(100).optional(),
+      /** Results returned, and how they were ranked (text | hybrid). */
+      count: count.optional(),
+      mode: text(20).optional(),
+      durationMs: ms.optional(),
+      textMs: ms.optional(),
+      vectorMs: ms.optional(),
     }),
+  }),
+  z.object({
+    type: z.literal("memory.error"),
+    /** What failed (embed, recall, ...), how many memories it concerned, and why. */
+    data: z.object({ operation: text(50), message: text(2_000), count: count.optional(), attempt: count.optional() }),
   }),
   // A task's progress: reasoning steps, an evolution run's generations.
   z.object({

@@ -33,7 +33,12 @@ export interface ChatRunDeps {
   log: Logger;
   config: Config;
   providers: ProviderRegistry;
+  /** Memories a run's provider is told (a system turn after the agent's prompt; their ids go in the run's metadata). */
+  memoryContext?: RunMemoryContext;
 }
+
+/** The memory context of a run about to start: a system turn (null: none) and the memory ids it quotes. */
+export type RunMemoryContext = (run: { sessionId: string; agent: AgentConfig; question: string }) => Promise<{ text: string | null; ids: string[] } | null>;
 
 type AbortCause = "stopped" | "timeout" | "shutdown";
 
@@ -302,6 +307,7 @@ export class ChatRunRegistry implements ActiveRunSource {
     const session = await sessionRead;
     if (!session) throw sessionNotFound(input.sessionId);
     const agent = await (namedAgent ?? this.agentFor(undefined, session.defaultAgentId));
+    const memory = (await this.deps.memoryContext?.({ sessionId: input.sessionId, agent, question: input.content })) ?? null;
     const release = this.reserve(input.sessionId);
     /** The provider request, once sent from inside the transaction (cancelled if the transaction fails). */
     const early: { completion: StartedCompletion | null } = { completion: null };
@@ -328,9 +334,9 @@ export class ChatRunRegistry implements ActiveRunSource {
             },
           });
           const assistant = await tx.message.create({
-            data: this.assistantData(input.sessionId, counters.lastSeq, userMessage, runId, agent),
+            data: this.assistantData(input.sessionId, counters.lastSeq, userMessage, runId, agent, memory?.ids),
           });
-          const history = await this.history(tx, input.sessionId, userMessage.seq, agent, asker.scope);
+          const history = await this.history(tx, input.sessionId, userMessage.seq, agent, asker.scope, memory?.text);
           early.completion = this.startEarly(agent, history, input.sessionId, userMessage.id, asker.scope);
           const envelopes = [
             await writeSessionEvent(tx, input.sessionId, counters.lastEventSeq - 1, { type: "message.created", message: userMessage }),
@@ -370,6 +376,7 @@ export class ChatRunRegistry implements ActiveRunSource {
     const previousAgentId = target.role === "user" ? undefined : agentIdOf(target);
     const agent = await this.agentFor(input.agentId ?? previousAgentId ?? undefined, session.defaultAgentId, input.agentId === undefined);
     const question = parent;
+    const memory = (await this.deps.memoryContext?.({ sessionId: question.sessionId, agent, question: question.content })) ?? null;
     const release = this.reserve(question.sessionId);
     /** The provider request, once sent from inside the transaction (cancelled if the transaction fails). */
     const early: { completion: StartedCompletion | null } = { completion: null };
@@ -383,9 +390,9 @@ export class ChatRunRegistry implements ActiveRunSource {
             select: { lastSeq: true, lastEventSeq: true },
           });
           const assistant = await tx.message.create({
-            data: this.assistantData(question.sessionId, counters.lastSeq, question, runId, agent),
+            data: this.assistantData(question.sessionId, counters.lastSeq, question, runId, agent, memory?.ids),
           });
-          const history = await this.history(tx, question.sessionId, question.seq, agent, asker.scope);
+          const history = await this.history(tx, question.sessionId, question.seq, agent, asker.scope, memory?.text);
           early.completion = this.startEarly(agent, history, question.sessionId, question.id, asker.scope);
           const envelope = await writeSessionEvent(tx, question.sessionId, counters.lastEventSeq, {
             type: "message.created",
@@ -620,6 +627,7 @@ export class ChatRunRegistry implements ActiveRunSource {
     question: Pick<Message, "id" | "visibility" | "authorId">,
     runId: string,
     agent: AgentConfig,
+    memoryIds?: string[],
   ): Prisma.MessageUncheckedCreateInput {
     const metadata: RunMetadata = {
       runId,
@@ -628,6 +636,7 @@ export class ChatRunRegistry implements ActiveRunSource {
       agentName: agent.name,
       provider: agent.provider,
       model: agent.model,
+      ...(memoryIds && memoryIds.length > 0 ? { memoryIds } : {}),
     };
     return {
       sessionId,
@@ -695,6 +704,7 @@ export class ChatRunRegistry implements ActiveRunSource {
     questionSeq: number,
     agent: AgentConfig,
     scope: Prisma.MessageWhereInput,
+    memoryText?: string | null,
   ): Promise<ChatTurn[]> {
     const rows = await tx.message.findMany({
       where: {
@@ -719,6 +729,7 @@ export class ChatRunRegistry implements ActiveRunSource {
       turns.push({ role: row.role as ChatTurn["role"], content: row.content });
     }
     turns.reverse();
+    if (memoryText) turns.unshift({ role: "system", content: memoryText });
     if (agent.systemPrompt) turns.unshift({ role: "system", content: agent.systemPrompt });
     return turns;
   }

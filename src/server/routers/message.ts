@@ -1,8 +1,11 @@
 // message.*: post and page through a session's messages.
+import { messageSearchInput } from "../../shared/memory";
 import { messageListInput, messagePostInput } from "../../shared/schemas";
 import { requireSession } from "../auth/access";
 import { canSeeMessage, visibleMessagesWhere } from "../auth/policy";
 import { requireOwnOrVisible } from "../services/errors";
+import { isPostgresUrl } from "../env";
+import { searchMessages } from "../search/messages";
 import { listMessages, postMessage } from "../services/messages";
 import { authedProcedure, router } from "../trpc";
 
@@ -24,4 +27,8 @@ export const messageRouter = router({
     await requireSession(ctx, input.sessionId, "read");
     return listMessages(ctx, input, visibleMessagesWhere(ctx.principal));
   }),
+  /** Ranked full-text search over every message the caller may see (the rules of list), with highlights and links. */
+  search: authedProcedure.input(messageSearchInput).query(({ ctx, input }) =>
+    searchMessages(ctx.db, isPostgresUrl(ctx.config.DATABASE_URL), ctx.principal, input),
+  ),
 });

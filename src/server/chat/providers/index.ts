@@ -2,7 +2,8 @@
 // "builtin" is always there; "openai" and "ollama" only when configured.
 import type { ProviderId } from "../../../shared/chat";
 import type { Db } from "../../db";
-import type { Config } from "../../env";
+import { isPostgresUrl, type Config } from "../../env";
+import type { MemoryService } from "../../memory";
 import { BuiltinRetrievalProvider } from "./builtin";
 import { OllamaProvider } from "./ollama";
 import { OpenAiCompatibleProvider } from "./openai-compatible";
@@ -10,9 +11,9 @@ import type { ChatProvider } from "./provider";
 
 export type ProviderRegistry = ReadonlyMap<ProviderId, ChatProvider>;
 
-export function createProviders(config: Config, db: Db): ProviderRegistry {
+export function createProviders(config: Config, db: Db, memory?: MemoryService): ProviderRegistry {
   const providers = new Map<ProviderId, ChatProvider>();
-  providers.set("builtin", new BuiltinRetrievalProvider({ db, chunkDelayMs: config.CHAT_BUILTIN_CHUNK_DELAY_MS }));
+  providers.set("builtin", new BuiltinRetrievalProvider({ db, chunkDelayMs: config.CHAT_BUILTIN_CHUNK_DELAY_MS, postgres: isPostgresUrl(config.DATABASE_URL), memory }));
   if (config.OPENAI_BASE_URL || config.OPENAI_API_KEY) {
     providers.set(
       "openai",

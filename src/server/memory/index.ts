@@ -1,0 +1,238 @@
+// The memory feature, built once per server: the store, the optional
+// embeddings pipeline and vector index, recall, the change stream, the typed
+// agent events it emits, and the memories a chat run is given as context.
+import type { TrackedEnvelope } from "@trpc/server";
+import type { Logger } from "pino";
+import type { z } from "zod";
+import { agentEventPublishInput, type AgentEventPublishInput } from "../../shared/agent-events";
+import type { MemoryEvent, MemoryItem, memoryEventsInput, memoryListInput, memoryRecallInput, memoryStoreInput, memoryUpdateInput, RecallHit, RecallResult } from "../../shared/memory";
+import type { Principal } from "../auth/principal";
+import type { Bus } from "../bus/bus";
+import type { Db } from "../db";
+import { isPostgresUrl, type Config } from "../env";
+import { resolveScope } from "./audience";
+import { memoryChannel } from "./changes";
+import { Embedder } from "./embedder";
+import { createEmbeddingsProvider } from "./embeddings";
+import { memoryEventStream } from "./events";
+import { recallMemories } from "./recall";
+import { MemoryStore, type MemoryCaller } from "./store";
+import { VectorIndex } from "./vectors";
+
+export type { MemoryCaller } from "./store";
+
+/** Where the feature's typed agent events go (services/agent-events.ts AgentEventLog). */
+export interface AgentEventSink {
+  publish(input: z.output<typeof agentEventPublishInput>, source: string): Promise<unknown>;
+}
+
+export interface MemoryDeps {
+  db: Db;
+  bus: Bus;
+  log: Logger;
+  config: Config;
+  agentEvents: AgentEventSink;
+}
+
+/** A run's memory context: what the provider is told, and what the run's metadata records. */
+export interface MemoryContext {
+  /** A system turn listing the memories, or null when there are none. */
+  text: string | null;
+  ids: string[];
+}
+
+/** The least cosine similarity at which a memory found by meaning alone is relevant to an assistant. */
+export const CONTEXT_MIN_SIMILARITY = 0.5;
+
+/** Characters of one memory quoted into a run's context at most. */
+const CONTEXT_MEMORY_CHARS = 1_000;
+
+export class MemoryService {
+  readonly store: MemoryStore;
+  readonly index = new VectorIndex();
+  readonly embedder: Embedder | null;
+  private readonly postgres: boolean;
+  private readonly stopForgetting: () => void;
+
+  constructor(private readonly deps: MemoryDeps) {
+    const { config, db, bus } = deps;
+    const log = deps.log.child({ component: "memory" });
+    this.postgres = isPostgresUrl(config.DATABASE_URL);
+    const provider = createEmbeddingsProvider(config);
+    this.embedder = provider
+      ? new Embedder({
+          db,
+          bus,
+          log,
+          provider,
+          index: this.index,
+          batchSize: config.EMBEDDINGS_BATCH_SIZE,
+          maxAttempts: config.EMBEDDINGS_MAX_ATTEMPTS,
+          queryTimeoutMs: config.EMBEDDINGS_QUERY_TIMEOUT_MS,
+          onFailure: ({ count, reason, attempt }) => this.emit({ type: "memory.error", data: { operation: "embed", message: reason.slice(0, 2_000), count, attempt } }, "parley"),
+        })
+      : null;
+    this.store = new MemoryStore({
+      db,
+      bus,
+      log,
+      postgres: this.postgres,
+      limits: { maxBytes: config.MEMORY_MAX_BYTES, writesPerMinute: config.MEMORY_WRITES_PER_MINUTE, changesKept: config.MEMORY_EVENTS_MAX_COUNT },
+      embeddingModel: provider?.model ?? null,
+      onText: (seq) => this.embedder?.enqueue(seq),
+    });
+    // Deleted memories leave the vector index on every instance.
+    this.stopForgetting = bus.subscribe(memoryChannel, (change) => {
+      if (change.type === "deleted") this.embedder?.forget(change.memorySeq);
+    });
+    log.info({ embeddings: provider?.model ?? "off" }, "memory ready");
+  }
+
+  start(): void {
+    this.embedder?.start();
+  }
+
+  async close(): Promise<void> {
+    this.stopForgetting();
+    await this.embedder?.close();
+  }
+
+  /** memory.recall, and its memory.recall event (figures only). */
+  async recall(caller: MemoryCaller, input: z.output<typeof memoryRecallInput>): Promise<RecallResult> {
+    try {
+      const { figures, ...result } = await recallMemories(
+        { db: this.deps.db, postgres: this.postgres, store: this.store, embedder: this.embedder, index: this.index },
+        caller,
+        input,
+      );
+      this.emit(
+        {
+          type: "memory.recall",
+          data: { namespace: input.scope?.kind ?? "all", count: figures.count, mode: result.mode, durationMs: result.tookMs, textMs: figures.textMs, ...(figures.vectorMs === null ? {} : { vectorMs: figures.vectorMs }) },
+          sessionId: input.scope?.kind === "session" ? input.scope.sessionId : undefined,
+        },
+        caller.principal.id,
+      );
+      return result;
+    } catch (error) {
+      this.emit({ type: "memory.error", data: { operation: "recall", message: error instanceof Error ? error.message.slice(0, 2_000) : "recall failed" } }, caller.principal.id);
+      throw error;
+    }
+  }
+
+  /** memory.events: changes to memories the caller may see, tracked by change seq. */
+  events(caller: MemoryCaller, input: z.output<typeof memoryEventsInput>, signal: AbortSignal | undefined): AsyncGenerator<TrackedEnvelope<MemoryEvent>, void, unknown> {
+    return memoryEventStream({
+      db: this.deps.db,
+      bus: this.deps.bus,
+      store: this.store,
+      caller,
+      scope: input.scope ? resolveScope(caller.principal, input.scope) : null,
+      lastEventId: input.lastEventId,
+      signal,
+      queueLimit: this.deps.config.SUBSCRIBER_QUEUE_LIMIT,
+    });
+  }
+
+  /** memory.store (its memory.store event carries figures only). */
+  async remember(caller: MemoryCaller, input: z.output<typeof memoryStoreInput>): Promise<MemoryItem> {
+    const started = performance.now();
+    const memory = await this.store.store(caller, input);
+    this.stored(caller, "created", memory, started);
+    return memory;
+  }
+
+  async update(caller: MemoryCaller, input: z.output<typeof memoryUpdateInput>): Promise<MemoryItem> {
+    const started = performance.now();
+    const memory = await this.store.update(caller, input);
+    this.stored(caller, "updated", memory, started);
+    return memory;
+  }
+
+  async delete(caller: MemoryCaller, id: string): Promise<{ id: string }> {
+    const started = performance.now();
+    const deleted = await this.store.delete(caller, id);
+    this.stored(caller, "deleted", { id, scope: deleted.scope }, started);
+    return { id };
+  }
+
+  get(caller: MemoryCaller, id: string): Promise<MemoryItem> {
+    return this.store.get(caller, id);
+  }
+
+  list(caller: MemoryCaller, input: z.output<typeof memoryListInput>) {
+    return this.store.list(caller, input);
+  }
+
+  private stored(caller: MemoryCaller, operation: "created" | "updated" | "deleted", memory: Pick<MemoryItem, "id" | "scope"> & { content?: string }, startedAt: number): void {
+    this.emit(
+      {
+        type: "memory.store",
+        data: {
+          key: memory.id,
+          namespace: memory.scope.kind,
+          operation,
+          ...(memory.content === undefined ? {} : { bytes: Buffer.byteLength(memory.content, "utf8") }),
+          durationMs: Math.round((performance.now() - startedAt) * 10) / 10,
+        },
+        sessionId: memory.scope.sessionId ?? undefined,
+      },
+      caller.principal.id,
+    );
+  }
+
+  /**
+   * What a chat run may be told: the best public memories for the question
+   * in the run's scopes (global, the agent's, the session's), the ones every
+   * reader of a public answer may read. At most `limit`, each cut to
+   * CONTEXT_MEMORY_CHARS.
+   */
+  async runContext(run: { sessionId: string; agentId: string | null; question: string; limit: number }): Promise<MemoryContext> {
+    const hits = await this.relevantHits(run, run.limit);
+    if (hits.length === 0) return { text: null, ids: [] };
+    const lines = hits.map((hit, i) => {
+      const m = hit.memory;
+      const content = m.content.length > CONTEXT_MEMORY_CHARS ? `${m.content.slice(0, CONTEXT_MEMORY_CHARS)}…` : m.content;
+      return `${i + 1}. ${m.title ? `${m.title}: ` : ""}${content}`;
+    });
+    return {
+      text: `Memories stored in Parley that may help (most relevant first; use them only if they apply):\n${lines.join("\n")}`,
+      ids: hits.map((hit) => hit.memory.id),
+    };
+  }
+
+  /**
+   * Recall for an assistant: public memories of global scope, the agent's and
+   * the session's that matched a word of the question or are close in meaning
+   * (cosine similarity at least CONTEXT_MIN_SIMILARITY: the nearest vectors of
+   * an unrelated question are still returned by a plain recall).
+   */
+  async relevantHits(run: { sessionId: string; agentId: string | null; question: string }, limit: number): Promise<RecallHit[]> {
+    if (limit <= 0 || run.question.trim().length === 0) return [];
+    const caller: MemoryCaller = { principal: SYSTEM_READER, sessionAccess: () => Promise.reject(new Error("not used by an admin")) };
+    const { items } = await this.recall(caller, { query: run.question, limit: Math.min(50, limit * 4), mode: "auto" });
+    return items
+      .filter((hit) => hit.textRank !== null || (hit.similarity ?? 0) >= CONTEXT_MIN_SIMILARITY)
+      .filter(({ memory: m }) => m.visibility === "public")
+      .filter(({ memory: m }) => m.scope.kind === "global" || (m.scope.kind === "agent" && m.scope.agentId === run.agentId) || (m.scope.kind === "session" && m.scope.sessionId === run.sessionId))
+      .slice(0, limit);
+  }
+
+  private emit(event: AgentEventPublishInput, source: string): void {
+    const parsed = agentEventPublishInput.safeParse(event);
+    if (!parsed.success) {
+      this.deps.log.warn({ type: event.type, issues: parsed.error.issues.length }, "memory event does not match its schema; not published");
+      return;
+    }
+    this.deps.agentEvents.publish(parsed.data, source).catch((error: unknown) => {
+      this.deps.log.debug({ err: error, type: event.type }, "memory event not published");
+    });
+  }
+}
+
+/** The server itself reading memories for a run (an admin: `relevantHits` keeps only public ones of the run's scopes). */
+const SYSTEM_READER: Principal = { id: "parley:memory-context", kind: "admin", name: "Parley", role: "admin", tokenId: null, stored: false };
+
+export function createMemory(deps: MemoryDeps): MemoryService {
+  return new MemoryService(deps);
+}

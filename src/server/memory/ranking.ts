@@ -1,0 +1,82 @@
+// Ranking memories: by their words (always), on each database's own full-text
+// index, and fused with the vector ranking when there is one.
+//   SQLite      FTS5 `MemoryText`, bm25 with the title weighing 2 and the content 1
+//   PostgreSQL  generated tsvector `searchVector` (title weight A, content B), GIN, ts_rank_cd
+// Both stem English words, so "shipping" finds "ship". Any query word may
+// match; more, rarer and title words rank higher.
+import { Prisma } from "../../generated/prisma/client";
+import type { Db } from "../db";
+import { ftsMatchExpression, MARK_CLOSE, MARK_OPEN, tsQueryText } from "../search/terms";
+
+export interface Ranked {
+  seq: number;
+  /** Higher is better (bm25 negated on SQLite, ts_rank_cd on PostgreSQL). */
+  score: number;
+}
+
+/** The best `limit` memories matching any of `terms` among those `where` (on alias `m`) allows, best first. */
+export async function rankMemoriesByText(db: Db, postgres: boolean, terms: readonly string[], where: Prisma.Sql, limit: number): Promise<Ranked[]> {
+  if (terms.length === 0) return [];
+  const rows = postgres
+    ? await db.$queryRaw<{ seq: number; score: number }[]>(Prisma.sql`
+        SELECT m."seq" AS "seq", ts_rank_cd(m."searchVector", q, 1) AS "score"
+        FROM "Memory" m, to_tsquery('english', ${tsQueryText(terms)}) q
+        WHERE m."searchVector" @@ q AND ${where}
+        ORDER BY "score" DESC, m."seq" DESC LIMIT ${limit}`)
+    : await db.$queryRaw<{ seq: number; score: number }[]>(Prisma.sql`
+        SELECT m."seq" AS "seq", -bm25("MemoryText", 2.0, 1.0) AS "score"
+        FROM "MemoryText" JOIN "Memory" m ON m."seq" = "MemoryText".rowid
+        WHERE "MemoryText" MATCH ${ftsMatchExpression(terms)} AND ${where}
+        ORDER BY "score" DESC, m."seq" DESC LIMIT ${limit}`);
+  return rows.map((row) => ({ seq: Number(row.seq), score: Number(row.score) }));
+}
+
+/** Words of a passage around the matches, at most. */
+const PASSAGE_WORDS = 24;
+
+/** The best passage of each memory with the matched words marked (MARK_OPEN/MARK_CLOSE), by seq. */
+export async function markedPassages(db: Db, postgres: boolean, terms: readonly string[], seqs: readonly number[]): Promise<Map<number, string>> {
+  if (terms.length === 0 || seqs.length === 0) return new Map();
+  const rows = postgres
+    ? await db.$queryRaw<{ seq: number; marked: string }[]>(Prisma.sql`
+        SELECT m."seq" AS "seq",
+          ts_headline('english', coalesce(m."title" || ': ', '') || m."content", to_tsquery('english', ${tsQueryText(terms)}),
+            ${`StartSel=${MARK_OPEN}, StopSel=${MARK_CLOSE}, MaxWords=${PASSAGE_WORDS}, MinWords=${PASSAGE_WORDS / 2}, MaxFragments=1, FragmentDelimiter=" … "`}) AS "marked"
+        FROM "Memory" m WHERE m."seq" IN (${Prisma.join(seqs)})`)
+    : await db.$queryRaw<{ seq: number; marked: string }[]>(Prisma.sql`
+        SELECT rowid AS "seq", snippet("MemoryText", -1, ${MARK_OPEN}, ${MARK_CLOSE}, '…', ${PASSAGE_WORDS}) AS "marked"
+        FROM "MemoryText" WHERE "MemoryText" MATCH ${ftsMatchExpression(terms)} AND rowid IN (${Prisma.join(seqs)})`);
+  return new Map(rows.map((row) => [Number(row.seq), row.marked]));
+}
+
+/** Reciprocal rank fusion's constant: ranks past the first few count for less, never for nothing. */
+export const RRF_K = 60;
+
+export interface Fused {
+  seq: number;
+  score: number;
+  textRank: number | null;
+  vectorRank: number | null;
+}
+
+/**
+ * Reciprocal rank fusion: each ranking adds 1 / (RRF_K + rank) to the items it
+ * ranks, so an item high in either list, or present in both, rises. Ties by
+ * text rank, then newest. Scores of different rankings never need comparing.
+ */
+export function fuseRankings(text: readonly Ranked[], vector: readonly Ranked[]): Fused[] {
+  const fused = new Map<number, Fused>();
+  const add = (list: readonly Ranked[], key: "textRank" | "vectorRank") => {
+    list.forEach((item, index) => {
+      const entry = fused.get(item.seq) ?? { seq: item.seq, score: 0, textRank: null, vectorRank: null };
+      entry.score += 1 / (RRF_K + index + 1);
+      entry[key] = index + 1;
+      fused.set(item.seq, entry);
+    });
+  };
+  add(text, "textRank");
+  add(vector, "vectorRank");
+  return [...fused.values()].sort(
+    (a, b) => b.score - a.score || (a.textRank ?? Infinity) - (b.textRank ?? Infinity) || b.seq - a.seq,
+  );
+}
