@@ -18,7 +18,7 @@ import {
 import { EventSource as NodeEventSource } from "eventsource";
 import superjson from "superjson";
 import NodeWebSocket from "ws";
-import type { AppRouter } from "../server/routers/_app";
+import type { AppRouter, RouterOutputs } from "../server/routers/_app";
 import { askSession, followRun, type AskItem, type AskOptions } from "./ask";
 import {
   ConnectionStateSource,
@@ -27,12 +27,14 @@ import {
   sseConnectionStateLink,
   type ConnectionStateObservable,
 } from "./connection-state";
+import { recall, remember, type RecallOptions, type RememberOptions } from "./memory";
 import { tailSession, type TailItem, type TailOptions } from "./tail";
 
 export type * from "./types";
 export type { AskItem, AskOptions } from "./ask";
 export type { ConnectionState, ConnectionStateListener, ConnectionStateObservable } from "./connection-state";
 export type { TailItem, TailOptions } from "./tail";
+export type { RecallOptions, RememberOptions } from "./memory";
 export { describeFailure, isPermanentFailure, type ParleyFailure, type ParleyFailureKind } from "./errors";
 
 export const TRPC_HTTP_PATH = "/api/trpc";
@@ -86,6 +88,10 @@ export interface ParleyClient {
    * chat.send): its deltas from the start, then `done`. Aborting `signal` stops the run.
    */
   followRun(runId: string, options?: { signal?: AbortSignal }): AsyncGenerator<AskItem, void, undefined>;
+  /** Store a memory (memory.store): global and public unless `options` say otherwise. */
+  remember(content: string, options?: RememberOptions): Promise<RouterOutputs["memory"]["store"]>;
+  /** The memories that best match `query` (memory.recall), with scores and matched words. */
+  recall(query: string, options?: RecallOptions): Promise<RouterOutputs["memory"]["recall"]>;
   /** Close the WebSocket; pending subscriptions end, `tail` and `ask` iterators return. */
   close(): Promise<void>;
 }
@@ -156,6 +162,8 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     ask: (sessionId, prompt, askOptions = {}) =>
       askSession(api, sessionId, prompt, { ...askOptions, lifetime: lifetime.signal, retryDelayMs }),
     followRun: (runId, runOptions = {}) => followRun(api, runId, { signal: runOptions.signal, lifetime: lifetime.signal, retryDelayMs }),
+    remember: (content, rememberOptions) => remember(api, content, rememberOptions),
+    recall: (query, recallOptions) => recall(api, query, recallOptions),
     close: async () => {
       lifetime.abort();
       stopFollowing();
