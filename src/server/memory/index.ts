@@ -15,6 +15,7 @@ import { memoryChannel } from "./changes";
 import { Embedder } from "./embedder";
 import { createEmbeddingsProvider } from "./embeddings";
 import { memoryEventStream } from "./events";
+import { TermStatistics } from "./ranking";
 import { recallMemories } from "./recall";
 import { MemoryStore, type MemoryCaller } from "./store";
 import { VectorIndex } from "./vectors";
@@ -52,12 +53,14 @@ export class MemoryService {
   readonly index = new VectorIndex();
   readonly embedder: Embedder | null;
   private readonly postgres: boolean;
+  private readonly terms: TermStatistics;
   private readonly stopForgetting: () => void;
 
   constructor(private readonly deps: MemoryDeps) {
     const { config, db, bus } = deps;
     const log = deps.log.child({ component: "memory" });
     this.postgres = isPostgresUrl(config.DATABASE_URL);
+    this.terms = new TermStatistics(db, this.postgres);
     const provider = createEmbeddingsProvider(config);
     this.embedder = provider
       ? new Embedder({
@@ -101,7 +104,7 @@ export class MemoryService {
   async recall(caller: MemoryCaller, input: z.output<typeof memoryRecallInput>): Promise<RecallResult> {
     try {
       const { figures, ...result } = await recallMemories(
-        { db: this.deps.db, postgres: this.postgres, store: this.store, embedder: this.embedder, index: this.index },
+        { db: this.deps.db, postgres: this.postgres, store: this.store, embedder: this.embedder, index: this.index, terms: this.terms },
         caller,
         input,
       );

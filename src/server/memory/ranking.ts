@@ -31,6 +31,61 @@ export async function rankMemoriesByText(db: Db, postgres: boolean, terms: reado
   return rows.map((row) => ({ seq: Number(row.seq), score: Number(row.score) }));
 }
 
+/** A word found in more than this share of memories is left out of a query that has rarer words. */
+export const COMMON_TERM_SHARE = 0.2;
+/** How long a word's document count (and the memory count) is reused. */
+const TERM_STATS_TTL_MS = 60_000;
+const TERM_STATS_ENTRIES = 10_000;
+
+/**
+ * Document counts of query words, cached for TERM_STATS_TTL_MS. Ranking a word
+ * that most memories contain costs a bm25 evaluation per memory (100 ms at
+ * 100,000 memories) and moves the ranking little (its inverse document
+ * frequency is near zero), so `rankable` leaves such words out when the query
+ * has rarer ones. The counts are the index's own (stemmed) matches.
+ */
+export class TermStatistics {
+  private readonly counts = new Map<string, { docs: number; at: number }>();
+  private total: { docs: number; at: number } | null = null;
+
+  constructor(
+    private readonly db: Db,
+    private readonly postgres: boolean,
+  ) {}
+
+  /** `terms` without the common ones, unless every one is common (then all of them). */
+  async rankable(terms: readonly string[]): Promise<string[]> {
+    if (terms.length <= 1) return [...terms];
+    const total = await this.memoryCount();
+    if (total < 1_000) return [...terms];
+    const rare: string[] = [];
+    for (const term of terms) if ((await this.documents(term)) <= total * COMMON_TERM_SHARE) rare.push(term);
+    return rare.length > 0 ? rare : [...terms];
+  }
+
+  private async memoryCount(): Promise<number> {
+    const now = performance.now();
+    if (this.total && now - this.total.at < TERM_STATS_TTL_MS) return this.total.docs;
+    const docs = await this.db.memory.count();
+    this.total = { docs, at: now };
+    return docs;
+  }
+
+  private async documents(term: string): Promise<number> {
+    const now = performance.now();
+    const cached = this.counts.get(term);
+    if (cached && now - cached.at < TERM_STATS_TTL_MS) return cached.docs;
+    const rows = this.postgres
+      ? await this.db.$queryRaw<{ docs: number }[]>(Prisma.sql`SELECT count(*)::int AS "docs" FROM "Memory" WHERE "searchVector" @@ to_tsquery('english', ${term})`)
+      : await this.db.$queryRaw<{ docs: number }[]>(Prisma.sql`SELECT count(*) AS "docs" FROM "MemoryText" WHERE "MemoryText" MATCH ${ftsMatchExpression([term])}`);
+    const docs = Number(rows[0]?.docs ?? 0);
+    this.counts.delete(term);
+    this.counts.set(term, { docs, at: now });
+    if (this.counts.size > TERM_STATS_ENTRIES) this.counts.delete(this.counts.keys().next().value ?? "");
+    return docs;
+  }
+}
+
 /** Words of a passage around the matches, at most. */
 const PASSAGE_WORDS = 24;
 

@@ -9,7 +9,7 @@ import type { Db } from "../db";
 import { parseMarked, plainHighlight, queryTerms } from "../search/terms";
 import { readableMemorySql, resolveScope, scopeFilterSql } from "./audience";
 import type { Embedder } from "./embedder";
-import { fuseRankings, markedPassages, rankMemoriesByText, type Ranked } from "./ranking";
+import { fuseRankings, markedPassages, rankMemoriesByText, type Ranked, type TermStatistics } from "./ranking";
 import { memorySelect, type MemoryCaller, type MemoryStore } from "./store";
 import type { VectorIndex } from "./vectors";
 
@@ -25,6 +25,7 @@ export interface RecallDeps {
   store: MemoryStore;
   embedder: Embedder | null;
   index: VectorIndex;
+  terms: TermStatistics;
 }
 
 /** What one recall did, for the memory.recall event (no content). */
@@ -54,7 +55,7 @@ export async function recallMemories(
   const queryVector = wantsVector && deps.embedder ? deps.embedder.queryVector(input.query) : null;
 
   const textStarted = performance.now();
-  const text = await rankMemoriesByText(db, postgres, terms, allowed, depth);
+  const text = await rankMemoriesByText(db, postgres, await deps.terms.rankable(terms), allowed, depth);
   const textMs = performance.now() - textStarted;
 
   let vector: (Ranked & { similarity: number })[] = [];

@@ -14,9 +14,12 @@ import { tooManyRequests } from "../auth/limits";
 import type { SessionAccess } from "../auth/policy";
 import type { Principal } from "../auth/principal";
 import type { Bus } from "../bus/bus";
-import type { Db } from "../db";
+import { sqliteWriteConnection, type Db } from "../db";
+import { isSqliteBusy } from "../services/errors";
+import { newId } from "../services/ids";
 import { canChangeMemory, canSeeMemory, readableMemorySql, requireMayStore, resolveScope, scopeFilterSql, type MemoryAudience } from "./audience";
 import { memoryChannel, type MemoryChangeMessage } from "./changes";
+import { deleteMemorySqlite, insertMemorySqlite, updateMemorySqlite } from "./sqlite-writes";
 
 /** Who calls, and how to learn its access to a session (through the access cache). */
 export interface MemoryCaller {
@@ -72,6 +75,9 @@ export function toMemoryItem(row: MemoryRow, embeddingModel: string | null): Mem
 
 /** Any constant: the advisory lock that serializes memory writes on PostgreSQL. */
 const WRITE_LOCK_KEY = 72_616_002;
+/** SQLite: while Prisma's connection holds the write lock, try again this often, for at most this long. */
+const BUSY_RETRY_MS = 2;
+const BUSY_GIVE_UP_MS = 10_000;
 
 export interface MemoryStoreDeps {
   db: Db;
@@ -115,6 +121,27 @@ export class MemoryStore {
     await this.takeWrite(principal);
     const authorId = principal.stored ? principal.id : null;
     const audience: MemoryAudience = { ...placed, authorId, visibility: input.visibility };
+    const connection = sqliteWriteConnection(db);
+    if (connection) {
+      const now = new Date();
+      const memory: MemoryItem = {
+        id: newId(),
+        title: input.title || null,
+        content: input.content,
+        metadata: input.metadata ?? {},
+        tags: [...new Set(input.tags)].sort(),
+        scope: { kind: audience.scope, sessionId: audience.sessionId, agentId: audience.agentId, principalId: audience.principalId },
+        authorId,
+        visibility: input.visibility,
+        createdAt: now,
+        updatedAt: now,
+        embedded: false,
+      };
+      const { seq, change } = await whileBusy(() => insertMemorySqlite(connection, memory, audience, this.deps.limits.changesKept));
+      this.publish({ seq: change, type: "created", memoryId: memory.id, memorySeq: seq, audience, audienceChanged: false, memory });
+      this.deps.onText?.(seq);
+      return memory;
+    }
     const { row, change } = await this.write(async (tx) => {
       const row = await tx.memory.create({
         data: {
@@ -147,6 +174,27 @@ export class MemoryStore {
     if (input.visibility !== undefined) data.visibility = input.visibility;
     if (input.tags !== undefined) data.tags = { deleteMany: {}, create: [...new Set(input.tags)].map((tag) => ({ tag })) };
     const textChanged = data.content !== undefined || (input.title !== undefined && (input.title || null) !== before.title);
+    const connection = sqliteWriteConnection(this.deps.db);
+    if (connection) {
+      const previous = this.item(before);
+      const tags = input.tags === undefined ? null : [...new Set(input.tags)].sort();
+      const after: MemoryItem = {
+        ...previous,
+        title: input.title === undefined ? before.title : input.title || null,
+        content: input.content ?? before.content,
+        metadata: input.metadata ?? before.metadata,
+        visibility: input.visibility ?? before.visibility,
+        tags: tags ?? previous.tags,
+        updatedAt: new Date(),
+        embedded: previous.embedded && !textChanged,
+      };
+      const audience: MemoryAudience = { ...audienceOf(before), visibility: after.visibility };
+      const audienceChanged = after.visibility !== before.visibility;
+      const change = await whileBusy(() => updateMemorySqlite(connection, before.seq, after, tags, textChanged, audience, audienceChanged, this.deps.limits.changesKept));
+      this.publish({ seq: change, type: "updated", memoryId: after.id, memorySeq: before.seq, audience, audienceChanged, memory: after });
+      if (textChanged) this.deps.onText?.(before.seq);
+      return after;
+    }
     const { row, change, audience, audienceChanged } = await this.write(async (tx) => {
       const row = await tx.memory.update({ where: { seq: before.seq }, data, select: memorySelect });
       const audience = audienceOf(row);
@@ -163,10 +211,13 @@ export class MemoryStore {
     const before = await this.changeable(caller, id);
     await this.takeWrite(caller.principal);
     const audience = audienceOf(before);
-    const change = await this.write(async (tx) => {
-      await tx.memory.delete({ where: { seq: before.seq } });
-      return this.recordChange(tx, "deleted", before.id, audience, false);
-    });
+    const connection = sqliteWriteConnection(this.deps.db);
+    const change = connection
+      ? await whileBusy(() => deleteMemorySqlite(connection, before.seq, before.id, audience, this.deps.limits.changesKept))
+      : await this.write(async (tx) => {
+          await tx.memory.delete({ where: { seq: before.seq } });
+          return this.recordChange(tx, "deleted", before.id, audience, false);
+        });
     this.publish({ seq: change, type: "deleted", memoryId: before.id, memorySeq: before.seq, audience, audienceChanged: false, memory: null });
     return { id: before.id, scope: this.item(before).scope };
   }
@@ -250,7 +301,7 @@ export class MemoryStore {
     }
   }
 
-  /** One serialized write transaction. */
+  /** PostgreSQL: one serialized write transaction. */
   private write<T>(body: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
     return this.deps.db.$transaction(async (tx) => {
       // The key is a literal: a bound parameter would not pick the bigint overload.
@@ -280,4 +331,17 @@ export function audienceOf(row: MemoryAudience): MemoryAudience {
     authorId: row.authorId,
     visibility: row.visibility,
   };
+}
+
+/** Run a synchronous SQLite write, again every BUSY_RETRY_MS while Prisma's connection holds the lock (the transaction rolled back: nothing was written). */
+async function whileBusy<T>(write: () => T): Promise<T> {
+  const since = performance.now();
+  for (;;) {
+    try {
+      return write();
+    } catch (error) {
+      if (!isSqliteBusy(error) || performance.now() - since > BUSY_GIVE_UP_MS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS));
+    }
+  }
 }

@@ -257,7 +257,7 @@ function rowsOf(rows: number, columns: number): string {
 }
 
 /** How Prisma's SQLite adapter stores a DateTime (ISO 8601, "+00:00"). */
-function sqliteTimestamp(date: Date): string {
+export function sqliteTimestamp(date: Date): string {
   return date.toISOString().replace("Z", "+00:00");
 }
 

@@ -163,6 +163,8 @@ export function SessionView({ id }: { id: string }) {
   // Timeline scrolling: virtualised rows, stick to the bottom while there, load older near the top.
   const scrollRef = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
+  /** The message a link opened (#seq-<n>): marked, and the view stays on it (no sticking to the end) until "jump to end". */
+  const [targetSeq, setTargetSeq] = useState<number | null>(null);
   const [showJump, setShowJump] = useState(false);
   const prepend = useRef<{ height: number; top: number } | null>(null);
   const [loadingOlder, setLoadingOlder] = useState(false);
@@ -198,10 +200,10 @@ export function SessionView({ id }: { id: string }) {
     if (prepend.current) {
       el.scrollTop = prepend.current.top + (el.scrollHeight - prepend.current.height);
       prepend.current = null;
-    } else if (atBottom.current) {
+    } else if (atBottom.current && targetSeq === null) {
       el.scrollTop = el.scrollHeight;
     }
-  }, [timeline, totalSize, queued.length]);
+  }, [timeline, totalSize, queued.length, targetSeq]);
 
   const onScroll = () => {
     const el = scrollRef.current;
@@ -211,10 +213,42 @@ export function SessionView({ id }: { id: string }) {
     if (el.scrollTop < 400) void loadOlder();
   };
 
+  // /s/<id>#seq-<n> (search results, the assistant's links): load older pages back to that
+  // message, scroll it into view and mark it; once per hash (a new hash jumps again). The
+  // hash is read when the effect runs: a client-side navigation sets it after this view mounts.
+  const [hashChanges, setHashChanges] = useState(0);
+  const [jumpedTo, setJumpedTo] = useState<string | null>(null);
+  useEffect(() => {
+    const changed = () => setHashChanges((n) => n + 1);
+    window.addEventListener("hashchange", changed);
+    return () => window.removeEventListener("hashchange", changed);
+  }, []);
+  useEffect(() => {
+    const hash = window.location.hash;
+    const target = /^#seq-(\d+)$/.exec(hash)?.[1];
+    // Nothing shown yet (the first page is on its way), or jumped there already.
+    if (!ready || rows.length === 0 || !target || jumpedTo === hash) return;
+    const seq = Number(target);
+    const index = rows.findIndex((row) => row.message.seq === seq);
+    if (index >= 0) {
+      atBottom.current = false;
+      virtualizer.scrollToIndex(index, { align: "center" });
+      setJumpedTo(hash);
+      setTargetSeq(seq);
+      return;
+    }
+    // What this render shows reaches back far enough, without it: hidden from this reader, or gone.
+    const shownOldest = timeline.messages[0]?.seq ?? null;
+    if (shownOldest !== null && shownOldest <= seq) setJumpedTo(hash);
+    // Older pages still to load (the store may already hold the next one this render does not show yet).
+    else if (timeline.hasOlder && (store.oldestSeq() ?? 0) > seq) void loadOlder();
+  }, [hashChanges, jumpedTo, ready, rows, virtualizer, store, timeline.messages, timeline.hasOlder, loadOlder]);
+
   const jumpToEnd = () => {
     const el = scrollRef.current;
     if (!el) return;
     atBottom.current = true;
+    setTargetSeq(null);
     el.scrollTop = el.scrollHeight;
     setShowJump(false);
   };
@@ -303,6 +337,7 @@ export function SessionView({ id }: { id: string }) {
                     <div
                       key={item.key}
                       data-index={item.index}
+                      data-target={m.seq === targetSeq ? "true" : undefined}
                       ref={virtualizer.measureElement}
                       style={{ position: "absolute", top: 0, left: 0, width: "100%", transform: `translateY(${item.start}px)` }}
                     >
