@@ -1,5 +1,5 @@
 // Memory benchmark (`npm run bench -- memory`, runs only when named; `--smoke`
-// for a small size): recall p50/p99 at 10,000 and 100,000 memories, text-only
+// for a small size, `--size N` for one): recall p50/p99 at 10,000 and 100,000 memories, text-only
 // and hybrid (a local embeddings server, 384-dimension vectors), store
 // throughput, message.post throughput alone and while memories are stored,
 // and the brute-force cosine time per query at each size. A real server on
@@ -13,12 +13,15 @@ import Database from "better-sqlite3";
 import { createParleyClient } from "../src/client";
 import { startServer } from "../src/server/app";
 import { parseConfig } from "../src/server/env";
+import { random } from "../src/server/faults";
 import { unitVector, vectorToBytes } from "../src/server/memory/embeddings";
 import { percentile } from "./stats";
 import { migratedTemplate } from "./targets";
 
 const smoke = process.argv.includes("--smoke");
-const SIZES = smoke ? [1_000] : [10_000, 100_000];
+const sizeArg = process.argv.indexOf("--size");
+/** `--size 100000`: one size only. */
+const SIZES = sizeArg >= 0 ? [Number(process.argv[sizeArg + 1])] : smoke ? [1_000] : [10_000, 100_000];
 const QUERIES = smoke ? 50 : 300;
 const STORES = smoke ? 200 : 2_000;
 const POSTS = smoke ? 300 : 3_000;
@@ -26,17 +29,6 @@ const WRITERS = 8;
 const DIMENSIONS = 384;
 const VOCABULARY = 5_000;
 
-/** A deterministic pseudo-random generator (mulberry32). */
-function random(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 const words = Array.from({ length: VOCABULARY }, (_, i) => `w${i.toString(36)}x`);
 /** A Zipf-like pick: low ranks far more often (natural text). */
 const zipf = (next: () => number) => words[Math.min(VOCABULARY - 1, Math.floor(Math.exp(next() * Math.log(VOCABULARY))) - 1)] ?? "w0x";
@@ -174,4 +166,4 @@ try {
 
 const table = ["| size | measure | p50 (ms) | p99 (ms) |", "|---|---|--:|--:|", ...rows].join("\n");
 console.log(table);
-if (!smoke) fs.writeFileSync(path.join(import.meta.dirname, "results", "memory.md"), `# npm run bench -- memory (${new Date().toISOString().slice(0, 10)})\n\n${table}\n`);
+if (!smoke && sizeArg < 0) fs.writeFileSync(path.join(import.meta.dirname, "results", "memory.md"), `# npm run bench -- memory (${new Date().toISOString().slice(0, 10)})\n\n${table}\n`);

@@ -19,7 +19,7 @@ const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume", "slow
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
-// `npm run bench -- memory [--smoke]`: recall, store and message.post with memories (bench/memory.ts); only when named, and alone.
+// `npm run bench -- memory [--smoke] [--size N]`: recall, store and message.post with memories (bench/memory.ts); only when named, and alone.
 if (argv.includes("memory")) {
   await import("./memory");
   process.exit(0);

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemoryEvent } from "../src/shared/memory";
 import { AUTH_CALL_MANY_ENV, makePrincipal, outcome, type TestPrincipal } from "./helpers/auth";
+import { startFakeOpenAi } from "./helpers/chat-fakes";
 import { startFakeEmbeddings, type FakeEmbeddings } from "./helpers/fake-embeddings";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
 
@@ -309,5 +310,40 @@ describe("embeddings", () => {
     // A memory stored meanwhile is recallable by text, and waits for the server to embed it.
     const later = await api.memory.store.mutate({ content: "Standup moves to 09:30." });
     expect((await api.memory.recall.query({ query: "standup" })).items.map((h) => h.memory.id)).toEqual([later.id]);
+  });
+});
+
+describe("memories as a model agent's context", () => {
+  it("gives an agent with a model provider the best public memories of its scopes, in a system turn, ids in the run's metadata", async () => {
+    const openai = await startFakeOpenAi();
+    openai.answers = [{ kind: "tokens", tokens: ["Thursday", "."] }];
+    const t = await startTestServer({ OPENAI_BASE_URL: openai.url, OPENAI_API_KEY: "sk-test", OPENAI_DEFAULT_MODEL: "fake-gpt", CHAT_MEMORY_CONTEXT: "2" });
+    try {
+      const api = t.client().api;
+      const agentId = (await api.agent.list.query()).find((a) => a.provider === "openai")?.id ?? "";
+      const session = await api.session.create.mutate({ title: "release" });
+      const other = await api.session.create.mutate({ title: "elsewhere" });
+      const global = await api.memory.store.mutate({ title: "Deploy window", content: "Deploys happen on Thursday afternoons." });
+      const inSession = await api.memory.store.mutate({ content: "This release deploys after the Thursday review.", scope: { kind: "session", sessionId: session.id } });
+      const elsewhere = await api.memory.store.mutate({ content: "Another team deploys on Thursday mornings.", scope: { kind: "session", sessionId: other.id } });
+      const secret = await api.memory.store.mutate({ content: "Private: deploys slip on Thursday when Bob is out.", visibility: "private" });
+      await api.memory.store.mutate({ content: "Lunch is pizza." });
+
+      const sent = await api.chat.send.mutate({ sessionId: session.id, content: "When do deploys happen?", agentId });
+      await t.server.deps.chat.whenFinished(sent.runId);
+      const answer = await t.server.deps.db.message.findUniqueOrThrow({ where: { id: sent.assistantMessageId } });
+      const memoryIds = (answer.metadata as { memoryIds?: string[] }).memoryIds ?? [];
+      expect(new Set(memoryIds)).toEqual(new Set([global.id, inSession.id]));
+      expect(memoryIds).not.toContain(elsewhere.id);
+      expect(memoryIds).not.toContain(secret.id);
+      const body = openai.requests.at(-1)?.body as { messages: { role: string; content: string }[] };
+      const context = body.messages.find((m) => m.role === "system" && m.content.startsWith("Memories stored in Parley"));
+      expect(context?.content).toContain("Deploy window: Deploys happen on Thursday afternoons.");
+      expect(context?.content).not.toContain("Lunch");
+      expect(body.messages.at(-1)).toEqual({ role: "user", content: "When do deploys happen?" });
+    } finally {
+      await t.close();
+      await openai.close();
+    }
   });
 });

@@ -5,7 +5,7 @@
 // "deploy window") are close, and unrelated ones are not. Tests can make it
 // fail the next requests, or stop it (the server is down).
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { serveOnLoopback } from "./chat-fakes";
 
 /** Words per concept; a word of none adds to a hashed "other" dimension. */
 const CONCEPTS: readonly (readonly string[])[] = [
@@ -64,12 +64,6 @@ export async function startFakeEmbeddings(port = 0): Promise<FakeEmbeddings> {
       else res.writeHead(404).end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  fake.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  Object.assign(fake, await serveOnLoopback(server, port));
   return fake;
 }

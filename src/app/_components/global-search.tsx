@@ -11,6 +11,7 @@ import { useEffect, useMemo, useState, type KeyboardEvent as ReactKeyboardEvent 
 import type { Highlight, MessageSearchHit } from "../../client";
 import { errorMessage } from "./parley";
 import { useTRPC } from "./trpc";
+import { useDebounced } from "./use-debounced";
 
 /** Passage pieces with the matched words in <mark>. */
 export function Marked({ highlight }: { highlight: Highlight }) {
@@ -27,15 +28,6 @@ export function Marked({ highlight }: { highlight: Highlight }) {
       )}
     </>
   );
-}
-
-function useDebounced<T>(value: T, ms: number): T {
-  const [settled, setSettled] = useState(value);
-  useEffect(() => {
-    const timer = setTimeout(() => setSettled(value), ms);
-    return () => clearTimeout(timer);
-  }, [value, ms]);
-  return settled;
 }
 
 export function GlobalSearch() {
