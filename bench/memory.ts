@@ -26,6 +26,8 @@ const QUERIES = smoke ? 50 : 300;
 const STORES = smoke ? 200 : 2_000;
 const POSTS = smoke ? 300 : 3_000;
 const WRITERS = 8;
+/** An agent's pace: memories stored (and recalls) per second beside message.post. */
+const STORE_RATE = 20;
 const DIMENSIONS = 384;
 const VOCABULARY = 5_000;
 
@@ -151,9 +153,24 @@ try {
       storing = false;
       await background;
       const postAfter = await rate(POSTS, WRITERS, (i) => client.api.message.post.mutate({ sessionId: session.id, content: `again ${i} ${"x".repeat(180)}` }));
+      // ... and while memories are stored at an agent's pace (STORE_RATE per second), with recalls at the same pace.
+      let paced = true;
+      const pacer = (async () => {
+        for (let i = 0; paced; i++) {
+          const started = performance.now();
+          await client.api.memory.store.mutate({ content: `paced ${i} ${queries[i % QUERIES] ?? ""}` });
+          await client.api.memory.recall.query({ query: queries[i % QUERIES] ?? "", mode: "text" });
+          await new Promise((r) => setTimeout(r, Math.max(0, 1000 / STORE_RATE - (performance.now() - started))));
+        }
+      })();
+      const postWhilePaced = await rate(POSTS, WRITERS, (i) => client.api.message.post.mutate({ sessionId: session.id, content: `paced ${i} ${"x".repeat(180)}` }));
+      paced = false;
+      await pacer;
       rows.push(`| ${WRITERS} HTTP clients | memory.store throughput | ${stores.toLocaleString("en-US")} /s | |`);
       rows.push(`| ${WRITERS} HTTP clients | message.post alone, before / after | ${postAlone.toLocaleString("en-US")} / ${postAfter.toLocaleString("en-US")} /s | |`);
-      rows.push(`| ${WRITERS} HTTP clients | message.post while 2 clients store memories | ${postWhileStoring.toLocaleString("en-US")} /s | ${Math.round((postWhileStoring / ((postAlone + postAfter) / 2)) * 100)} % of alone |`);
+      const alone = (postAlone + postAfter) / 2;
+      rows.push(`| ${WRITERS} HTTP clients | message.post while 2 clients store memories flat out | ${postWhileStoring.toLocaleString("en-US")} /s | ${Math.round((postWhileStoring / alone) * 100)} % of alone |`);
+      rows.push(`| ${WRITERS} HTTP clients | message.post while ${STORE_RATE} memories/s are stored and recalled | ${postWhilePaced.toLocaleString("en-US")} /s | ${Math.round((postWhilePaced / alone) * 100)} % of alone |`);
     }
     await client.close();
     await server.close();

@@ -78,6 +78,20 @@ describe("memory recall ranks by words", () => {
     expect(odd.items.every((m) => m.tags.includes("odd") && m.scope.sessionId === session.id)).toBe(true);
   });
 
+  it("publishes memory.store and memory.recall agent events with figures only, never content or the query", async () => {
+    const events: { type: string; data: unknown; source: string }[] = [];
+    const sub = api.events.subscribe.subscribe({ types: ["memory.*"], replay: 0 }, { onData: ({ data }) => events.push(data) });
+    await waitFor(() => t.server.deps.bus.listenerCount() > 0, "events subscriber");
+    const stored = await api.memory.store.mutate({ content: "The pelican password is hunter2." });
+    await api.memory.recall.query({ query: "pelican password" });
+    const ours = (e: { type: string; data: unknown }) => e.type === "memory.store" && (e.data as { key?: string }).key === stored.id;
+    await waitFor(() => events.some(ours) && events.some((e) => e.type === "memory.recall"), "memory events");
+    sub.unsubscribe();
+    expect(events.find(ours)?.data).toMatchObject({ key: stored.id, namespace: "global", operation: "created", operations: 1 });
+    expect(events.find((e) => e.type === "memory.recall")?.data).toMatchObject({ namespace: "all", mode: "text" });
+    expect(JSON.stringify(events)).not.toMatch(/pelican|hunter2/);
+  });
+
   it("refuses content over MEMORY_MAX_BYTES with PAYLOAD_TOO_LARGE naming the limit", async () => {
     const error = await api.memory.store.mutate({ content: "x".repeat(16 * 1024 + 1) }).catch((e: unknown) => e);
     expect(String(error)).toContain("MEMORY_MAX_BYTES");

@@ -270,9 +270,9 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       stopRevocations();
       auth.close();
       faults?.close();
+      await memory.close(); // its last coalesced events reach the event log before that closes
       await live.close();
       await chat.close(); // running answers end as "interrupted", saved before the database closes
-      await memory.close();
       await bus.close();
       await closeDb(db);
       log.info("shut down");

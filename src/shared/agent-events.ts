@@ -106,6 +106,8 @@ const known = z.discriminatedUnion("type", [
       value: z.json().optional(),
       /** created | updated | deleted */
       operation: text(20).optional(),
+      /** Writes this event stands for (Parley coalesces a principal's writes over 250 ms; `key` is the last one's). */
+      operations: count.optional(),
       bytes: count.optional(),
       durationMs: ms.optional(),
     }),
@@ -118,6 +120,8 @@ const known = z.discriminatedUnion("type", [
       results: z.array(z.object({ key: text(500), score: z.number().optional(), value: z.json().optional() })).max(100).optional(),
       /** Results returned, and how they were ranked (text | hybrid). */
       count: count.optional(),
+      /** Recalls this event stands for (coalesced over 250 ms: results summed, times the slowest). */
+      operations: count.optional(),
       mode: text(20).optional(),
       durationMs: ms.optional(),
       textMs: ms.optional(),

@@ -4,12 +4,12 @@
 import type { TrackedEnvelope } from "@trpc/server";
 import type { Logger } from "pino";
 import type { z } from "zod";
-import { agentEventPublishInput, type AgentEventPublishInput } from "../../shared/agent-events";
 import type { MemoryEvent, MemoryItem, memoryEventsInput, memoryListInput, memoryRecallInput, memoryStoreInput, memoryUpdateInput, RecallHit, RecallResult } from "../../shared/memory";
 import type { Principal } from "../auth/principal";
 import type { Bus } from "../bus/bus";
 import type { Db } from "../db";
 import { isPostgresUrl, type Config } from "../env";
+import { MemoryActivity, type AgentEventSink } from "./activity";
 import { resolveScope } from "./audience";
 import { memoryChannel } from "./changes";
 import { Embedder } from "./embedder";
@@ -21,11 +21,7 @@ import { MemoryStore, type MemoryCaller } from "./store";
 import { VectorIndex } from "./vectors";
 
 export type { MemoryCaller } from "./store";
-
-/** Where the feature's typed agent events go (services/agent-events.ts AgentEventLog). */
-export interface AgentEventSink {
-  publish(input: z.output<typeof agentEventPublishInput>, source: string): Promise<unknown>;
-}
+export type { AgentEventSink } from "./activity";
 
 export interface MemoryDeps {
   db: Db;
@@ -54,6 +50,7 @@ export class MemoryService {
   readonly embedder: Embedder | null;
   private readonly postgres: boolean;
   private readonly terms: TermStatistics;
+  private readonly activity: MemoryActivity;
   private readonly stopForgetting: () => void;
 
   constructor(private readonly deps: MemoryDeps) {
@@ -61,6 +58,7 @@ export class MemoryService {
     const log = deps.log.child({ component: "memory" });
     this.postgres = isPostgresUrl(config.DATABASE_URL);
     this.terms = new TermStatistics(db, this.postgres);
+    this.activity = new MemoryActivity(deps.agentEvents, log);
     const provider = createEmbeddingsProvider(config);
     this.embedder = provider
       ? new Embedder({
@@ -72,7 +70,7 @@ export class MemoryService {
           batchSize: config.EMBEDDINGS_BATCH_SIZE,
           maxAttempts: config.EMBEDDINGS_MAX_ATTEMPTS,
           queryTimeoutMs: config.EMBEDDINGS_QUERY_TIMEOUT_MS,
-          onFailure: ({ count, reason, attempt }) => this.emit({ type: "memory.error", data: { operation: "embed", message: reason.slice(0, 2_000), count, attempt } }, "parley"),
+          onFailure: ({ count, reason, attempt }) => this.activity.failed("parley", { operation: "embed", message: reason, count, attempt }),
         })
       : null;
     this.store = new MemoryStore({
@@ -97,6 +95,7 @@ export class MemoryService {
 
   async close(): Promise<void> {
     this.stopForgetting();
+    this.activity.flush();
     await this.embedder?.close();
   }
 
@@ -108,17 +107,17 @@ export class MemoryService {
         caller,
         input,
       );
-      this.emit(
-        {
-          type: "memory.recall",
-          data: { namespace: input.scope?.kind ?? "all", count: figures.count, mode: result.mode, durationMs: result.tookMs, textMs: figures.textMs, ...(figures.vectorMs === null ? {} : { vectorMs: figures.vectorMs }) },
-          sessionId: input.scope?.kind === "session" ? input.scope.sessionId : undefined,
-        },
-        caller.principal.id,
-      );
+      this.activity.recalled(caller.principal.id, input.scope?.kind === "session" ? input.scope.sessionId : null, {
+        namespace: input.scope?.kind ?? "all",
+        mode: result.mode,
+        count: figures.count,
+        durationMs: result.tookMs,
+        textMs: figures.textMs,
+        vectorMs: figures.vectorMs,
+      });
       return result;
     } catch (error) {
-      this.emit({ type: "memory.error", data: { operation: "recall", message: error instanceof Error ? error.message.slice(0, 2_000) : "recall failed" } }, caller.principal.id);
+      this.activity.failed(caller.principal.id, { operation: "recall", message: error instanceof Error ? error.message : "recall failed" });
       throw error;
     }
   }
@@ -168,20 +167,13 @@ export class MemoryService {
   }
 
   private stored(caller: MemoryCaller, operation: "created" | "updated" | "deleted", memory: Pick<MemoryItem, "id" | "scope"> & { content?: string }, startedAt: number): void {
-    this.emit(
-      {
-        type: "memory.store",
-        data: {
-          key: memory.id,
-          namespace: memory.scope.kind,
-          operation,
-          ...(memory.content === undefined ? {} : { bytes: Buffer.byteLength(memory.content, "utf8") }),
-          durationMs: Math.round((performance.now() - startedAt) * 10) / 10,
-        },
-        sessionId: memory.scope.sessionId ?? undefined,
-      },
-      caller.principal.id,
-    );
+    this.activity.stored(caller.principal.id, memory.scope.sessionId, {
+      key: memory.id,
+      namespace: memory.scope.kind,
+      operation,
+      bytes: memory.content === undefined ? 0 : Buffer.byteLength(memory.content, "utf8"),
+      durationMs: performance.now() - startedAt,
+    });
   }
 
   /**
@@ -221,16 +213,7 @@ export class MemoryService {
       .slice(0, limit);
   }
 
-  private emit(event: AgentEventPublishInput, source: string): void {
-    const parsed = agentEventPublishInput.safeParse(event);
-    if (!parsed.success) {
-      this.deps.log.warn({ type: event.type, issues: parsed.error.issues.length }, "memory event does not match its schema; not published");
-      return;
-    }
-    this.deps.agentEvents.publish(parsed.data, source).catch((error: unknown) => {
-      this.deps.log.debug({ err: error, type: event.type }, "memory event not published");
-    });
-  }
+
 }
 
 /** The server itself reading memories for a run (an admin: `relevantHits` keeps only public ones of the run's scopes). */

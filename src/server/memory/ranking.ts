@@ -26,7 +26,7 @@ export async function rankMemoriesByText(db: Db, postgres: boolean, terms: reado
     : await db.$queryRaw<{ seq: number; score: number }[]>(Prisma.sql`
         SELECT m."seq" AS "seq", -bm25("MemoryText", 2.0, 1.0) AS "score"
         FROM "MemoryText" JOIN "Memory" m ON m."seq" = "MemoryText".rowid
-        WHERE "MemoryText" MATCH ${ftsMatchExpression(terms)} AND ${where}
+        WHERE "MemoryText" MATCH ${ftsMatchExpression(terms)} AND "MemoryText".rowid >= ${await newestMatchesFloor(db, "MemoryText", terms)} AND ${where}
         ORDER BY "score" DESC, m."seq" DESC LIMIT ${limit}`);
   return rows.map((row) => ({ seq: Number(row.seq), score: Number(row.score) }));
 }
@@ -84,6 +84,24 @@ export class TermStatistics {
     if (this.counts.size > TERM_STATS_ENTRIES) this.counts.delete(this.counts.keys().next().value ?? "");
     return docs;
   }
+}
+
+/** At most this many matches are scored per query (SQLite); past it, the newest ones. */
+export const SCORED_MATCHES_MAX = 2_000;
+
+/**
+ * SQLite: the smallest rowid among the newest SCORED_MATCHES_MAX rows of
+ * `table` matching any of `terms` (0 when fewer match). FTS5 walks its
+ * document lists by rowid without scoring, so this costs microseconds per
+ * match, and the scored query, bounded below by it, scores at most
+ * SCORED_MATCHES_MAX rows: bm25 for every match of a word in half of 100,000
+ * memories took 240 ms. A query matching more ranks the newest of its matches.
+ */
+export async function newestMatchesFloor(db: Db, table: "MemoryText" | "MessageText", terms: readonly string[]): Promise<number> {
+  const rows = await db.$queryRaw<{ floor: number }[]>(
+    Prisma.sql`SELECT rowid AS "floor" FROM ${Prisma.raw(`"${table}"`)} WHERE ${Prisma.raw(`"${table}"`)} MATCH ${ftsMatchExpression(terms)} ORDER BY rowid DESC LIMIT 1 OFFSET ${SCORED_MATCHES_MAX - 1}`,
+  );
+  return Number(rows[0]?.floor ?? 0);
 }
 
 /** Words of a passage around the matches, at most. */

@@ -9,6 +9,7 @@ import { Prisma } from "../../generated/prisma/client";
 import { SEARCH_DEPTH_MAX, type MessageSearchHit, type messageSearchInput } from "../../shared/memory";
 import { isAdmin, type Principal } from "../auth/principal";
 import type { Db } from "../db";
+import { newestMatchesFloor } from "../memory/ranking";
 import { ftsMatchExpression, MARK_CLOSE, MARK_OPEN, parseMarked, plainHighlight, queryTerms, tsQueryText } from "./terms";
 
 /**
@@ -36,7 +37,8 @@ export interface RankedMessage {
 /**
  * Messages matching any of `terms` that `where` (on alias `msg`) allows,
  * best first: `limit` of them after skipping `offset`. Streaming answers are
- * left out (their text is not final).
+ * left out (their text is not final). On SQLite at most the newest
+ * SCORED_MATCHES_MAX matches are scored (memory/ranking.ts newestMatchesFloor).
  */
 export async function rankMessagesByText(
   db: Db,
@@ -56,7 +58,8 @@ export async function rankMessagesByText(
     : await db.$queryRaw<{ id: string; rowKey: number; score: number }[]>(Prisma.sql`
         SELECT msg."id" AS "id", msg.rowid AS "rowKey", -bm25("MessageText") AS "score"
         FROM "MessageText" JOIN "Message" msg ON msg.rowid = "MessageText".rowid
-        WHERE "MessageText" MATCH ${ftsMatchExpression(terms)} AND msg."status" <> 'streaming' AND ${where}
+        WHERE "MessageText" MATCH ${ftsMatchExpression(terms)} AND "MessageText".rowid >= ${await newestMatchesFloor(db, "MessageText", terms)}
+          AND msg."status" <> 'streaming' AND ${where}
         ORDER BY "score" DESC, msg."createdAt" DESC, msg."id" DESC LIMIT ${limit} OFFSET ${offset}`);
   return rows.map((row) => ({ id: row.id, rowKey: Number(row.rowKey), score: Number(row.score) }));
 }
