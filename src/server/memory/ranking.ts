@@ -31,8 +31,8 @@ export async function rankMemoriesByText(db: Db, postgres: boolean, terms: reado
   return rows.map((row) => ({ seq: Number(row.seq), score: Number(row.score) }));
 }
 
-/** A word found in more than this share of memories is left out of a query that has rarer words. */
-export const COMMON_TERM_SHARE = 0.2;
+/** A word found in more than this share of memories is left out of a query that has rarer words (in stopword-free text, a query's useful words are far rarer). */
+export const COMMON_TERM_SHARE = 0.05;
 /** How long a word's document count (and the memory count) is reused. */
 const TERM_STATS_TTL_MS = 60_000;
 const TERM_STATS_ENTRIES = 10_000;
@@ -75,9 +75,15 @@ export class TermStatistics {
     const now = performance.now();
     const cached = this.counts.get(term);
     if (cached && now - cached.at < TERM_STATS_TTL_MS) return cached.docs;
+    // Counted only up to the threshold (+1): past it, how many more does not matter.
+    const enough = Math.floor((await this.memoryCount()) * COMMON_TERM_SHARE) + 1;
     const rows = this.postgres
-      ? await this.db.$queryRaw<{ docs: number }[]>(Prisma.sql`SELECT count(*)::int AS "docs" FROM "Memory" WHERE "searchVector" @@ to_tsquery('english', ${term})`)
-      : await this.db.$queryRaw<{ docs: number }[]>(Prisma.sql`SELECT count(*) AS "docs" FROM "MemoryText" WHERE "MemoryText" MATCH ${ftsMatchExpression([term])}`);
+      ? await this.db.$queryRaw<{ docs: number }[]>(
+          Prisma.sql`SELECT count(*)::int AS "docs" FROM (SELECT 1 FROM "Memory" WHERE "searchVector" @@ to_tsquery('english', ${term}) LIMIT ${enough}) AS matches`,
+        )
+      : await this.db.$queryRaw<{ docs: number }[]>(
+          Prisma.sql`SELECT count(*) AS "docs" FROM (SELECT 1 FROM "MemoryText" WHERE "MemoryText" MATCH ${ftsMatchExpression([term])} LIMIT ${enough})`,
+        );
     const docs = Number(rows[0]?.docs ?? 0);
     this.counts.delete(term);
     this.counts.set(term, { docs, at: now });
