@@ -4,7 +4,7 @@
 // on every path, live changes with resume, message search, and embeddings
 // through a local fake server (and recall by text while it is down).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MemoryEvent } from "../src/shared/memory";
+import { memoryStoreInput, type MemoryEvent } from "../src/shared/memory";
 import { AUTH_CALL_MANY_ENV, makePrincipal, outcome, type TestPrincipal } from "./helpers/auth";
 import { startFakeOpenAi } from "./helpers/chat-fakes";
 import { startFakeEmbeddings, type FakeEmbeddings } from "./helpers/fake-embeddings";
@@ -80,8 +80,9 @@ describe("memory recall ranks by words", () => {
 
   it("publishes memory.store and memory.recall agent events with figures only, never content or the query", async () => {
     const events: { type: string; data: unknown; source: string }[] = [];
+    const listeners = t.server.deps.bus.listenerCount();
     const sub = api.events.subscribe.subscribe({ types: ["memory.*"], replay: 0 }, { onData: ({ data }) => events.push(data) });
-    await waitFor(() => t.server.deps.bus.listenerCount() > 0, "events subscriber");
+    await waitFor(() => t.server.deps.bus.listenerCount() > listeners, "events subscriber");
     const stored = await api.memory.store.mutate({ content: "The pelican password is hunter2." });
     await api.memory.recall.query({ query: "pelican password" });
     const ours = (e: { type: string; data: unknown }) => e.type === "memory.store" && (e.data as { key?: string }).key === stored.id;
@@ -221,6 +222,27 @@ describe("who sees a memory, on every path", () => {
   });
 });
 
+describe("ranking bounds", () => {
+  it("finds what the caller may read even when thousands of newer matches are for others", async () => {
+    const t = await startTestServer({ ...AUTH_CALL_MANY_ENV, MEMORY_WRITES_PER_MINUTE: "100000" });
+    try {
+      const alice = await makePrincipal(t, "member", "alice");
+      const bob = await makePrincipal(t, "member", "bob");
+      const caller = (p: TestPrincipal) => ({
+        principal: { id: p.id, kind: "user" as const, name: p.id, role: p.role, tokenId: null, stored: true },
+        sessionAccess: () => Promise.reject(new Error("no session scope here")),
+      });
+      const memory = t.server.deps.memory;
+      const hers = await memory.remember(caller(alice), memoryStoreInput.parse({ content: "The quokka feeding schedule.", visibility: "private" }));
+      for (let i = 0; i < 2_100; i++) await memory.remember(caller(bob), memoryStoreInput.parse({ content: `quokka note ${i}`, visibility: "private" }));
+      const found = await t.client({ token: alice.token }).api.memory.recall.query({ query: "quokka" });
+      expect(found.items.map((h) => h.memory.id)).toEqual([hers.id]);
+    } finally {
+      await t.close();
+    }
+  }, 120_000);
+});
+
 describe("memory.events", () => {
   let t: TestServer;
   beforeAll(async () => {
@@ -232,8 +254,9 @@ describe("memory.events", () => {
     const api = t.client().api;
     const listing = await api.memory.list.query({});
     const events: { id: string; event: MemoryEvent }[] = [];
+    const listeners = t.server.deps.bus.listenerCount();
     const sub = api.memory.events.subscribe({ lastEventId: listing.eventCursor }, { onData: ({ id, data }) => events.push({ id, event: data }) });
-    await waitFor(() => t.server.deps.bus.listenerCount() > 0, "subscriber");
+    await waitFor(() => t.server.deps.bus.listenerCount() > listeners, "subscriber");
     const a = await api.memory.store.mutate({ content: "first" });
     await api.memory.update.mutate({ id: a.id, content: "first, edited" });
     await api.memory.delete.mutate({ id: a.id });

@@ -14,6 +14,8 @@ export interface Ranked {
   score: number;
 }
 
+const MEMORY_JOIN = Prisma.sql`JOIN "Memory" m ON m."seq" = "MemoryText".rowid`;
+
 /** The best `limit` memories matching any of `terms` among those `where` (on alias `m`) allows, best first. */
 export async function rankMemoriesByText(db: Db, postgres: boolean, terms: readonly string[], where: Prisma.Sql, limit: number): Promise<Ranked[]> {
   if (terms.length === 0) return [];
@@ -25,8 +27,8 @@ export async function rankMemoriesByText(db: Db, postgres: boolean, terms: reado
         ORDER BY "score" DESC, m."seq" DESC LIMIT ${limit}`)
     : await db.$queryRaw<{ seq: number; score: number }[]>(Prisma.sql`
         SELECT m."seq" AS "seq", -bm25("MemoryText", 2.0, 1.0) AS "score"
-        FROM "MemoryText" JOIN "Memory" m ON m."seq" = "MemoryText".rowid
-        WHERE "MemoryText" MATCH ${ftsMatchExpression(terms)} AND "MemoryText".rowid >= ${await newestMatchesFloor(db, "MemoryText", terms)} AND ${where}
+        FROM "MemoryText" ${MEMORY_JOIN}
+        WHERE "MemoryText" MATCH ${ftsMatchExpression(terms)} AND "MemoryText".rowid >= ${await newestMatchesFloor(db, "MemoryText", MEMORY_JOIN, terms, where)} AND ${where}
         ORDER BY "score" DESC, m."seq" DESC LIMIT ${limit}`);
   return rows.map((row) => ({ seq: Number(row.seq), score: Number(row.score) }));
 }
@@ -96,16 +98,20 @@ export class TermStatistics {
 export const SCORED_MATCHES_MAX = 2_000;
 
 /**
- * SQLite: the smallest rowid among the newest SCORED_MATCHES_MAX rows of
- * `table` matching any of `terms` (0 when fewer match). FTS5 walks its
- * document lists by rowid without scoring, so this costs microseconds per
- * match, and the scored query, bounded below by it, scores at most
- * SCORED_MATCHES_MAX rows: bm25 for every match of a word in half of 100,000
- * memories took 240 ms. A query matching more ranks the newest of its matches.
+ * SQLite: the smallest rowid among the newest SCORED_MATCHES_MAX rows of the
+ * full-text table `fts` (joined to its rows by `join`) that match any of
+ * `terms` and pass `where`, the caller's own filter (0 when fewer do). FTS5
+ * walks its document lists by rowid without scoring, so this costs a row
+ * look-up per match visited, and the scored query, bounded below by it,
+ * scores at most SCORED_MATCHES_MAX rows: bm25 for every match of a word in
+ * half of 100,000 memories took 240 ms. A query matching more of what the
+ * caller may read ranks the newest of those matches.
  */
-export async function newestMatchesFloor(db: Db, table: "MemoryText" | "MessageText", terms: readonly string[]): Promise<number> {
+export async function newestMatchesFloor(db: Db, fts: "MemoryText" | "MessageText", join: Prisma.Sql, terms: readonly string[], where: Prisma.Sql): Promise<number> {
+  const table = Prisma.raw(`"${fts}"`);
   const rows = await db.$queryRaw<{ floor: number }[]>(
-    Prisma.sql`SELECT rowid AS "floor" FROM ${Prisma.raw(`"${table}"`)} WHERE ${Prisma.raw(`"${table}"`)} MATCH ${ftsMatchExpression(terms)} ORDER BY rowid DESC LIMIT 1 OFFSET ${SCORED_MATCHES_MAX - 1}`,
+    Prisma.sql`SELECT ${table}.rowid AS "floor" FROM ${table} ${join} WHERE ${table} MATCH ${ftsMatchExpression(terms)} AND ${where}
+      ORDER BY ${table}.rowid DESC LIMIT 1 OFFSET ${SCORED_MATCHES_MAX - 1}`,
   );
   return Number(rows[0]?.floor ?? 0);
 }

@@ -28,6 +28,8 @@ export function visibleMessageSql(principal: Principal): Prisma.Sql {
     AND (msg."visibility" = 'public' OR (msg."visibility" = 'private' AND (msg."authorId" = ${me} OR ${owned}))${agentOnly}))`;
 }
 
+const MESSAGE_JOIN = Prisma.sql`JOIN "Message" msg ON msg.rowid = "MessageText".rowid`;
+
 export interface RankedMessage {
   id: string;
   rowKey: number;
@@ -49,6 +51,7 @@ export async function rankMessagesByText(
   offset = 0,
 ): Promise<RankedMessage[]> {
   if (terms.length === 0) return [];
+  const searchable = Prisma.sql`msg."status" <> 'streaming' AND ${where}`;
   const rows = postgres
     ? await db.$queryRaw<{ id: string; rowKey: number; score: number }[]>(Prisma.sql`
         SELECT msg."id" AS "id", 0 AS "rowKey", ts_rank_cd(msg."searchVector", q, 1) AS "score"
@@ -57,9 +60,9 @@ export async function rankMessagesByText(
         ORDER BY "score" DESC, msg."createdAt" DESC, msg."id" DESC LIMIT ${limit} OFFSET ${offset}`)
     : await db.$queryRaw<{ id: string; rowKey: number; score: number }[]>(Prisma.sql`
         SELECT msg."id" AS "id", msg.rowid AS "rowKey", -bm25("MessageText") AS "score"
-        FROM "MessageText" JOIN "Message" msg ON msg.rowid = "MessageText".rowid
-        WHERE "MessageText" MATCH ${ftsMatchExpression(terms)} AND "MessageText".rowid >= ${await newestMatchesFloor(db, "MessageText", terms)}
-          AND msg."status" <> 'streaming' AND ${where}
+        FROM "MessageText" ${MESSAGE_JOIN}
+        WHERE "MessageText" MATCH ${ftsMatchExpression(terms)} AND "MessageText".rowid >= ${await newestMatchesFloor(db, "MessageText", MESSAGE_JOIN, terms, searchable)}
+          AND ${searchable}
         ORDER BY "score" DESC, msg."createdAt" DESC, msg."id" DESC LIMIT ${limit} OFFSET ${offset}`);
   return rows.map((row) => ({ id: row.id, rowKey: Number(row.rowKey), score: Number(row.score) }));
 }
