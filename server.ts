@@ -3,6 +3,7 @@
 // shuts down gracefully on SIGINT/SIGTERM.
 import next from "next";
 import { startServer } from "./src/server/app";
+import { recordSignInBase } from "./src/server/auth/sign-in-base";
 import { parseConfig } from "./src/server/env";
 import { createLogger } from "./src/server/log";
 
@@ -37,6 +38,8 @@ const server = await startServer({
 });
 
 log.info({ url: server.url, dev }, "Parley is listening");
+// `npm run token -- signin | user` in another shell prints links to this server (its port or PUBLIC_URL).
+const forgetSignInBase = recordSignInBase(config, server.url);
 console.log(`\n  Parley ${dev ? "(dev) " : ""}is running at ${server.url}\n`);
 if (server.signInUrl) {
   // Printed, never logged: the link is a credential (single use, expires after AUTH_SIGNIN_TTL_MS).
@@ -52,6 +55,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "stopping");
+    forgetSignInBase();
     server.close().then(
       () => process.exit(0),
       (error: unknown) => {

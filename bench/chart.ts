@@ -3,9 +3,9 @@
 import fs from "node:fs";
 import { chromium } from "playwright-core";
 import type { ResultRow } from "./run";
+import { TARGET_LABELS, TARGETS, type TargetName } from "./targets";
 
-const COLORS = { parley: "#4f46e5", ws: "#16a34a", socketio: "#ea580c" } as const;
-const NAMES = { parley: "Parley", ws: "ws", socketio: "Socket.IO" } as const;
+const COLORS: Record<TargetName, string> = { parley: "#4f46e5", wsPrepared: "#0f766e", ws: "#16a34a", socketio: "#ea580c" };
 
 function panel(title: string, points: { n: number; values: ResultRow["values"] }[], x0: number): string {
   const w = 420;
@@ -18,7 +18,7 @@ function panel(title: string, points: { n: number; values: ResultRow["values"] }
   svg += `<line x1="${x0 + 60}" y1="${40 + h}" x2="${x0 + 60 + w}" y2="${40 + h}" stroke="#999"/>`;
   svg += `<text x="${x0 + 4}" y="44" font-size="11">${Math.round(max).toLocaleString("en-US")}</text><text x="${x0 + 40}" y="${40 + h}" font-size="11">0</text>`;
   ns.forEach((n, i) => (svg += `<text x="${sx(i) - 12}" y="${60 + h}" font-size="12">N=${n}</text>`));
-  for (const key of ["parley", "ws", "socketio"] as const) {
+  for (const key of TARGETS) {
     const coords = points.map((p, i) => [sx(i), sy(p.values[key] ?? 0)] as const);
     svg += `<polyline fill="none" stroke="${COLORS[key]}" stroke-width="2.5" points="${coords.map((c) => c.join(",")).join(" ")}"/>`;
     coords.forEach(([x, y]) => (svg += `<circle cx="${x}" cy="${y}" r="4" fill="${COLORS[key]}"/>`));
@@ -36,8 +36,9 @@ export async function renderChart(rows: ResultRow[], file: string): Promise<stri
     .filter((r) => r.metric.startsWith("p99"))
     .map((r) => ({ n: Number(/N=(\d+)/.exec(r.scenario)?.[1] ?? 0), values: r.values }));
   if (throughput.length === 0 && p99.length === 0) return null;
-  const legend = (["parley", "ws", "socketio"] as const)
-    .map((k, i) => `<rect x="${60 + i * 120}" y="352" width="14" height="14" fill="${COLORS[k]}"/><text x="${80 + i * 120}" y="364" font-size="13">${NAMES[k]}</text>`)
+  const legend = TARGETS.map(
+    (k, i) => `<rect x="${60 + i * 140}" y="352" width="14" height="14" fill="${COLORS[k]}"/><text x="${80 + i * 140}" y="364" font-size="13">${TARGET_LABELS[k]}</text>`,
+  )
     .join("");
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="1060" height="380" font-family="sans-serif">
     <rect width="100%" height="100%" fill="white"/>

@@ -13,7 +13,7 @@ import Database from "better-sqlite3";
 import { createParleyClient } from "../src/client";
 import { startServer } from "../src/server/app";
 import { parseConfig } from "../src/server/env";
-import { random } from "../src/server/faults";
+import { random } from "../src/server/realtime/faults";
 import { unitVector, vectorToBytes } from "../src/server/memory/embeddings";
 import { percentile } from "./stats";
 import { migratedTemplate } from "./targets";

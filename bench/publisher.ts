@@ -1,7 +1,7 @@
 // One publishing connection per target, fire-and-forget like a real producer.
 import { io, type Socket } from "socket.io-client";
 import WebSocket from "ws";
-import type { TargetName } from "./targets";
+import { speaksPlainWs, type TargetName } from "./targets";
 
 export interface Publisher {
   publish: (text: string) => void;
@@ -30,7 +30,7 @@ export async function openPublisher(target: TargetName, port: number, channel: s
     });
     return { publish: (text) => socket.emit("pub", channel, text), close: () => socket.disconnect() };
   }
-  const url = target === "ws" ? `ws://127.0.0.1:${port}` : `ws://127.0.0.1:${port}/api/trpc-ws`;
+  const url = speaksPlainWs(target) ? `ws://127.0.0.1:${port}` : `ws://127.0.0.1:${port}/api/trpc-ws`;
   const socket = new WebSocket(url, { perMessageDeflate: false });
   await new Promise((resolve, reject) => {
     socket.once("open", resolve);
@@ -38,8 +38,7 @@ export async function openPublisher(target: TargetName, port: number, channel: s
   });
   let id = 0;
   return {
-    publish:
-      target === "ws"
+    publish: speaksPlainWs(target)
         ? (text) => socket.send(JSON.stringify({ pub: channel, data: text }))
         : (text) =>
             socket.send(

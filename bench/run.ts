@@ -1,21 +1,25 @@
 // `npm run bench [-- <scenario>...] [--smoke] [--rounds N]` (and `npm run bench -- memory`, bench/memory.ts)
-// Runs Parley's production server and two baselines (plain `ws`, Socket.IO 4)
-// in turn, alternating their order each round, with load from worker threads
-// on loopback; prints a markdown table of medians, writes JSON to
-// bench/results/ and a PNG chart (throughput and p99 against N).
+// Runs Parley's production server and three baselines (plain `ws` prepared,
+// the physical limit; plain `ws` as commonly written; Socket.IO 4) in turn,
+// alternating their order each round, with load from worker threads on
+// loopback; prints a markdown table of medians, writes JSON to bench/results/
+// and a PNG chart (throughput and p99 against N).
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createParleyClient } from "../src/client";
 import { ensureWebBuild } from "../scripts/web-build";
 import { renderChart } from "./chart";
 import { SubscriberPool } from "./load/pool";
-import { createParleySession, openPublisher, openWsWriter } from "./publisher";
+import { createParleySession, openPublisher } from "./publisher";
+import { scaleOut, scaleOutMissing } from "./scale-out";
 import { slowConsumer } from "./slow-consumer";
-import { latencySummary, median } from "./stats";
-import { migratedTemplate, nowMs, payload, processUsage, root, startTarget, TARGETS, type RunningTarget, type TargetName } from "./targets";
+import { writeThenResume } from "./writes";
+import { clientCost, sdkWritePath } from "./client";
+import { measureLatency, measureThroughput } from "./measure";
+import { median } from "./stats";
+import { migratedTemplate, PAYLOAD_BYTES, processUsage, root, startTarget, TARGET_LABELS, TARGETS, type RunningTarget, type TargetName } from "./targets";
 
-const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume", "slow"] as const;
+const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume", "client", "sdk", "slow", "scaleout"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
@@ -34,11 +38,13 @@ const roundsArg = argv.indexOf("--rounds");
 const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : smoke ? 1 : 3;
 const chosen = argv.filter((a): a is Scenario => (SCENARIOS as readonly string[]).includes(a));
 /**
- * Without names: every scenario, except `slow` at full size (100,000 events at
- * a fixed 100 msg/s, twice per round: over half an hour); name it to run it.
- * Smoke runs include it.
+ * Without names: every scenario, except at full size `slow` (100,000 events at
+ * a fixed 100 msg/s, twice per round: over half an hour) and `scaleout` (it
+ * starts Redis, PostgreSQL, nginx and up to three instances of each target);
+ * name them to run them. Smoke runs include them.
  */
-const scenarios: Scenario[] = chosen.length > 0 ? chosen : SCENARIOS.filter((s) => s !== "slow" || argv.includes("--smoke"));
+const NAMED_ONLY: readonly Scenario[] = ["slow", "scaleout"];
+const scenarios: Scenario[] = chosen.length > 0 ? chosen : SCENARIOS.filter((s) => !NAMED_ONLY.includes(s) || smoke);
 const unknown = argv.filter(
   (a, i) => !a.startsWith("--") && !["--rounds", "--only", "--n", "--workers"].includes(argv[i - 1] ?? "") && !(SCENARIOS as readonly string[]).includes(a),
 );
@@ -48,13 +54,12 @@ if (unknown.length > 0) {
 }
 
 const sizes = smoke
-  ? { fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: [5], latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, connections: 20, writes: 60, writesWarmup: 20, writers: 4, workers: 1, slow: { subscribers: 5, events: 2_000, rate: 1_000, writers: 2, workers: 1 } }
-  : { fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: [100, 1000, 2000], latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, connections: 10_000, writes: 10_000, writesWarmup: 1_000, writers: 20, workers: 4, slow: { subscribers: 100, events: 100_000, rate: 100, writers: 4, workers: 4 } };
+  ? { client: { subscribers: 5, rate: 20, seconds: 0.5, warmupSeconds: 0.2 }, sdk: { subscribers: 5, rate: 10, seconds: 0.5, warmupSeconds: 0.2, workers: 1 }, scaleOut: { instances: [1, 2], subscribers: 10, fanoutSeconds: 0.5, latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, writes: 60, writers: 4, workers: 1 }, fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: [5], latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, connections: 20, writes: 60, writesWarmup: 20, writers: 4, workers: 1, slow: { subscribers: 5, events: 2_000, rate: 1_000, writers: 2, workers: 1 } }
+  : { client: { subscribers: 100, rate: 50, seconds: 5, warmupSeconds: 2 }, sdk: { subscribers: 150, rate: 10, seconds: 10, warmupSeconds: 2, workers: 2 }, scaleOut: { instances: [1, 2, 3], subscribers: 1000, fanoutSeconds: 5, latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, writes: 10_000, writers: 20, workers: 4 }, fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: [100, 1000, 2000], latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, connections: 10_000, writes: 10_000, writesWarmup: 1_000, writers: 20, workers: 4, slow: { subscribers: 100, events: 100_000, rate: 100, writers: 4, workers: 4 } };
 /** `--n 1000`: only this fan-out and latency size. */
 if (nArg >= 0) sizes.fanoutN = sizes.latencyN = [Number(argv[nArg + 1])];
 /** `--workers 2`: load worker threads per pool. */
 if (workersArg >= 0) sizes.workers = Number(argv[workersArg + 1]);
-const PAYLOAD_BYTES = 200;
 
 export interface ResultRow {
   scenario: string;
@@ -105,25 +110,11 @@ async function fanout() {
       const channel = await channelFor(target, `fanout-${n}`);
       const pool = await SubscriberPool.open({ target: target.name, port: target.port, channel, subscribers: n, workers: Math.min(sizes.workers, n), recordLatency: false });
       const publisher = await openPublisher(target.name, target.port, channel);
-      const before = processUsage(target.pid);
-      const started = nowMs();
-      const WINDOW = 20;
-      let published = 0;
-      let received = 0;
-      while (nowMs() - started < sizes.fanoutSeconds * 1000) {
-        const report = await pool.report();
-        received = report.received;
-        while (published - report.caughtUp < WINDOW) {
-          publisher.publish(payload(PAYLOAD_BYTES));
-          published++;
-        }
-        await sleep(2);
-      }
-      const elapsedS = (nowMs() - started) / 1000;
-      const after = processUsage(target.pid);
+      const { perSecond, cpuUsPerDelivery } = await measureThroughput(pool, publisher, sizes.fanoutSeconds, [target.pid]);
+      const rssMiB = processUsage(target.pid).rssBytes / 2 ** 20;
       publisher.close();
       await pool.close();
-      return { perSecond: received / elapsedS, rssMiB: after.rssBytes / 2 ** 20, cpuUsPerDelivery: ((after.cpuMs - before.cpuMs) * 1000) / Math.max(1, received) };
+      return { perSecond, rssMiB, cpuUsPerDelivery };
     });
     const pick = (key: "perSecond" | "rssMiB" | "cpuUsPerDelivery") => medians(samples, key);
     rows.push({ scenario: `fan-out, N=${n}`, metric: "deliveries/s", unit: "msg/s", better: "higher", values: pick("perSecond") });
@@ -144,36 +135,10 @@ async function latencyAt(n: number) {
     const channel = await channelFor(target, `latency-${n}`);
     const pool = await SubscriberPool.open({ target: target.name, port: target.port, channel, subscribers: n, workers: Math.min(sizes.workers, n), recordLatency: true });
     const publisher = await openPublisher(target.name, target.port, channel);
-    const interval = 1000 / sizes.latencyRate;
-    let published = 0;
-    /** Publish at the fixed rate for `seconds`, then wait until every subscriber has everything (or 10 s); the latencies recorded. */
-    const phase = async (seconds: number) => {
-      const total = Math.round(sizes.latencyRate * seconds);
-      const started = nowMs();
-      for (let i = 0; i < total; i++) {
-        const wait = started + i * interval - nowMs();
-        if (wait > 0) await sleep(wait);
-        publisher.publish(payload(PAYLOAD_BYTES));
-      }
-      published += total;
-      const latencies: number[] = [];
-      const deadline = nowMs() + 10_000;
-      for (;;) {
-        const report = await pool.report();
-        for (const value of report.latencies) latencies.push(value);
-        if (report.caughtUp >= published || nowMs() > deadline) break;
-        await sleep(20);
-      }
-      return latencies;
-    };
-    // Warm-up at the same rate, not counted: every server's code paths get
-    // compiled by the JIT first (the first messages through a fresh Node
-    // process are several times slower, and would make the tail).
-    await phase(sizes.latencyWarmupSeconds);
-    const latencies = await phase(sizes.latencySeconds);
+    const summary = await measureLatency(pool, publisher, sizes.latencyRate, sizes.latencySeconds, sizes.latencyWarmupSeconds);
     publisher.close();
     await pool.close();
-    return latencySummary(latencies);
+    return summary;
   });
   for (const key of ["p50", "p95", "p99", "max"] as const) {
     rows.push({
@@ -224,8 +189,8 @@ async function connections() {
 // and a long-running server has long been past them.
 async function writesAndResume(doWrites: boolean, doResume: boolean) {
   const samples = await alternate(["parley"], async (target) => {
-    await writeThenResume(target, "writes warm-up", sizes.writesWarmup);
-    return writeThenResume(target, "writes", sizes.writes);
+    await writeThenResume(target.port, "writes warm-up", sizes.writesWarmup, sizes.writers);
+    return writeThenResume(target.port, "writes", sizes.writes, sizes.writers);
   });
   const parley = samples.get("parley") ?? [];
   if (doWrites) {
@@ -234,68 +199,6 @@ async function writesAndResume(doWrites: boolean, doResume: boolean) {
     rows.push({ scenario, metric: "persisted and delivered, HTTP (SDK)", unit: "msg/s", better: "higher", values: { parley: median(parley.map((x) => x.httpPerSecond)) } });
   }
   if (doResume) rows.push({ scenario: `resume ${2 * Math.floor(sizes.writes / 2)} missed messages`, metric: "time to receive all", unit: "ms", better: "lower", values: { parley: median(parley.map((x) => x.resumeMs)) } });
-}
-
-/** Post `writes` messages into a new session (half over each transport), then resume all of them; the rates and the resume time. */
-async function writeThenResume(target: RunningTarget, title: string, writes: number) {
-  const url = `http://127.0.0.1:${target.port}`;
-  const sessionId = await createParleySession(target.port, title);
-  const pool = await SubscriberPool.open({ target: "parley", port: target.port, channel: sessionId, subscribers: 1, workers: 1, recordLatency: false });
-  // Half of the writes over each transport; the resume reads all of them.
-  const perTransport = Math.floor(writes / 2);
-  const perWriter = Math.ceil(perTransport / sizes.writers);
-  /** Post `perTransport` messages through `post` from `sizes.writers` concurrent clients; persisted-and-delivered per second. */
-  const measure = async (post: (writer: number) => Promise<void>) => {
-    const delivered = (await pool.report()).received;
-    const started = nowMs();
-    await Promise.all(
-      Array.from({ length: sizes.writers }, async (_, i) => {
-        for (let k = 0; k < perWriter && i * perWriter + k < perTransport; k++) await post(i);
-      }),
-    );
-    let lastProgress = nowMs();
-    let seen = 0;
-    for (;;) {
-      const report = await pool.report();
-      if (report.received - delivered >= perTransport) break;
-      if (report.received > seen) [seen, lastProgress] = [report.received, nowMs()];
-      if (nowMs() - lastProgress > 30_000) throw new Error(`writes: the subscriber stalled at ${seen - delivered} of ${perTransport} deliveries`);
-      await sleep(5);
-    }
-    return perTransport / ((nowMs() - started) / 1000);
-  };
-  const wsWriters = await Promise.all(Array.from({ length: sizes.writers }, () => openWsWriter(target.port)));
-  const wsPerSecond = await measure((i) => wsWriters[i]?.post(sessionId, payload(PAYLOAD_BYTES)) ?? Promise.resolve());
-  for (const w of wsWriters) w.close();
-  const httpWriters = Array.from({ length: sizes.writers }, () => createParleyClient({ url }));
-  const httpPerSecond = await measure(async (i) => {
-    await httpWriters[i]?.api.message.post.mutate({ sessionId, content: payload(PAYLOAD_BYTES) });
-  });
-  await Promise.all(httpWriters.map((w) => w.close()));
-  await pool.close();
-  const written = 2 * perTransport;
-
-  // Resume: a client that has seen nothing of the stream reconnects with lastEventId "0".
-  const reader = createParleyClient({ url });
-  const resumeStarted = nowMs();
-  await new Promise<void>((resolve, reject) => {
-    let count = 0;
-    const sub = reader.api.session.events.subscribe(
-      { sessionId, lastEventId: "0" },
-      {
-        onData: () => {
-          if (++count === written) {
-            sub.unsubscribe();
-            resolve();
-          }
-        },
-        onError: reject,
-      },
-    );
-  });
-  const resumeMs = nowMs() - resumeStarted;
-  await reader.close();
-  return { wsPerSecond, httpPerSecond, resumeMs };
 }
 
 function format(value: number | undefined): string {
@@ -310,14 +213,17 @@ function ratio(a: number | undefined, b: number | undefined): string {
   return `${(a / b).toFixed(2)}×`;
 }
 
+/** One column per target, then Parley's ratio to each baseline ("ws, prepared": the physical limit; "ws": as commonly written). */
 export function markdownTable(result: ResultRow[]): string {
+  const baselines = TARGETS.filter((t) => t !== "parley");
   const lines = [
-    "| scenario | metric | Parley | ws | Socket.IO | Parley/ws | Parley/Socket.IO |",
-    "|---|---|--:|--:|--:|--:|--:|",
+    `| scenario | metric | ${TARGETS.map((t) => TARGET_LABELS[t]).join(" | ")} | ${baselines.map((t) => `Parley/${TARGET_LABELS[t]}`).join(" | ")} |`,
+    `|---|---|${TARGETS.map(() => "--:").join("|")}|${baselines.map(() => "--:").join("|")}|`,
   ];
   for (const r of result) {
     const v = r.values;
-    lines.push(`| ${r.scenario} | ${r.metric} (${r.unit}, ${r.better} is better) | ${format(v.parley)} | ${format(v.ws)} | ${format(v.socketio)} | ${ratio(v.parley, v.ws)} | ${ratio(v.parley, v.socketio)} |`);
+    const cells = [...TARGETS.map((t) => format(v[t])), ...baselines.map((t) => ratio(v.parley, v[t]))];
+    lines.push(`| ${r.scenario} | ${r.metric} (${r.unit}, ${r.better} is better) | ${cells.join(" | ")} |`);
   }
   return lines.join("\n");
 }
@@ -336,6 +242,14 @@ if (scenarios.includes("connections")) await step("connections", connections);
 if (scenarios.includes("writes") || scenarios.includes("resume")) {
   await step("writes/resume", () => writesAndResume(scenarios.includes("writes"), scenarios.includes("resume")));
 }
+if (scenarios.includes("client")) await step("client", async () => void rows.push(...(await clientCost({ sizes: sizes.client, rounds, env }))));
+if (scenarios.includes("sdk")) await step("sdk", async () => void rows.push(...(await sdkWritePath({ sizes: sizes.sdk, rounds, env }))));
+if (scenarios.includes("scaleout")) {
+  const missing = scaleOutMissing();
+  if (missing && (chosen.includes("scaleout") || process.env.PARLEY_REQUIRE_SERVERS)) throw new Error(`scaleout: ${missing}`);
+  if (missing) console.error(`[scaleout skipped: ${missing}]`);
+  else await step("scaleout", async () => void rows.push(...(await scaleOut({ sizes: sizes.scaleOut, rounds, env }))));
+}
 if (scenarios.includes("slow")) await step("slow", async () => void rows.push(...(await slowConsumer({ sizes: sizes.slow, rounds, env, payloadBytes: PAYLOAD_BYTES }))));
 
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
@@ -344,7 +258,8 @@ console.log(`\nParley benchmark ${smoke ? "(smoke sizes) " : ""}— ${startedAt.
 
 const resultsDir = path.join(root, "bench", "results");
 fs.mkdirSync(resultsDir, { recursive: true });
-const name = smoke ? "smoke" : "latest";
+// A run of named scenarios keeps its own files, so bench/results/latest.* always holds a whole run.
+const name = smoke ? "smoke" : chosen.length > 0 ? `latest-${chosen.join("-")}` : "latest";
 fs.writeFileSync(path.join(resultsDir, `${name}.json`), JSON.stringify({ startedAt, machine, rounds, smoke, scenarios, rows }, null, 2));
 fs.writeFileSync(path.join(resultsDir, `${name}.md`), `${table}\n`);
 const chart = await renderChart(rows, path.join(resultsDir, `${name}.png`));

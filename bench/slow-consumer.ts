@@ -1,4 +1,4 @@
-// The slow-consumer scenario (issue 10, item 3): one `session.events`
+// The slow-consumer scenario: one `session.events`
 // subscriber stops reading while events flow at a fixed rate to N others.
 // Parley only (the baselines have no persistence to resume from). Each round
 // runs twice on a fresh server, alternating the order: without and with the

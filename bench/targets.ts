@@ -7,8 +7,21 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-export const TARGETS = ["parley", "ws", "socketio"] as const;
+export const TARGETS = ["parley", "wsPrepared", "ws", "socketio"] as const;
 export type TargetName = (typeof TARGETS)[number];
+
+/** How tables and charts name each target. */
+export const TARGET_LABELS: Record<TargetName, string> = { parley: "Parley", wsPrepared: "ws, prepared", ws: "ws", socketio: "Socket.IO" };
+
+/** The baseline servers' entry files (bench/baselines/). With REDIS_URL in its env, Socket.IO runs with the Redis adapter. */
+const BASELINES: Record<Exclude<TargetName, "parley">, string> = {
+  wsPrepared: "ws-prepared-server.ts",
+  ws: "ws-server.ts",
+  socketio: "socketio-server.ts",
+};
+
+/** Targets that speak the plain-ws protocol (`{"sub"}` / `{"pub","data"}`). */
+export const speaksPlainWs = (target: TargetName): boolean => target === "ws" || target === "wsPrepared";
 
 export const root = path.resolve(import.meta.dirname, "..");
 
@@ -42,14 +55,19 @@ export async function startTarget(name: TargetName, env: Record<string, string> 
   let dataDir: string | undefined;
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, NODE_ENV: "production" };
   if (name === "parley") {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-bench-"));
-    const template = env.PARLEY_BENCH_TEMPLATE_DB;
-    if (!template) throw new Error("PARLEY_BENCH_TEMPLATE_DB is required to start parley");
-    fs.copyFileSync(template, path.join(dataDir, "parley.db"));
-    Object.assign(childEnv, PARLEY_BENCH_ENV, { PORT: "0", DATABASE_URL: `file:${path.join(dataDir, "parley.db")}`, LOG_LEVEL: "warn" });
+    // A DATABASE_URL in `env` (PostgreSQL, shared by instances) is used as it is; otherwise a copy of the SQLite template.
+    let databaseUrl = env.DATABASE_URL;
+    if (!databaseUrl) {
+      dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-bench-"));
+      const template = env.PARLEY_BENCH_TEMPLATE_DB;
+      if (!template) throw new Error("PARLEY_BENCH_TEMPLATE_DB is required to start parley");
+      fs.copyFileSync(template, path.join(dataDir, "parley.db"));
+      databaseUrl = `file:${path.join(dataDir, "parley.db")}`;
+    }
+    Object.assign(childEnv, PARLEY_BENCH_ENV, { PORT: "0", DATABASE_URL: databaseUrl, LOG_LEVEL: "warn" });
     args = ["--import", "tsx", "server.ts"];
   } else {
-    args = ["--import", "tsx", `bench/baselines/${name === "ws" ? "ws-server" : "socketio-server"}.ts`];
+    args = ["--import", "tsx", `bench/baselines/${BASELINES[name]}`];
   }
   // PARLEY_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each server (open it in Chrome DevTools).
   if (process.env.PARLEY_BENCH_CPU_PROF) args.unshift("--cpu-prof", `--cpu-prof-dir=${process.env.PARLEY_BENCH_CPU_PROF}`);
@@ -106,6 +124,9 @@ export function processUsage(pid: number): { cpuMs: number; rssBytes: number } {
 
 /** Milliseconds since the epoch with sub-millisecond precision, comparable across processes. */
 export const nowMs = () => performance.timeOrigin + performance.now();
+
+/** The size of every published payload, in bytes. */
+export const PAYLOAD_BYTES = 200;
 
 /** A payload of `size` bytes that starts with its publish time: `T<ms>|xxxx…`. */
 export function payload(size: number): string {

@@ -6,10 +6,13 @@
 //   revoke <id>                                      a running server ends its streams within a second
 //   signin [--name admin]                            a fresh one-time sign-in link for an admin
 //   user --name alice [--role member]                a person for the web UI, and their one-time sign-in link
-import { roles, type Role } from "../src/server/auth/principal";
+//                                                    (a name that exists: that person again, with a new link)
+import type { Role } from "../src/server/auth/principal";
+import { roles } from "../src/shared/schemas";
 import { signInUrl } from "../src/server/auth";
+import { signInBase } from "../src/server/auth/sign-in-base";
 import { createPrincipalWithToken, listTokens, revokeToken, signInTokenFor } from "../src/server/auth/tokens";
-import { createDb } from "../src/server/db";
+import { openStorage } from "../src/server/db";
 import { parseConfig } from "../src/server/env";
 
 const USAGE = `usage: npm run token -- create --name <name> --role <${roles.join("|")}> [--expires-in <n>(s|m|h|d)]
@@ -37,13 +40,17 @@ export function parseDuration(text: string): number {
 }
 
 function printSignIn(name: string, token: string) {
-  const base = config.PUBLIC_URL ?? `http://${config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
-  console.log(`one-time sign-in link for "${name}" (valid ${Math.round(config.AUTH_SIGNIN_TTL_MS / 60_000)} min):\n\n  ${signInUrl(base, token)}\n`);
+  const base = signInBase(config);
+  console.log(`one-time sign-in link for "${name}" (valid ${Math.round(config.AUTH_SIGNIN_TTL_MS / 60_000)} min):\n\n  ${signInUrl(base.url, token)}\n`);
+  if (base.source === "configuration") {
+    console.log(`No running Parley server was found on this database, so the link assumes ${base.url} (HOST and PORT here). If the server runs elsewhere, set PUBLIC_URL (or PORT) for this command.`);
+  }
 }
 
 const [command, ...args] = process.argv.slice(2);
 const config = parseConfig(process.env);
-const db = await createDb(config.DATABASE_URL);
+const storage = await openStorage(config.DATABASE_URL);
+const db = storage.db;
 try {
   switch (command) {
     case "create": {
@@ -92,6 +99,19 @@ try {
       if (!name) fail("user needs --name");
       const role = option(args, "role") ?? "member";
       if (!["viewer", "member", "admin"].includes(role)) fail("--role for a person must be viewer, member or admin");
+      // One principal per name: a name that exists is that person again (a new link), never a second "alice".
+      const existing = await db.principal.findMany({ where: { name }, orderBy: { createdAt: "asc" } });
+      const person = existing.find((p) => p.kind === "user" || p.kind === "admin");
+      const other = existing[0];
+      if (!person && other) fail(`"${name}" is already the name of a principal of kind ${other.kind} (${other.id}): pick another name for the person`);
+      if (person) {
+        if (person.disabledAt) fail(`"${name}" exists (principal ${person.id}) but is disabled: nothing was created`);
+        const asked = option(args, "role");
+        if (asked && asked !== person.role) fail(`"${name}" exists with role ${person.role} (principal ${person.id}); nothing was changed. Leave out --role for a new sign-in link`);
+        console.log(`"${name}" exists (${person.kind}, role ${person.role}, principal ${person.id}): no new principal; here is a new sign-in link for them`);
+        printSignIn(name, await signInTokenFor(db, person.id, config.AUTH_SIGNIN_TTL_MS));
+        break;
+      }
       const user = await db.principal.create({ data: { name, kind: role === "admin" ? "admin" : "user", role: role as Role } });
       console.log(`created ${user.kind} "${name}" (role ${role}, principal ${user.id}); add them to sessions with session.addMember`);
       printSignIn(name, await signInTokenFor(db, user.id, config.AUTH_SIGNIN_TTL_MS));
@@ -101,5 +121,5 @@ try {
       fail(command ? `unknown command "${command}"` : "a command is required");
   }
 } finally {
-  await db.$disconnect();
+  await storage.close();
 }

@@ -1,4 +1,4 @@
-// Fuzzing every procedure as an admin, with authentication on (issue 6):
+// Fuzzing every procedure as an admin, with authentication on:
 // inputs generated from the procedure's own zod schema (valid ones, some
 // naming real sessions, messages and runs, and the same with one field
 // broken), plus hostile ones (huge strings, deep nesting, prototype-pollution
@@ -6,14 +6,18 @@
 // Queries and mutations go over HTTP, subscriptions over
 // the WebSocket protocol itself. Every call is answered with a success or a
 // typed error, never INTERNAL_SERVER_ERROR; broken input is always
-// BAD_REQUEST and valid input never is; the server stays healthy.
+// BAD_REQUEST and valid input never is; the server stays healthy. Then every
+// procedure again with hostile headers: another site's Host (DNS rebinding)
+// and another site's Origin carrying the session cookie.
 import fc from "fast-check";
 import { SuperJSON } from "superjson";
 import WebSocket from "ws";
 import { z } from "zod";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { appRouter } from "../src/server/routers/_app";
-import { AUTH_CALL_MANY_ENV, makePrincipal, type TestPrincipal } from "./helpers/auth";
+import { createToken } from "../src/server/auth/tokens";
+import { AUTH_CALL_MANY_ENV, makePrincipal, upgrade, type TestPrincipal } from "./helpers/auth";
+import { rawRequest } from "./helpers/http";
 import { arbitraryFor, invalidArbitraryFor, type ArbitraryOptions } from "./helpers/schema-arbitrary";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
 
@@ -249,3 +253,61 @@ it("every procedure: generated valid input is never refused as invalid, broken i
   expect(health.status).toBe(200);
   await waitFor(() => t.server.wsServer.clients.size === 0, "the fuzzer's socket closed");
 }, 300_000);
+
+/** Host names of other sites, as a rebinding page or a forged request would send them (never one this server answers). */
+const foreignHost = fc.oneof(
+  fc.domain(),
+  fc.domain().map((d) => `localhost.${d}`),
+  fc.ipV4().map((ip) => `${ip}.nip.io`),
+  fc.domain().map((d) => `${d}.`),
+  fc.domain().map((d) => d.toUpperCase()),
+).filter((host) => !/^localhost\.?$/i.test(host));
+
+it("every procedure: a foreign Host is refused (421, nothing changes), another site's Origin gets no cookie identity and no CORS headers", async () => {
+  const { db } = t.server.deps;
+  const { token: cookieToken } = await createToken(db, { principalId: admin.id, name: "fuzzed cookie", kind: "cookie", expiresAt: null });
+  const cookie = `parley_session=${cookieToken}`;
+  const port = new URL(t.url).port;
+  const counts = async () => [await db.session.count(), await db.message.count(), await db.agent.count(), await db.apiToken.count(), await db.sessionEvent.count()];
+  const before = await counts();
+  const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, { _def: { type: "query" | "mutation" | "subscription"; inputs: z.ZodType[] } }>);
+  const failures: string[] = [];
+  let calls = 0;
+  for (const [index, [path, procedure]] of procedures.entries()) {
+    const { type, inputs } = procedure._def;
+    const schema = inputs[0];
+    const input = schema ? fc.sample(arbitraryFor(schema).filter((v) => schema.safeParse(v).success), { numRuns: 1, seed: 2_000 + index })[0] : undefined;
+    const body = JSON.stringify({ json: input });
+    const hosts = fc.sample(foreignHost, { numRuns: 5, seed: 3_000 + index });
+    for (const host of hosts) {
+      calls++;
+      if (type === "subscription") {
+        const status = await upgrade(t.url, { host: `${host}:${port}`, origin: `http://${host}:${port}`, cookie });
+        if (status !== 421) failures.push(`${path} upgrade with Host ${host}: ${status}`);
+        continue;
+      }
+      const headers = { host: `${host}:${port}`, origin: `http://${host}:${port}`, cookie, "content-type": "application/json" };
+      const response =
+        type === "mutation"
+          ? await rawRequest(`${t.url}/api/trpc/${path}`, { method: "POST", headers, body })
+          : await rawRequest(`${t.url}/api/trpc/${path}?input=${encodeURIComponent(body)}`, { headers });
+      if (response.status !== 421) failures.push(`${path} with Host ${host}: ${response.status}`);
+    }
+    if (type === "subscription") continue;
+    // The right Host, another site's Origin and the session cookie: the cookie is not honoured, no CORS headers.
+    const origin = `https://${fc.sample(fc.domain(), { numRuns: 1, seed: 4_000 + index })[0] ?? "evil.example"}`;
+    const headers = { origin, cookie, "content-type": "application/json" };
+    const response =
+      type === "mutation"
+        ? await rawRequest(`${t.url}/api/trpc/${path}`, { method: "POST", headers, body })
+        : await rawRequest(`${t.url}/api/trpc/${path}?input=${encodeURIComponent(body)}`, { headers });
+    calls++;
+    const { code } = answerOf(JSON.parse(response.body) as unknown, response.status);
+    const open = path === "system.health" || path === "system.ping";
+    if (!open && code !== "UNAUTHORIZED") failures.push(`${path} from ${origin} with the cookie: ${code}, not UNAUTHORIZED`);
+    if (response.headers["access-control-allow-origin"] !== undefined) failures.push(`${path} from ${origin}: CORS headers sent`);
+  }
+  console.log(`fuzz (hostile headers): ${procedures.length} procedures, ${calls} calls, ${failures.length} failures`);
+  expect(failures).toEqual([]);
+  expect(await counts()).toEqual(before);
+}, 120_000);

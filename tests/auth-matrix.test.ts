@@ -90,7 +90,7 @@ afterAll(async () => {
 
 const limits = { maxContentBytes: 65_536 };
 async function seed(sessionId: string, authorId: string, visibility: Visibility, content: string) {
-  return postMessage(t.server.deps, limits, { sessionId, content, role: "user", author: "seed", visibility }, authorId);
+  return postMessage(t.server.deps.messages, limits, { sessionId, content, role: "user", visibility }, { id: authorId, name: "seed" });
 }
 
 describe("authorization matrix", () => {
@@ -140,7 +140,18 @@ describe("authorization matrix", () => {
     expect(sessions.items.some((s) => s.id === session.id)).toBe(rules.read);
 
     // Mutations.
-    check(await outcome(api.message.post.mutate({ sessionId: session.id, content: "posted by caller", visibility: "private" })), rules.write);
+    const posted = api.message.post.mutate({ sessionId: session.id, content: "posted by caller", visibility: "private", author: "admin" });
+    check(await outcome(posted), rules.write);
+    if (rules.write) {
+      // The name shown is the caller's own; its `author` is a label beside it.
+      figures.checks++;
+      expect(await posted).toMatchObject({ author: `${role} ${relation}`, authorLabel: "admin", authorId: caller.id });
+    }
+    // Roles that speak for a machine: admins and agent principals, where they may write.
+    for (const postedRole of ["system", "assistant", "agent", "tool"] as const) {
+      const asMachine = api.message.post.mutate({ sessionId: session.id, content: `as ${postedRole}`, role: postedRole, visibility: "private" });
+      check(await outcome(asMachine), rules.write && (role === "admin" || role === "agent"));
+    }
     check(await outcome(api.session.update.mutate({ id: session.id, title: "renamed" })), rules.write);
     check(await outcome(api.events.publish.mutate({ type: "system.info", data: { message: "hi" }, sessionId: session.id })), rules.write);
     check(await outcome(api.session.addMember.mutate({ sessionId: session.id, principalId: other.id, role: "viewer" })), rules.manage);
@@ -163,7 +174,7 @@ describe("authorization matrix", () => {
     const ws = wsClient(t.url, caller.token);
     const live: SessionEvent[] = [];
     const sub = ws.api.session.events.subscribe({ sessionId: session.id, lastEventId: String((await t.server.deps.db.session.findUniqueOrThrow({ where: { id: session.id } })).lastEventSeq) }, { onData: ({ data }) => live.push(data) });
-    await waitFor(() => t.server.deps.bus.listenerCount() > 1, "live subscriber");
+    await waitFor(() => t.server.deps.sessionStreams.subscriberCount >= 1, "live subscriber");
     const fresh: Awaited<ReturnType<typeof seed>>[] = [];
     for (const visibility of visibilities) fresh.push(await seed(session.id, owner.id, visibility, `live ${visibility}`));
     const sentinel2 = `sentinel-2 ${role} ${relation}`;
@@ -432,7 +443,7 @@ describe("authorization matrix: every other procedure", () => {
     await db.sessionMember.create({ data: { sessionId: session.id, principalId: member.id, role: "member" } });
     const ask = async (visibility: Visibility) => {
       const input = chatSendInput.parse({ sessionId: session.id, content: `what does the ${visibility} owner ask?`, author: "owner", visibility });
-      const sent = await chat.send(input, { authorId: owner.id, scope: {} });
+      const sent = await chat.send(input, { authorId: owner.id, name: "owner", scope: {} });
       await chat.whenFinished(sent.runId);
       return { runId: sent.runId, answerId: sent.assistantMessageId };
     };

@@ -3,6 +3,7 @@
 // that user, with the role it was given.
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { signInWithLink } from "./helpers/auth";
 import { repoRoot, startTestServer, type TestServer } from "./helpers/server";
 
 let t: TestServer;
@@ -22,9 +23,8 @@ it("invites a person with a sign-in link that signs them in as a member", async 
   expect(run.status, run.stderr).toBe(0);
   const link = /(https?:\/\/\S+\/signin\?token=\S+)/.exec(run.stdout)?.[1];
   expect(link).toBeDefined();
-  const signIn = await fetch(link!.replace(/^https?:\/\/[^/]+/, t.url), { redirect: "manual" });
+  const { response: signIn, cookie } = await signInWithLink(t.url, link!);
   expect(signIn.status).toBe(303);
-  const cookie = (signIn.headers.get("set-cookie") ?? "").split(";")[0]!;
   const me = await fetch(`${t.url}/api/trpc/auth.me`, { headers: { cookie } });
   const body = JSON.stringify(await me.json());
   expect(body).toContain('"name":"alice"');

@@ -1,4 +1,4 @@
-// Visibility beyond message.list and session.events (issue 6): what the
+// Visibility beyond message.list and session.events: what the
 // built-in assistant quotes, chat deltas and snapshots, typed events and
 // presence, each read back as real principals over a real server.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -63,7 +63,7 @@ describe("the built-in assistant quotes only what every reader of its answer may
       }
       const limits = { maxContentBytes: 65_536 };
       const seed = (sessionId: string, by: TestPrincipal, v: Visibility, content: string) =>
-        postMessage(t.server.deps, limits, { sessionId, content, role: "user", author: "seed", visibility: v }, by.id);
+        postMessage(t.server.deps.messages, limits, { sessionId, content, role: "user", visibility: v }, { id: by.id, name: "seed" });
       const seeded: Record<Exclude<Seed, "title">, { id: string }> = {
         p: await seed(S.id, cast.O, "public", `walrus ${markers.p}`),
         q: await seed(S.id, cast.X, "private", `walrus ${markers.q} ${extra.q}`),
@@ -175,7 +175,7 @@ describe("typed events and presence with authentication on", () => {
     const errors: unknown[] = [];
     const sub = t.client({ token }).api.events.subscribe.subscribe(input, {
       onData: ({ data }: { data: AgentEventEnvelope }) => {
-        if (data.type === "system.info") got.push(data.data.message);
+        if (data.type === "system.info") got.push(data.data.message ?? "");
       },
       onError: (e) => errors.push(e),
     });
@@ -237,5 +237,76 @@ describe("typed events and presence with authentication on", () => {
     expect(rooms.flat().filter((id) => id === other.id)).toEqual([]);
     inside.unsubscribe();
     joined.unsubscribe();
+  });
+});
+
+describe("what counts, keys and agent lists say about what the caller may not see", () => {
+  let t: TestServer;
+  let owner: TestPrincipal;
+  let member: TestPrincipal;
+  let viewer: TestPrincipal;
+  let admin: TestPrincipal;
+  beforeAll(async () => {
+    t = await startTestServer({ PARLEY_AUTH: "on", CHAT_BUILTIN_CHUNK_DELAY_MS: "0" });
+    owner = await makePrincipal(t, "member", "owner");
+    member = await makePrincipal(t, "member", "member");
+    viewer = await makePrincipal(t, "viewer", "viewer");
+    admin = await makePrincipal(t, "admin", "admin");
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("session.get and session.list give the seq of the last message the caller may see (not of the last message), so they say nothing of hidden messages that message.list does not", async () => {
+    const ownerApi = t.client({ token: owner.token }).api;
+    const session = await ownerApi.session.create.mutate({ title: "counted" });
+    await ownerApi.session.addMember.mutate({ sessionId: session.id, principalId: member.id, role: "member" });
+    await ownerApi.message.post.mutate({ sessionId: session.id, content: "public 1" });
+    for (let i = 0; i < 3; i++) await ownerApi.message.post.mutate({ sessionId: session.id, content: `private ${i}`, visibility: "private" });
+    await ownerApi.message.post.mutate({ sessionId: session.id, content: "for agents", visibility: "agent_only" });
+
+    const seen = async (who: TestPrincipal) => {
+      const api = t.client({ token: who.token }).api;
+      const got = await api.session.get.query({ id: session.id });
+      const listed = (await api.session.list.query({ limit: 100 })).items.find((s) => s.id === session.id);
+      return { messageCount: got.messageCount, lastSeq: got.lastSeq, listedLastSeq: listed?.lastSeq };
+    };
+    // The member sees only message 1; the owner 1-4 (its own private ones), not the agent_only 5; an admin all.
+    expect(await seen(member)).toEqual({ messageCount: 1, lastSeq: 1, listedLastSeq: 1 });
+    expect(await seen(owner)).toEqual({ messageCount: 4, lastSeq: 4, listedLastSeq: 4 });
+    expect(await seen(admin)).toEqual({ messageCount: 5, lastSeq: 5, listedLastSeq: 5 });
+  });
+
+  it("chat.send with the clientKey of a message hidden from the caller is refused without naming it or how it was posted", async () => {
+    const ownerApi = t.client({ token: owner.token }).api;
+    const session = await ownerApi.session.create.mutate({ title: "keys" });
+    await ownerApi.session.addMember.mutate({ sessionId: session.id, principalId: member.id, role: "member" });
+    const hiddenPost = await ownerApi.message.post.mutate({ sessionId: session.id, content: "owner's note", visibility: "private", clientKey: "note-1" });
+    const hiddenQuestion = await ownerApi.chat.send.mutate({ sessionId: session.id, content: "owner's question", visibility: "private", clientKey: "question-1" });
+    await t.server.deps.chat.whenFinished(hiddenQuestion.runId);
+    const memberApi = t.client({ token: member.token }).api;
+    const answers = await Promise.all(
+      ["note-1", "question-1"].map((clientKey) => memberApi.chat.send.mutate({ sessionId: session.id, content: "mine", clientKey }).catch((e: unknown) => e)),
+    );
+    expect(answers.map(errorCode)).toEqual(["CONFLICT", "CONFLICT"]);
+    // The same words for a plain post and a question: nothing tells them apart, nothing names them.
+    const [forPost, forQuestion] = answers.map((e) => String(e).replace(/note-1|question-1/, "<key>"));
+    expect(forPost).toBe(forQuestion);
+    for (const id of [hiddenPost.id, hiddenQuestion.userMessage.id, hiddenQuestion.assistantMessageId, hiddenQuestion.runId]) {
+      expect(answers.map(String).join(" ")).not.toContain(id);
+    }
+    // The owner, who may see its own post, is told what the key names.
+    expect(String(await ownerApi.chat.send.mutate({ sessionId: session.id, content: "again", clientKey: "note-1" }).catch((e: unknown) => e))).toContain(hiddenPost.id);
+  });
+
+  it("agent.list shows an agent's system prompt to admins only", async () => {
+    await t.client({ token: admin.token }).api.agent.create.mutate({ name: "Prompted", provider: "builtin", systemPrompt: "You are the internal escalation bot; codeword tangerine." });
+    for (const who of [viewer, member, owner]) {
+      const agents = await t.client({ token: who.token }).api.agent.list.query();
+      expect(agents.find((a) => a.name === "Prompted")?.systemPrompt, who.role).toBeNull();
+      expect(JSON.stringify(agents)).not.toContain("tangerine");
+    }
+    const forAdmin = await t.client({ token: admin.token }).api.agent.list.query();
+    expect(forAdmin.find((a) => a.name === "Prompted")?.systemPrompt).toContain("tangerine");
   });
 });

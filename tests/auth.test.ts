@@ -6,7 +6,7 @@ import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppRouter } from "../src/server/routers/_app";
 import { createPrincipalWithToken } from "../src/server/auth/tokens";
-import { firstValue, makePrincipal, upgrade, upgradeResponse, type TestPrincipal } from "./helpers/auth";
+import { firstValue, makePrincipal, signInWithLink, upgrade, upgradeResponse, type TestPrincipal } from "./helpers/auth";
 import { spawnServer, startTestServer, waitFor, type TestServer } from "./helpers/server";
 
 type ClientError = TRPCClientError<AppRouter>;
@@ -70,16 +70,17 @@ describe("authentication", () => {
     const fresh = await startTestServer({ PARLEY_AUTH: "on" });
     try {
       expect(fresh.server.signInUrl).toMatch(/\/signin\?token=pt_/);
-      const link = fresh.server.signInUrl!.replace(/^https?:\/\/[^/]+/, fresh.url);
-      const first = await fetch(link, { redirect: "manual" });
-      expect(first.status).toBe(303);
-      expect(first.headers.get("location")).toBe("/");
-      const setCookie = first.headers.get("set-cookie") ?? "";
+      const link = fresh.server.signInUrl!;
+      const first = await signInWithLink(fresh.url, link);
+      expect(first.response.status).toBe(303);
+      expect(first.response.headers.get("location")).toBe("/");
+      const setCookie = first.response.headers.get("set-cookie") ?? "";
       expect(setCookie).toMatch(/HttpOnly/);
       expect(setCookie).toMatch(/SameSite=Lax/);
-      const cookie = setCookie.split(";")[0]!;
-      const again = await fetch(link, { redirect: "manual" });
-      expect(again.status).toBe(401); // single use
+      expect(setCookie).not.toMatch(/Secure/); // plain http, no trusted proxy saying https
+      const cookie = first.cookie;
+      const again = await signInWithLink(fresh.url, link);
+      expect(again.response.status).toBe(401); // single use
 
       const me = await fetch(`${fresh.url}/api/trpc/auth.me`, { headers: { cookie } });
       expect(me.status).toBe(200);
@@ -205,6 +206,37 @@ describe("live revocation", () => {
     await waitFor(() => errors.length > 0, "the stream to end", 5_000);
     expect(Date.now() - removedAt).toBeLessThan(1_000);
     expect((errors[0] as ClientError).data?.code).toBe("FORBIDDEN");
+  });
+});
+
+describe("chat.run and access", () => {
+  it("ends a removed member's chat.run with FORBIDDEN within 1 s, while the run goes on", async () => {
+    // A slow built-in answer, so the run is still streaming when the member is removed.
+    const slow = await startTestServer({ PARLEY_AUTH: "on", CHAT_BUILTIN_CHUNK_DELAY_MS: "300" });
+    try {
+      const owner = await makePrincipal(slow, "member", "owner");
+      const reader = await makePrincipal(slow, "member", "reader");
+      const ownerClient = slow.client({ token: owner.token });
+      const session = await ownerClient.api.session.create.mutate({ title: "a run and its readers" });
+      await ownerClient.api.session.addMember.mutate({ sessionId: session.id, principalId: reader.id, role: "viewer" });
+      const sent = await ownerClient.api.chat.send.mutate({ sessionId: session.id, content: "tell me everything" });
+      const errors: unknown[] = [];
+      let deltas = 0;
+      slow.client({ token: reader.token }).api.chat.run.subscribe(
+        { runId: sent.runId },
+        { onData: ({ data }) => (deltas += data.type === "delta" ? 1 : 0), onError: (e) => errors.push(e) },
+      );
+      await waitFor(() => deltas > 0, "the reader follows the run");
+      const removedAt = Date.now();
+      await ownerClient.api.session.removeMember.mutate({ sessionId: session.id, principalId: reader.id });
+      await waitFor(() => errors.length > 0, "the chat.run to end", 5_000);
+      expect(Date.now() - removedAt).toBeLessThan(1_000);
+      expect((errors[0] as ClientError).data?.code).toBe("FORBIDDEN");
+      // Ending a reader's stream never stops the run.
+      expect(slow.server.deps.chat.activeRuns(session.id).map((r) => r.runId)).toEqual([sent.runId]);
+    } finally {
+      await slow.close();
+    }
   });
 });
 

@@ -84,7 +84,7 @@ describe("dark theme", () => {
   it("renders the metrics, events, connections and diagnostics pages", async () => {
     const page = await dark.newPage();
     await page.goto(`${suite.server.url}/metrics`);
-    await expect.poll(() => page.locator(".uplot").count(), poll).toBe(8);
+    await expect.poll(() => page.locator(".uplot").count(), poll).toBe(10);
     const charts = page.getByTestId("metrics-charts");
     const first = Number(await charts.getAttribute("data-last"));
     await expect.poll(async () => Number(await charts.getAttribute("data-last")), poll).toBeGreaterThan(first + 2);
@@ -109,6 +109,7 @@ describe("dark theme", () => {
     await watcher.close();
 
     await page.goto(`${suite.server.url}/diagnostics`);
+    await page.getByRole("button", { name: "Run checks" }).click();
     for (const check of ["ws", "http", "sse", "resume"]) {
       await expect.poll(() => page.getByTestId(`check-${check}`).getAttribute("data-status"), { ...poll, timeout: 40_000 }).toBe("ok");
     }

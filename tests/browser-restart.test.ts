@@ -10,36 +10,24 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createParleyClient } from "../src/client";
 import { artifactsDir, launchChromium } from "./helpers/browser";
-import { freshDatabase, spawnServer, type ServerProcess } from "./helpers/server";
+import { freshDatabase, restartableServer, type RestartableServer } from "./helpers/server";
 
-let server: ServerProcess | null = null;
+let server: RestartableServer;
 let chromium: Awaited<ReturnType<typeof launchChromium>>;
 let db: { url: string; dir: string };
-let port: string;
 
 const poll = { timeout: 30_000, interval: 100 };
 
-async function start() {
-  server = await spawnServer({ DATABASE_URL: db.url, PORT: port, LOG_LEVEL: "warn" });
-  return server;
-}
-async function stop() {
-  server?.child.kill("SIGTERM");
-  await server?.exited;
-  server = null;
-}
-
 beforeAll(async () => {
   db = freshDatabase();
-  port = "0";
-  const first = await start();
-  port = new URL(first.url).port;
+  server = restartableServer({ DATABASE_URL: db.url, LOG_LEVEL: "warn" });
+  await server.start();
   chromium = await launchChromium();
   fs.mkdirSync(artifactsDir, { recursive: true });
 }, 90_000);
 afterAll(async () => {
   await chromium?.close();
-  await stop();
+  await server?.stop();
   fs.rmSync(db.dir, { recursive: true, force: true });
 });
 
@@ -48,7 +36,7 @@ const texts = (page: Page) => page.locator('[data-testid="message-content"]').al
 
 describe("web UI across a server restart", () => {
   it("shows reconnecting then connected, and messages posted meanwhile appear once", async () => {
-    const url = `http://127.0.0.1:${port}`;
+    const url = server.url;
     const api = createParleyClient({ url });
     const session = await api.api.session.create.mutate({ title: "Restart" });
     await api.api.message.post.mutate({ sessionId: session.id, content: "before the restart", author: "api" });
@@ -59,10 +47,10 @@ describe("web UI across a server restart", () => {
     await expect.poll(() => page.getByTestId("live-state").textContent(), poll).toBe("live");
     await expect.poll(() => badge(page), poll).toBe("connected");
 
-    await stop();
+    await server.stop();
     await expect.poll(() => badge(page), poll).toMatch(/reconnecting|offline/);
     await page.screenshot({ path: path.join(artifactsDir, "session-reconnecting.png") });
-    await start();
+    await server.start();
     const again = createParleyClient({ url });
     await again.api.message.post.mutate({ sessionId: session.id, content: "posted while the page was away", author: "api" });
     await again.close();
@@ -73,7 +61,7 @@ describe("web UI across a server restart", () => {
   });
 
   it("queues messages written while the server is down and sends each once, in order", async () => {
-    const url = `http://127.0.0.1:${port}`;
+    const url = server.url;
     const api = createParleyClient({ url });
     const session = await api.api.session.create.mutate({ title: "Offline queue" });
     await api.close();
@@ -81,7 +69,7 @@ describe("web UI across a server restart", () => {
     await page.goto(`${url}/s/${session.id}`);
     await expect.poll(() => page.getByTestId("live-state").textContent(), poll).toBe("live");
 
-    await stop();
+    await server.stop();
     await expect.poll(() => badge(page), poll).toMatch(/reconnecting|offline/);
     const box = page.getByRole("textbox", { name: "Message" });
     await box.fill("first while offline");
@@ -91,7 +79,7 @@ describe("web UI across a server restart", () => {
     await expect.poll(() => page.getByTestId("queued-message").count(), poll).toBe(2);
     await page.screenshot({ path: path.join(artifactsDir, "session-offline-queue.png") });
 
-    await start();
+    await server.start();
     await expect.poll(() => badge(page), poll).toBe("connected");
     await expect.poll(() => page.getByTestId("queued-message").count(), poll).toBe(0);
     await expect.poll(() => texts(page), poll).toEqual(["first while offline", "second while offline"]);
@@ -107,7 +95,7 @@ describe("web UI across a server restart", () => {
   });
 
   it("stores a message once when the answer to its post is lost: the retry carries the same clientKey", async () => {
-    const url = `http://127.0.0.1:${port}`;
+    const url = server.url;
     const api = createParleyClient({ url });
     const session = await api.api.session.create.mutate({ title: "Lost acknowledgement" });
     const page = await chromium.browser.newPage();

@@ -7,8 +7,10 @@ import path from "node:path";
 import type { Locator, Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { MemoryBus } from "../src/server/bus/memory";
-import { createDb } from "../src/server/db";
+import { openStorage } from "../src/server/db";
+import { MessageWriter } from "../src/server/services/message-writer";
 import { postMessage } from "../src/server/services/messages";
+import { SessionLog } from "../src/server/services/session-log";
 import { artifactsDir, browserSuite } from "./helpers/browser";
 
 const BIG = 10_000;
@@ -19,24 +21,23 @@ const poll = { timeout: 20_000, interval: 100 };
 const suite = browserSuite({ CHAT_BUILTIN_CHUNK_DELAY_MS: "20" }, async (databaseUrl) => {
   // 10,000 messages written through the server's own message service (group
   // commit), before the server starts on the same database.
-  const seed = await createDb(databaseUrl);
-  const session = await seed.session.create({ data: { title: "Ten thousand messages", metadata: {} } });
+  const storage = await openStorage(databaseUrl);
+  const session = await storage.db.session.create({ data: { title: "Ten thousand messages", metadata: {} } });
   bigSessionId = session.id;
-  const bus = new MemoryBus();
+  const writer = new MessageWriter(storage, new SessionLog(storage, new MemoryBus()));
   for (let start = 1; start <= BIG; start += 500) {
     await Promise.all(
       Array.from({ length: 500 }, (_, i) =>
-        postMessage({ db: seed, bus }, { maxContentBytes: 65_536 }, {
+        postMessage(writer, { maxContentBytes: 65_536 }, {
           sessionId: session.id,
           content: `Message number ${start + i}`,
           role: "user",
-          author: "seeder",
           visibility: "public",
-        }),
+        }, { id: null, name: "seeder" }),
       ),
     );
   }
-  await seed.$disconnect();
+  await storage.close();
 });
 
 async function openSession(page: Page, id: string) {

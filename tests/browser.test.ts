@@ -185,7 +185,8 @@ describe("web UI", () => {
     await page.goto(`${suite.server.url}/metrics`);
     const charts = page.getByTestId("metrics-charts");
     await expect.poll(() => charts.count(), poll).toBe(1);
-    await expect.poll(() => page.locator(".uplot").count(), poll).toBe(8);
+    // Connections, messages/s, errors/s, fan-out latency, event-loop delay, CPU, process and host memory, chat runs, tokens/s (no GPU here).
+    await expect.poll(() => page.locator(".uplot").count(), poll).toBe(10);
     const first = Number(await charts.getAttribute("data-last"));
     await expect.poll(async () => Number(await charts.getAttribute("data-last")), poll).toBeGreaterThan(first);
     await shot(page, "metrics");
@@ -229,9 +230,16 @@ describe("web UI", () => {
     await page.close();
   });
 
-  it("runs the diagnostics: transports reachable, forced reconnect resumes", async () => {
+  it("runs the diagnostics on a click, never on page load: transports reachable, forced reconnect resumes", async () => {
     const page = await suite.chromium.browser.newPage();
+    const sessionsBefore = (await suite.api.api.session.list.query({ limit: 100, includeArchived: true })).items.length;
     await page.goto(`${suite.server.url}/diagnostics`);
+    // Loaded and connected, and nothing has run (the checks write a scratch session): a link alone makes no writes.
+    await expect.poll(() => badge(page), poll).toBe("connected");
+    await expect.poll(() => page.getByTestId("server-summary").textContent(), poll).toContain("Version");
+    for (const check of ["ws", "http", "sse", "resume"]) expect(await page.getByTestId(`check-${check}`).getAttribute("data-status")).toBe("idle");
+    expect((await suite.api.api.session.list.query({ limit: 100, includeArchived: true })).items.length).toBe(sessionsBefore);
+    await page.getByRole("button", { name: "Run checks" }).click();
     for (const check of ["ws", "http", "sse", "resume"]) {
       await expect.poll(() => page.getByTestId(`check-${check}`).getAttribute("data-status"), { ...poll, timeout: 40_000 }).toBe("ok");
     }

@@ -122,7 +122,7 @@ it(`${SUBSCRIBERS} subscribers, ${MESSAGES} messages, a streaming answer and ≥
     closers.push(() => sub?.unsubscribe());
     subs.push(s);
   }
-  await waitFor(() => t.server.deps.bus.listenerCount() >= SUBSCRIBERS, "all subscribed", 30_000);
+  await waitFor(() => t.server.deps.sessionStreams.subscriberCount >= SUBSCRIBERS, "all subscribed", 30_000);
 
   // Kill sockets at random from both ends while the load runs.
   let kills = 0;

@@ -146,16 +146,18 @@ describe("a provider that cannot be reached", () => {
     expect(message.metadata).toMatchObject({
       provider: "openai",
       finishReason: "error",
-      error: expect.stringMatching(/^cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED$/) as unknown,
+      error: "cannot reach the provider: ECONNREFUSED",
     });
     expect((await client.api.system.health.query()).status).toBe("ok");
   });
 
-  it("answers agent.models with BAD_GATEWAY and the reason, and BAD_REQUEST for a provider not configured here", async () => {
-    await expect(client.api.agent.models.query({ provider: "openai" })).rejects.toMatchObject({
+  it("answers agent.models with BAD_GATEWAY and the reason (never the provider's URL, which agent.providers hides), and BAD_REQUEST for a provider not configured here", async () => {
+    const refused = await client.api.agent.models.query({ provider: "openai" }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({
       data: { code: "BAD_GATEWAY" },
-      message: expect.stringMatching(/^could not list the models of provider "openai": cannot reach http:\/\/127\.0\.0\.1:\d+/) as unknown,
+      message: 'could not list the models of provider "openai": cannot reach the provider: ECONNREFUSED',
     });
+    expect(JSON.stringify(refused)).not.toContain(new URL(s.server.deps.config.OPENAI_BASE_URL ?? "http://unset").host);
     await expect(client.api.agent.models.query({ provider: "ollama" })).rejects.toMatchObject({
       data: { code: "BAD_REQUEST" },
       message: expect.stringContaining("OLLAMA_HOST") as unknown,

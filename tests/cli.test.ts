@@ -103,20 +103,21 @@ describe("parley CLI", () => {
     const session = await sdk.api.session.create.mutate({ title: "tail" });
     const sent = await cli(["send", session.id, "first words", "--author", "ada"]);
     expect(sent.code).toBe(0);
-    expect(sent.stdout.trim()).toBe("#1 ada (user): first words");
+    // The name is the token's principal's; --author is a label beside it.
+    expect(sent.stdout.trim()).toBe('#1 cli admin "ada" (user): first words');
 
     const tail = startCli(["tail", session.id]);
     const tailJson = startCli(["--json", "tail", session.id]);
     await waitFor(() => tail.result.stdout.includes("first words") && tailJson.result.stdout.includes("first words"), "history", 30_000);
     const second = await cli(["--json", "send", session.id, "second words"]);
-    expect(JSON.parse(second.stdout)).toMatchObject({ seq: 2, content: "second words", author: "parley-cli" });
+    expect(JSON.parse(second.stdout)).toMatchObject({ seq: 2, content: "second words", author: "cli admin", authorLabel: null });
     await waitFor(() => tail.result.stdout.includes("second words") && tailJson.result.stdout.includes("second words"), "live", 30_000);
 
     tail.child.kill("SIGINT");
     tailJson.child.kill("SIGINT");
     const [human, json] = await Promise.all([tail.exited, tailJson.exited]);
     expect(human.code).toBe(130);
-    expect(human.stdout.trim().split("\n")).toEqual(["#1 ada (user): first words", "#2 parley-cli (user): second words"]);
+    expect(human.stdout.trim().split("\n")).toEqual(['#1 cli admin "ada" (user): first words', "#2 cli admin (user): second words"]);
     expect(json.code).toBe(130);
     const events = jsonLines(json.stdout) as { id: string; event: { type: string } }[];
     expect(events.map((e) => [e.id, e.event.type])).toEqual([
@@ -364,9 +365,10 @@ describe("parley CLI", () => {
       expect(answers).toHaveLength(1);
       expect(answers[0]).toMatchObject({ parentId: question.id, status: "complete" });
       expect(answers[0]?.content).toContain("> The launch is on Friday.");
-      // It remembered the question (memory.store) and recalls it next time (memory.recall).
+      // It remembered the question (memory.store) and recalls it next time (memory.recall); who asked is
+      // the asker's principal, not the --author label beside it.
       const remembered = await sdk.api.memory.list.query({ scope: { kind: "session", sessionId }, tag: "agent-bot" });
-      expect(remembered.items.map((m) => m.content)).toEqual(["ada asked: @bot when is the launch?"]);
+      expect(remembered.items.map((m) => m.content)).toEqual(["cli admin asked: @bot when is the launch?"]);
       expect(output(bot)).toContain(`recalled 0 memories for #${question.seq}`);
 
       const progress: { step: string | number; percent: number }[] = [];
@@ -431,7 +433,7 @@ describe("parley tail across a server restart", () => {
     const [human, json] = await Promise.all([tail.exited, tailJson.exited]);
     const expected = range(1, 12);
     expect(human.code).toBe(130);
-    expect(human.stdout.trim().split("\n")).toEqual(expected.map((n) => `#${n} ada (user): message ${n}`));
+    expect(human.stdout.trim().split("\n")).toEqual(expected.map((n) => `#${n} restart admin "ada" (user): message ${n}`));
     expect(json.code).toBe(130);
     const events = jsonLines(json.stdout) as { id: string; event: { type: string; message: { content: string } } }[];
     expect(events.map((e) => [e.id, e.event.type, e.event.message.content])).toEqual(expected.map((n) => [String(n), "message.created", `message ${n}`]));

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../src/server/db";
 import { MemoryBus } from "../src/server/bus/memory";
 import { MessageWriter } from "../src/server/services/message-writer";
+import { SessionLog } from "../src/server/services/session-log";
 import { makePrincipal } from "./helpers/auth";
 import { startTestServer, type TestServer } from "./helpers/server";
 
@@ -85,14 +86,18 @@ describe("message.post with a clientKey", () => {
   it("re-reads a key stored between the writer's look-up and its insert (the unique-constraint race)", async () => {
     const db = t.server.deps.db;
     const session = await db.session.create({ data: { title: "race", metadata: {} } });
-    const winner = await new MessageWriter(db, new MemoryBus()).post({
+    // The Prisma path (no synchronous SQLite connection), whose transaction the stale writer below can intercept.
+    const throughPrisma = (client: Db) => {
+      const storage = { ...t.server.deps.storage, db: client, sqlite: null };
+      return new MessageWriter(storage, new SessionLog(storage, new MemoryBus()));
+    };
+    const winner = await throughPrisma(db).post({
       sessionId: session.id,
       content: "first writer",
       role: "user",
-      author: "a",
       visibility: "public",
       clientKey: "raced",
-    });
+    }, { id: null, name: "a" });
     // A second writer whose first look-up misses the row (as when another instance
     // commits it just after we read): its insert hits the unique index.
     let staleReads = 1;
@@ -120,14 +125,13 @@ describe("message.post with a clientKey", () => {
           );
       },
     });
-    const loser = await new MessageWriter(stale, new MemoryBus()).post({
+    const loser = await throughPrisma(stale).post({
       sessionId: session.id,
       content: "second writer",
       role: "user",
-      author: "b",
       visibility: "public",
       clientKey: "raced",
-    });
+    }, { id: null, name: "b" });
     expect(staleReads).toBe(0);
     expect(loser.id).toBe(winner.id);
     expect(loser.content).toBe("first writer");

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { AgentEventEnvelope } from "../src/shared/agent-events";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
-import { collect, wsOnlyClient, type WsOnlyClient } from "./helpers/live";
+import { collect, wsOnlyClient, type WsOnlyClient } from "./helpers/ws-client";
 
 let t: TestServer | undefined;
 const extra: WsOnlyClient[] = [];

@@ -1,7 +1,8 @@
-// The direct fan-out path (wire.ts SubscriptionLane, session-events.ts):
-// a caught-up WebSocket subscriber gets live events written straight to its
-// socket, byte for byte what tRPC's own path sends, and falls back to that
-// path (and back) without losing or repeating anything.
+// Frames written by the hub (realtime/session-stream.ts, frames.ts): a
+// WebSocket subscriber gets its events (live, back-filled, caught up) written
+// to its socket as prebuilt frames, byte for byte what tRPC's own path sends
+// (WS_DIRECT_FANOUT=off), and a gap is read from the log without losing or
+// repeating anything.
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { range } from "./helpers/stream";
@@ -44,7 +45,7 @@ describe("direct fan-out", () => {
       const client = t.client();
       const session = await client.api.session.create.mutate({ title: "direct" });
       const live = await rawSubscriber(t.url, session.id);
-      await waitFor(() => t!.server.deps.bus.listenerCount() >= 1, "subscribed");
+      await waitFor(() => t!.server.deps.sessionStreams.subscriberCount >= 1, "subscribed");
       await new Promise((r) => setTimeout(r, 100)); // the probe has bound the lane
       const before = t.server.deps.connections.directFrames;
       const posted = await client.api.message.post.mutate({ sessionId: session.id, content: "hello </script> 🙂" });
@@ -66,16 +67,16 @@ describe("direct fan-out", () => {
     }
   });
 
-  it("falls back to the generator on a gap and returns to the direct path, every seq once and in order", async () => {
+  it("reads a gap from the log and goes on writing live frames, every seq once and in order", async () => {
     t = await startTestServer();
     const client = t.client();
     const session = await client.api.session.create.mutate({ title: "direct" });
     const sub = await rawSubscriber(t.url, session.id);
-    await waitFor(() => t!.server.deps.bus.listenerCount() >= 1, "subscribed");
+    await waitFor(() => t!.server.deps.sessionStreams.subscriberCount >= 1, "subscribed");
     await new Promise((r) => setTimeout(r, 100));
     // Every 7th persisted event is never published: the next one arrives with a
-    // gap, which the direct path hands to the generator (it reads the gap from
-    // the database), after which the direct path takes over again.
+    // gap, which the stream reads from the database, after which live frames
+    // are written as they arrive again.
     const { bus, connections } = t.server.deps;
     const publish = bus.publish.bind(bus);
     let dropped = 0;
@@ -99,7 +100,7 @@ describe("direct fan-out", () => {
     }
     expect(dropped).toBeGreaterThan(5);
     expect(sub.frames.map(seqOf)).toEqual(range(1, last));
-    // The direct path kept working after each gap.
+    // Live frames kept being written after each gap.
     for (let i = 1; i < directAt.length; i++) expect(directAt[i]).toBeGreaterThan(directAt[i - 1] ?? 0);
     sub.close();
   });
@@ -109,7 +110,7 @@ describe("direct fan-out", () => {
     const client = t.client();
     const session = await client.api.session.create.mutate({ title: "direct off" });
     const sub = await rawSubscriber(t.url, session.id);
-    await waitFor(() => t!.server.deps.bus.listenerCount() >= 1, "subscribed");
+    await waitFor(() => t!.server.deps.sessionStreams.subscriberCount >= 1, "subscribed");
     const posted = await Promise.all(range(1, 20).map((i) => client.api.message.post.mutate({ sessionId: session.id, content: `#${i}` })));
     const last = Math.max(...posted.map((m) => m.seq));
     await waitFor(() => sub.frames.length > 0 && seqOf(sub.frames.at(-1) ?? "{}") === last, "every event");

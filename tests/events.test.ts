@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { AgentEventEnvelope, AgentEventPublishInput } from "../src/shared/agent-events";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
-import { collect, wsOnlyClient, type WsOnlyClient } from "./helpers/live";
+import { collect, wsOnlyClient, type WsOnlyClient } from "./helpers/ws-client";
 
 let t: TestServer | undefined;
 const extra: WsOnlyClient[] = [];
@@ -144,6 +144,79 @@ describe("events", () => {
     ).rejects.toMatchObject({ data: { code: "BAD_REQUEST" } });
     const ok = await c.api.events.publish.mutate({ type: "custom.small", data: [1, "two", null] });
     expect(ok).toMatchObject({ type: "custom.small", data: [1, "two", null] });
+  });
+
+  it("a refused event names the field and what its type expects there, or the types there are", async () => {
+    t = await startTestServer();
+    const c = t.client();
+    const refusal = async (event: unknown) => {
+      const error = await c.api.events.publish.mutate(event as AgentEventPublishInput).then(
+        () => null,
+        (e: unknown) => e as { message: string; data?: { code?: string; zodIssues?: { path: string[]; message: string }[] | null } },
+      );
+      if (!error) throw new Error(`${JSON.stringify(event)} was accepted`);
+      expect(error.data?.code).toBe("BAD_REQUEST");
+      return { message: error.message, paths: error.data?.zodIssues?.map((issue) => issue.path.join(".")) };
+    };
+
+    const alert = await refusal({ type: "system.alert", data: { level: "warning" } });
+    expect(alert.paths).toEqual(["data.message"]);
+    expect(alert.message).toMatch(/^Invalid input: data\.message: .*expected string.*\(in a system\.alert event\)$/);
+
+    const note = await refusal({ type: "system.info", data: { level: "info" } });
+    expect(note.paths).toEqual(["data.message"]);
+    expect(note.message).toContain("needs a message (a note) or a version (a status report)");
+
+    const status = await refusal({ type: "connection.status", data: { status: "up" } });
+    expect(status.paths).toEqual(["data.status"]);
+    expect(status.message).toContain('expected one of "connecting"|"connected"');
+
+    const progress = await refusal({ type: "agent.progress", data: { step: 1, percent: 140, message: "x" } });
+    expect(progress.paths).toEqual(["data.percent"]);
+
+    const unknown = await refusal({ type: "nope.x", data: {} });
+    expect(unknown.paths).toEqual(["type"]);
+    expect(unknown.message).toContain("must be one of connection.status, stt.start");
+    expect(unknown.message).toContain('or custom.<name>; got "nope.x"');
+
+    const badCustom = await refusal({ type: "custom.Bad", data: {} });
+    expect(badCustom.paths).toEqual(["type"]);
+    expect(badCustom.message).toContain("must look like custom.<name>");
+
+    const addressed = await refusal({ type: "system.info", data: { message: "x" }, sessionId: 7 });
+    expect(addressed.paths).toEqual(["sessionId"]);
+  });
+
+  it("carries a voice-agent pipeline's vocabulary: connection.status, memory.error, system.info status reports, system.alert, llm.token and llm.complete", async () => {
+    t = await startTestServer();
+    const c = t.client();
+    const sub = collect<AgentEventEnvelope>((h) => c.api.events.subscribe.subscribe({ replay: 0, types: ["connection.*", "memory.*", "system.*", "llm.*"] }, h));
+    await waitFor(() => t!.server.deps.bus.listenerCount() >= 1, "subscribed");
+    await new Promise((r) => setTimeout(r, 100));
+    const pipeline: AgentEventPublishInput[] = [
+      { type: "connection.status", data: { status: "connected", component: "stt", latencyMs: 42 } },
+      { type: "system.info", data: { version: "2.4.1", uptime: 3_600.5, memory: { rss: 180_000_000, heapUsed: 90_000_000 } } },
+      { type: "system.info", data: { version: "2.4.1", uptime: 12, memory: 123_456_789 } },
+      { type: "llm.start", data: { model: "llama3.2", provider: "ollama" } },
+      { type: "llm.token", data: { token: "Hel", index: 0 } },
+      { type: "llm.complete", data: { text: "Hello", completionTokens: 2, durationMs: 310 } },
+      { type: "memory.error", data: { message: "vector store unreachable", operation: "recall", code: "ECONNREFUSED" } },
+      { type: "system.alert", data: { message: "TTS latency above 2 s", level: "critical", source: "tts" } },
+      { type: "connection.status", data: { status: "reconnecting", component: "tts", attempt: 2 } },
+      // The earlier shapes stay accepted.
+      { type: "system.info", data: { message: "deployed", level: "warn", details: { by: "ci" } } },
+      { type: "llm.result", data: { text: "Hello" } },
+    ];
+    for (const event of pipeline) await c.api.events.publish.mutate(event);
+    await waitFor(() => sub.items.length === pipeline.length, "every pipeline event");
+    expect(sub.items.map((e) => ({ type: e.type, data: e.data }))).toEqual([
+      ...pipeline.slice(0, 1),
+      { type: "system.info", data: { level: "info", version: "2.4.1", uptime: 3_600.5, memory: { rss: 180_000_000, heapUsed: 90_000_000 } } },
+      { type: "system.info", data: { level: "info", version: "2.4.1", uptime: 12, memory: 123_456_789 } },
+      ...pipeline.slice(3, 7),
+      { type: "system.alert", data: { message: "TTS latency above 2 s", level: "critical", source: "tts" } },
+      ...pipeline.slice(8),
+    ]);
   });
 
   it("system.demoFlow emits a voice-agent turn: stt, then llm with tokens and a tool call, then tts", async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ParleyClient } from "../src/client";
 import { parseConfig } from "../src/server/env";
 import { startServer } from "../src/server/app";
-import { parseFaults } from "../src/server/faults";
+import { parseFaults } from "../src/server/realtime/faults";
 import { freshDatabase, startTestServer, waitFor, type TestServer } from "./helpers/server";
 import { range } from "./helpers/stream";
 

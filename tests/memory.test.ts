@@ -5,7 +5,7 @@
 // through a local fake server (and recall by text while it is down).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryStoreInput, type MemoryEvent } from "../src/shared/memory";
-import { AUTH_CALL_MANY_ENV, makePrincipal, outcome, type TestPrincipal } from "./helpers/auth";
+import { AUTH_CALL_MANY_ENV, errorCode, firstValue, makePrincipal, outcome, type TestPrincipal } from "./helpers/auth";
 import { startFakeOpenAi } from "./helpers/chat-fakes";
 import { startFakeEmbeddings, type FakeEmbeddings } from "./helpers/fake-embeddings";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
@@ -219,6 +219,38 @@ describe("who sees a memory, on every path", () => {
     const memberEvents = subscriptions.member?.events ?? [];
     await waitFor(() => memberEvents.some((e) => e.type === "memory.hidden" && e.id === stored.sessionPublic.id), "memory.hidden");
     for (const { sub } of Object.values(subscriptions)) sub.unsubscribe();
+  });
+
+  it("ends memory.events of a session with FORBIDDEN when the subscriber is removed from it; without a scope, that session's memories stop arriving", async () => {
+    const o = t.client({ token: owner.token }).api;
+    const session = await o.session.create.mutate({ title: "leaving" });
+    await o.session.addMember.mutate({ sessionId: session.id, principalId: member.id, role: "member" });
+    const inTheSession = { kind: "session" as const, sessionId: session.id };
+    // Whoever may not read the session may not follow its memories.
+    expect(await firstValue((h) => t.client({ token: outsider.token }).api.memory.events.subscribe({ scope: inTheSession }, h))).toBe("FORBIDDEN");
+
+    const m = t.client({ token: member.token }).api;
+    const { eventCursor } = await m.memory.list.query({});
+    const follow = (scope?: typeof inTheSession) => {
+      const got: MemoryEvent[] = [];
+      const errors: unknown[] = [];
+      const sub = m.memory.events.subscribe({ lastEventId: eventCursor, scope }, { onData: ({ data }) => got.push(data), onError: (e) => errors.push(e) });
+      return { got, errors, sub };
+    };
+    const created = (events: MemoryEvent[]) => events.flatMap((e) => (e.type === "memory.created" ? [e.memory.content] : []));
+    const inSession = follow(inTheSession);
+    const everywhere = follow();
+    await o.memory.store.mutate({ content: "before the removal", scope: inTheSession });
+    await waitFor(() => created(inSession.got).length === 1 && created(everywhere.got).length === 1, "the session's memory on both streams");
+
+    await o.session.removeMember.mutate({ sessionId: session.id, principalId: member.id });
+    await waitFor(() => inSession.errors.length > 0, "the session's stream to end");
+    expect(errorCode(inSession.errors[0])).toBe("FORBIDDEN");
+    await o.memory.store.mutate({ content: "after the removal", scope: inTheSession });
+    await o.memory.store.mutate({ content: "a global marker" });
+    await waitFor(() => created(everywhere.got).includes("a global marker"), "the marker");
+    expect(created(everywhere.got)).toEqual(["before the removal", "a global marker"]);
+    for (const { sub } of [inSession, everywhere]) sub.unsubscribe();
   });
 });
 

@@ -4,29 +4,36 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TRPCError } from "@trpc/server";
 import { MemoryBus } from "../src/server/bus/memory";
-import { closeDb, createDb, type Db } from "../src/server/db";
+import { openStorage, type Db, type Storage } from "../src/server/db";
+import { MessageWriter } from "../src/server/services/message-writer";
 import { postMessage } from "../src/server/services/messages";
-import { readSessionEvents, sessionChannel, type SessionChannelMessage } from "../src/server/services/session-events";
+import { sessionChannel, SessionLog, type SessionChannelMessage } from "../src/server/services/session-log";
 import { testDatabase } from "./helpers/server";
 import { range } from "./helpers/stream";
 
+let storage: Storage;
 let db: Db;
+let sessionLog: SessionLog;
+let writer: MessageWriter;
 let removeDatabase = (): Promise<void> => Promise.resolve();
 const bus = new MemoryBus();
 beforeAll(async () => {
   // SQLite here; PostgreSQL when tests/postgres-message-writer.test.ts re-runs this file.
   const database = await testDatabase();
   removeDatabase = database.remove;
-  db = await createDb(database.url);
+  storage = await openStorage(database.url);
+  db = storage.db;
+  sessionLog = new SessionLog(storage, bus);
+  writer = new MessageWriter(storage, sessionLog);
 });
 afterAll(async () => {
-  await closeDb(db);
+  await storage.close();
   await removeDatabase();
 });
 
 const limits = { maxContentBytes: 65_536 };
 const post = (sessionId: string, content: string) =>
-  postMessage({ db, bus }, limits, { sessionId, content, role: "user", author: "t", visibility: "public" });
+  postMessage(writer, limits, { sessionId, content, role: "user", visibility: "public" }, { id: null, name: "t" });
 
 describe("message.post group commit", () => {
   it("writes 600 concurrent posts to three sessions with gap-free seqs, each caller getting its own message", async () => {
@@ -49,7 +56,7 @@ describe("message.post group commit", () => {
       // Posts from one caller, issued in order, keep that order.
       const bySeq = results.filter((r) => r.session === session.id).sort((x, y) => x.message.seq - y.message.seq);
       expect(bySeq.map((r) => r.n)).toEqual([...bySeq.map((r) => r.n)].sort((x, y) => x - y));
-      const events = await readSessionEvents(db, session.id, 0, 1000);
+      const events = await sessionLog.readAfter(session.id, 0, 1000);
       expect(events.map((e) => e.seq)).toEqual(range(1, 200));
     }
     expect(published).toHaveLength(600);
@@ -59,27 +66,27 @@ describe("message.post group commit", () => {
   it("stores each message and its event as Prisma reads them back: same fields, types and stored encoding", async () => {
     const session = await db.session.create({ data: { title: "fields", metadata: {} } });
     const before = await db.session.findUniqueOrThrow({ where: { id: session.id } });
-    const message = await postMessage({ db, bus }, limits, {
+    const message = await postMessage(writer, limits, {
       sessionId: session.id,
       content: "héllo 'quoted' \"text\" 😀",
       role: "agent",
-      author: "bot",
+      author: "on duty",
       visibility: "agent_only",
       metadata: { nested: { list: [1, "two", null], flag: true } },
       clientKey: "fields-1",
-    });
+    }, { id: null, name: "bot" });
     const stored = await db.message.findUniqueOrThrow({ where: { id: message.id } });
     expect(stored).toEqual(message);
     expect(stored.createdAt).toBeInstanceOf(Date);
-    expect(message).toMatchObject({ seq: 1, status: "complete", parentId: null, authorId: null });
+    expect(message).toMatchObject({ seq: 1, status: "complete", parentId: null, authorId: null, author: "bot", authorLabel: "on duty" });
     expect(message.id).toMatch(/^c[0-9a-z]{24}$/);
     const after = await db.session.findUniqueOrThrow({ where: { id: session.id } });
     expect(after).toMatchObject({ lastSeq: 1, lastEventSeq: 1 });
     expect(after.updatedAt.getTime()).toBeGreaterThanOrEqual(before.updatedAt.getTime());
-    const [event] = await readSessionEvents(db, session.id, 0, 10);
+    const [event] = await sessionLog.readAfter(session.id, 0, 10);
     expect(event).toMatchObject({ seq: 1, event: { type: "message.created", message } });
     // The stored encoding carries only per-value types (no shared references),
-    // so a back-fill can send it as it is (wire.ts preparedFromStored).
+    // so a back-fill can frame it as it is (realtime/frames.ts).
     const row = await db.sessionEvent.findUniqueOrThrow({ where: { sessionId_seq: { sessionId: session.id, seq: 1 } } });
     const payload = row.payload as { meta?: Record<string, unknown> };
     expect(Object.keys(payload.meta ?? {}).filter((key) => key !== "values" && key !== "v")).toEqual([]);

@@ -7,7 +7,7 @@ import { Prisma } from "../src/generated/prisma/client";
 import { WindowFolder } from "../src/server/metrics/aggregate";
 import type { MetricsSample } from "../src/shared/metrics";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
-import { collect } from "./helpers/live";
+import { collect } from "./helpers/ws-client";
 
 let t: TestServer | undefined;
 afterEach(async () => {
@@ -90,6 +90,30 @@ describe("metrics.live", () => {
     );
     await waitFor(() => resumed.items.length === five.items.length - 1, "resumed windows");
     expect(resumed.items[0]!.t).toBe(first.t + 5000);
+  });
+
+  it("times only live windows as fan-out deliveries: a replayed history adds nothing to the fan-out latency", async () => {
+    t = await startTestServer({ METRICS_SAMPLE_MS: "1000" });
+    const server = t;
+    const { metrics: collector, stats } = server.server.deps;
+    // An idle server with 12 samples of history, driven by hand.
+    collector.close();
+    for (let i = 0; i < 12; i++) collector.tick();
+    const before = stats.fanout.count;
+    const client = server.client();
+    const live = collect<MetricsSample>((h) => client.api.metrics.live.subscribe({ resolutionMs: 1000 }, h));
+    await waitFor(() => live.items.length >= 11, "the replayed windows");
+    await new Promise((r) => setTimeout(r, 50));
+    // Replayed, not delivered: no fan-out latency (it would be the age of the history).
+    expect(stats.fanout.count).toBe(before);
+    const scrape = await (await fetch(`${server.url}/api/metrics`)).text();
+    expect(scrape).toMatch(/^parley_fanout_latency_seconds_count\{[^}]*\} 0$/m);
+    const next = collector.tick();
+    expect(next.hub.fanoutDeliveries).toBe(0);
+    expect(next.hub.fanoutP99Ms).toBeNull();
+    // The window made from that live sample is a delivery, and is timed.
+    await waitFor(() => live.items.some((w) => w.t === next.t), "the live window");
+    expect(stats.fanout.count).toBe(before + 1);
   });
 
   it("folds the history into 10 s and 60 s windows: gauges the max, counters a rate over the window, counts summed", async () => {

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createDb, type Db } from "../src/server/db";
+import { openStorage, type Storage } from "../src/server/db";
 import { sh } from "./helpers/command";
 import { repoRoot, startTestServer } from "./helpers/server";
 
@@ -25,13 +25,13 @@ const committedMigrations = () =>
     .sort();
 
 let dir: string;
-let db: Db | undefined;
+let storage: Storage | undefined;
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-prepare-"));
 });
 afterEach(async () => {
-  await db?.$disconnect();
-  db = undefined;
+  await storage?.close();
+  storage = undefined;
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -46,7 +46,8 @@ describe("scripts/prepare.ts", () => {
     expect(first.output).not.toContain("web build");
     expect(fs.existsSync(file)).toBe(true);
 
-    db = await createDb(url);
+    storage = await openStorage(url);
+    const db = storage.db;
     const applied = await db.$queryRawUnsafe<{ migration_name: string; finished_at: unknown }[]>(
       `SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY migration_name`,
     );
@@ -61,15 +62,15 @@ describe("scripts/prepare.ts", () => {
     expect(await db.agent.count()).toBe(0);
     expect(await db.event.count()).toBe(0);
     expect(await db.principal.count()).toBe(0);
-    await db.$disconnect();
-    db = undefined;
+    await storage.close();
+    storage = undefined;
 
     // Idempotent: a second start applies nothing and keeps what was written.
     const second = await prepare(url);
     expect(second.code).toBe(0);
     expect(second.output).toContain(`✓ database ready at ${url} (every migration applied)`);
-    db = await createDb(url);
-    expect(await db.session.findMany({ select: { title: true } })).toEqual([{ title: "prepared" }]);
+    storage = await openStorage(url);
+    expect(await storage.db.session.findMany({ select: { title: true } })).toEqual([{ title: "prepared" }]);
   });
 
   it("succeeds beside a running server on the same SQLite file (npm run token while npm start runs)", async () => {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { PresenceUpdate } from "../src/server/services/presence";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
-import { collect, wsOnlyClient, type WsOnlyClient } from "./helpers/live";
+import { collect, wsOnlyClient, type WsOnlyClient } from "./helpers/ws-client";
 
 let t: TestServer | undefined;
 const extra: WsOnlyClient[] = [];

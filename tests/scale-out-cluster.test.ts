@@ -7,7 +7,7 @@ import fs from "node:fs";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { AgentEventEnvelope } from "../src/shared/agent-events";
 import type { MetricsSample } from "../src/shared/metrics";
-import { collect, wsOnlyClient, type WsOnlyClient } from "./helpers/live";
+import { collect, wsOnlyClient, type WsOnlyClient } from "./helpers/ws-client";
 import { redisSkipReason, startRedis, type RedisServer } from "./helpers/redis";
 import { freshDatabase, startTestServer, waitFor, type TestServer } from "./helpers/server";
 

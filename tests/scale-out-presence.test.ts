@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { PresenceUpdate } from "../src/server/services/presence";
-import { collect, wsOnlyClient, type WsOnlyClient } from "./helpers/live";
+import { collect, wsOnlyClient, type WsOnlyClient } from "./helpers/ws-client";
 import { redisSkipReason, startRedis, type RedisServer } from "./helpers/redis";
 import { freshDatabase, startTestServer, waitFor, type TestServer } from "./helpers/server";
 

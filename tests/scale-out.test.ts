@@ -109,9 +109,9 @@ for (const database of databases) {
 
     it("delivers a message posted through B to a subscriber on A", async () => {
       const session = await a.client().api.session.create.mutate({ title: "across" });
-      const baseA = a.server.deps.bus.listenerCount();
+      const baseA = a.server.deps.sessionStreams.subscriberCount;
       const sub = collectSessionEvents(a.client(), session.id);
-      await waitFor(() => a.server.deps.bus.listenerCount() === baseA + 1, "subscription on A");
+      await waitFor(() => a.server.deps.sessionStreams.subscriberCount === baseA + 1, "subscription on A");
       await b.client().api.message.post.mutate({ sessionId: session.id, content: "from B" });
       await waitFor(() => sub.events.length === 1, "delivery on A");
       expect(sub.events[0]).toMatchObject({ type: "message.created", message: { content: "from B", seq: 1 } });
@@ -141,9 +141,8 @@ for (const database of databases) {
 
     it("keeps seqs unique and gap-free with 2,000 messages posted concurrently through both, and every subscriber gets all in order", async () => {
       const session = await a.client().api.session.create.mutate({ title: "concurrent" });
-      // Internal listeners (e.g. chat stop commands) are there before any subscriber.
-      const baseA = a.server.deps.bus.listenerCount();
-      const baseB = b.server.deps.bus.listenerCount();
+      const baseA = a.server.deps.sessionStreams.subscriberCount;
+      const baseB = b.server.deps.sessionStreams.subscriberCount;
       const subscribers: Collected[] = [
         collectSessionEvents(a.client(), session.id),
         collectSessionEvents(a.client(), session.id),
@@ -151,7 +150,7 @@ for (const database of databases) {
         collectSessionEvents(b.client(), session.id),
       ];
       await waitFor(
-        () => a.server.deps.bus.listenerCount() === baseA + 2 && b.server.deps.bus.listenerCount() === baseB + 2,
+        () => a.server.deps.sessionStreams.subscriberCount === baseA + 2 && b.server.deps.sessionStreams.subscriberCount === baseB + 2,
         "subscribers on both instances",
       );
       await Promise.all([post(a, session.id, 1_000, "A"), post(b, session.id, 1_000, "B")]);
@@ -170,12 +169,12 @@ for (const database of databases) {
 
     it("loses nothing persisted across a Redis restart mid-stream: every subscriber ends with every message exactly once", async () => {
       const session = await a.client().api.session.create.mutate({ title: "redis restart" });
-      const baseA = a.server.deps.bus.listenerCount();
-      const baseB = b.server.deps.bus.listenerCount();
+      const baseA = a.server.deps.sessionStreams.subscriberCount;
+      const baseB = b.server.deps.sessionStreams.subscriberCount;
       const onA = collectSessionEvents(a.client(), session.id);
       const onB = collectSessionEvents(b.client(), session.id);
       await waitFor(
-        () => a.server.deps.bus.listenerCount() === baseA + 1 && b.server.deps.bus.listenerCount() === baseB + 1,
+        () => a.server.deps.sessionStreams.subscriberCount === baseA + 1 && b.server.deps.sessionStreams.subscriberCount === baseB + 1,
         "subscribers on both instances",
       );
 

@@ -1,9 +1,13 @@
 // The SDK's helpers against a real server: tail resumes across lost
 // connections and paused consumers without losing or repeating an event; ask
 // streams an answer and its abort stops the run; connectionState tells what
-// the socket is doing.
+// the socket is doing, and why when the server refuses the upgrade.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { AskItem, ConnectionState, ParleyClient, TailItem } from "../src/client";
+import WebSocket from "ws";
+import { createParleyClient, describeFailure, isPermanentFailure, type AskItem, type ConnectionState, type ParleyClient, type TailItem } from "../src/client";
 import { startFakeOpenAi, type FakeProvider } from "./helpers/chat-fakes";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
 import { range } from "./helpers/stream";
@@ -78,7 +82,7 @@ describe("tail", () => {
     const after2 = drain(c.tail(session.id, { from: 2 }));
     const fromEnd = drain(c.tail(session.id, { from: "end" }));
     await waitFor(() => after2.items.length === 2, "events after 2");
-    await waitFor(() => t.server.deps.bus.listenerCount() >= 2, "both subscribed");
+    await waitFor(() => t.server.deps.sessionStreams.subscriberCount >= 2, "both subscribed");
     await c.api.message.post.mutate({ sessionId: session.id, content: "five" });
     await waitFor(() => after2.items.length === 3 && fromEnd.items.length === 1, "live event");
     expect(seqsOf(after2.items)).toEqual([3, 4, 5]);
@@ -151,6 +155,90 @@ describe("connectionState", () => {
     if (reconnecting?.state === "reconnecting") expect(reconnecting.nextRetryAt).toBeGreaterThan(0);
     expect(states.at(-1)).toEqual({ state: "closed", idle: false });
   });
+});
+
+/** A server that refuses every WebSocket upgrade with `status` (as a proxy or a locked-down Parley would); counts the attempts. */
+async function refusingServer(status: number, reason: string): Promise<{ url: string; attempts: () => number; close: () => Promise<void> }> {
+  let attempts = 0;
+  const server = http.createServer((_req, res) => res.writeHead(404).end());
+  server.on("upgrade", (_req, socket: Duplex) => {
+    attempts++;
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    attempts: () => attempts,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe("refused upgrades", () => {
+  it("a 429 on the upgrade (MAX_CONNECTIONS_PER_ADDRESS) is a typed refused state with code TOO_MANY_REQUESTS and its retry-after; the client waits that long, then connects once a slot is free", async () => {
+    const t = await startTestServer({ MAX_CONNECTIONS_PER_ADDRESS: "2" });
+    const held: WebSocket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const ws = new WebSocket(`${t.url.replace(/^http/, "ws")}/api/trpc-ws`);
+        await new Promise((resolve) => ws.once("open", resolve));
+        held.push(ws);
+      }
+      const writer = t.client({ transport: "sse" });
+      const session = await writer.api.session.create.mutate({ title: "refused" });
+      // The third client from this address: a short reconnect delay of its own, which the server's Retry-After overrides.
+      const c = t.client({ retryDelayMs: () => 50 });
+      const states: { state: ConnectionState; at: number }[] = [];
+      c.connectionState.subscribe((s) => states.push({ state: s, at: Date.now() }));
+      const tail = drain(c.tail(session.id));
+      await waitFor(() => states.some((s) => s.state.state === "refused"), "the refusal", 10_000);
+      const refused = states.find((s) => s.state.state === "refused");
+      expect(refused?.state).toMatchObject({ state: "refused", code: "TOO_MANY_REQUESTS", status: 429, retryAfterMs: 1_000 });
+      expect(refused?.state.state === "refused" ? refused.state.message : "").toContain("HTTP 429");
+      // The next try is scheduled no sooner than the Retry-After (not after the client's own 50 ms).
+      const nextRetryAt = refused?.state.state === "refused" ? (refused.state.nextRetryAt ?? 0) : 0;
+      expect(nextRetryAt - (refused?.at ?? 0)).toBeGreaterThanOrEqual(990);
+      expect(states.some((s) => s.state.state === "reconnecting")).toBe(false);
+
+      for (const ws of held) ws.close();
+      await waitFor(() => c.connectionState.current.state === "open", "connected once a slot is free", 10_000);
+      await writer.api.message.post.mutate({ sessionId: session.id, content: "after the refusal" });
+      await waitFor(() => tail.items.some((i) => i.event.type === "message.created"), "the message");
+      expect(tail.error()).toBeNull();
+    } finally {
+      for (const ws of held) ws.terminate();
+      await t.close();
+    }
+  });
+
+  for (const [status, reason, code] of [
+    [401, "Unauthorized", "UNAUTHORIZED"],
+    [403, "Forbidden", "FORBIDDEN"],
+    [421, "Misdirected Request", "FORBIDDEN"],
+  ] as const) {
+    it(`a ${status} upgrade ends the subscription with ${code} and stops reconnecting`, async () => {
+      const refusing = await refusingServer(status, reason);
+      const c = createParleyClient({ url: refusing.url, retryDelayMs: () => 20 });
+      try {
+        const errors: unknown[] = [];
+        c.api.session.events.subscribe({ sessionId: "s1" }, { onData: () => undefined, onError: (error) => errors.push(error) });
+        await waitFor(() => errors.length > 0, "the subscription to end", 10_000);
+        expect(describeFailure(errors[0])).toMatchObject({ code, kind: code === "UNAUTHORIZED" ? "unauthorized" : "forbidden" });
+        expect(isPermanentFailure(errors[0])).toBe(true);
+        expect(c.connectionState.current).toMatchObject({ state: "refused", code, status, nextRetryAt: null });
+        // Not looping: the WebSocket client is stopped; ten of its retry delays later nothing has tried again.
+        await waitFor(() => c.wsClient?.connectionState.get().state === "idle", "the WebSocket client to stop");
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(refusing.attempts()).toBe(1);
+        // tail gives up too (a permanent failure), instead of resubscribing forever.
+        const tail = drain(c.tail("s1"));
+        await tail.done;
+        expect(describeFailure(tail.error()).code).toBe(code);
+      } finally {
+        await c.close();
+        await refusing.close();
+      }
+    });
+  }
 });
 
 describe("ask", () => {

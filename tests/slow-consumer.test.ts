@@ -53,7 +53,7 @@ describe("slow consumers", () => {
     const session = await c.api.session.create.mutate({ title: "slow" });
     const fast = collectSessionEvents(t.client(), session.id);
     const slow = await rawSubscriber("session.events", { sessionId: session.id });
-    await waitFor(() => t.server.deps.bus.listenerCount() >= 2, "both subscribed");
+    await waitFor(() => t.server.deps.sessionStreams.subscriberCount >= 2, "both subscribed");
     slow.pause();
 
     const total = 4_000; // ~8 MB of frames: past the kernel buffers and both bounds

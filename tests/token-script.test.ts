@@ -2,10 +2,13 @@
 // script as its own process on the database of a running server. A created
 // token works against the server, list shows it (never the secret), and
 // revoking it ends that token's live WebSocket stream within a second.
+import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorCode, outcome } from "./helpers/auth";
+import { recordSignInBase } from "../src/server/auth/sign-in-base";
+import { openStorage } from "../src/server/db";
+import { errorCode, outcome, signInWithLink } from "./helpers/auth";
 import { sh, type CommandResult } from "./helpers/command";
-import { repoRoot, startTestServer, waitFor, type TestServer } from "./helpers/server";
+import { freshDatabase, repoRoot, spawnServer, startTestServer, waitFor, type TestServer } from "./helpers/server";
 
 let t: TestServer;
 beforeAll(async () => {
@@ -15,12 +18,22 @@ afterAll(async () => {
   await t?.close();
 });
 
-/** Run scripts/token.ts with `args` on the test server's database; resolves when it exits. */
-function tokenScript(args: string[]): Promise<CommandResult> {
+/** Run scripts/token.ts with `args` on `databaseUrl` (the test server's database by default), PORT and PUBLIC_URL unset unless `env` sets them. */
+function tokenScript(args: string[], databaseUrl = t.server.deps.config.DATABASE_URL, env: Record<string, string> = {}): Promise<CommandResult> {
+  const { PORT: _port, PUBLIC_URL: _public, HOST: _host, ...inherited } = process.env;
   return sh(process.execPath, ["--import", "tsx", "scripts/token.ts", ...args], repoRoot, {
-    DATABASE_URL: t.server.deps.config.DATABASE_URL,
+    ...Object.fromEntries(Object.entries(inherited).filter((entry): entry is [string, string] => entry[1] !== undefined)),
+    DATABASE_URL: databaseUrl,
     LOG_LEVEL: "silent",
+    ...env,
   });
+}
+
+/** The sign-in link a `signin` or `user` run printed. */
+function link(stdout: string): URL {
+  const printed = /^\s+(http\S+\/signin\?token=\S+)$/m.exec(stdout)?.[1];
+  if (!printed) throw new Error(`no sign-in link in:\n${stdout}`);
+  return new URL(printed);
 }
 
 /** The token and its id, as `create` prints them. */
@@ -81,5 +94,87 @@ describe("npm run token", () => {
     const bad = await tokenScript(["create", "--name", "bad", "--role", "agent", "--expires-in", "soon"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--expires-in "soon" is not a duration');
+  });
+});
+
+describe("npm run token sign-in links", () => {
+  it("point at the running server's real port, not 3000, and say so when no server runs on the database", async () => {
+    const db = freshDatabase();
+    try {
+      const server = await spawnServer({ DATABASE_URL: db.url, PARLEY_AUTH: "on", LOG_LEVEL: "warn" });
+      try {
+        expect(new URL(server.url).port).not.toBe("3000");
+        const signin = await tokenScript(["signin"], db.url);
+        expect(signin.code, signin.stderr).toBe(0);
+        expect(link(signin.stdout).origin).toBe(new URL(server.url).origin);
+        expect(signin.stdout).not.toContain("No running Parley server");
+        // The link works against that server: its page's form signs in (303 to / with a cookie).
+        const { page, response } = await signInWithLink(server.url, link(signin.stdout).href);
+        expect(page.status).toBe(200);
+        expect(response.status).toBe(303);
+
+        const user = await tokenScript(["user", "--name", "dana"], db.url);
+        expect(user.code, user.stderr).toBe(0);
+        expect(link(user.stdout).origin).toBe(new URL(server.url).origin);
+      } finally {
+        server.child.kill("SIGTERM");
+        await server.exited;
+      }
+      // Stopped: the record is gone; the link falls back to HOST:PORT here and says so.
+      const after = await tokenScript(["signin"], db.url);
+      expect(after.code, after.stderr).toBe(0);
+      expect(link(after.stdout).origin).toBe("http://127.0.0.1:3000");
+      expect(after.stdout).toContain("No running Parley server was found on this database");
+      // PORT or PUBLIC_URL given to the script win.
+      expect(link((await tokenScript(["signin"], db.url, { PORT: "4100" })).stdout).origin).toBe("http://127.0.0.1:4100");
+      expect(link((await tokenScript(["signin"], db.url, { PUBLIC_URL: "https://parley.example.com" })).stdout).origin).toBe("https://parley.example.com");
+    } finally {
+      fs.rmSync(db.dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("use the PUBLIC_URL the running server was given", async () => {
+    // This test process stands for a server started with PUBLIC_URL on the test server's database.
+    const forget = recordSignInBase({ DATABASE_URL: t.server.deps.config.DATABASE_URL, PUBLIC_URL: "https://chat.example.org" }, "http://127.0.0.1:39999");
+    try {
+      const signin = await tokenScript(["signin"]);
+      expect(link(signin.stdout).origin).toBe("https://chat.example.org");
+    } finally {
+      forget();
+    }
+    expect(link((await tokenScript(["signin"])).stdout).origin).toBe("http://127.0.0.1:3000");
+  });
+
+  it("user with a name that exists makes no second principal: the same person gets a new link, a different role or an agent's name is refused", async () => {
+    const first = await tokenScript(["user", "--name", "erin"]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/created user "erin" \(role member, principal (\S+)\)/);
+    const again = await tokenScript(["user", "--name", "erin"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('"erin" exists (user, role member');
+    expect(again.stdout).toContain("no new principal");
+    expect(link(again.stdout).searchParams.get("token")).not.toBe(link(first.stdout).searchParams.get("token"));
+
+    const promoted = await tokenScript(["user", "--name", "erin", "--role", "admin"]);
+    expect(promoted.code).toBe(2);
+    expect(promoted.stderr).toContain('"erin" exists with role member');
+
+    const bot = await tokenScript(["create", "--name", "helper bot", "--role", "agent"]);
+    expect(bot.code, bot.stderr).toBe(0);
+    const clash = await tokenScript(["user", "--name", "helper bot"]);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toContain('"helper bot" is already the name of a principal of kind agent');
+
+    const storage = await openStorage(t.server.deps.config.DATABASE_URL);
+    const db = storage.db;
+    try {
+      expect(await db.principal.count({ where: { name: "erin" } })).toBe(1);
+      expect(await db.principal.count({ where: { name: "helper bot" } })).toBe(1);
+    } finally {
+      await storage.close();
+    }
+    // The second link signs erin in, as the one principal.
+    const { response } = await signInWithLink(t.url, link(again.stdout).href);
+    expect(response.status).toBe(303);
   });
 });

@@ -1,10 +1,10 @@
-// The encode-once fast path must not change a byte on the wire: frames built
-// from cached encodings equal what stock tRPC + superjson sends.
+// The hub's frames and this server's transformer and encoder must not change a
+// byte on the wire: everything equals what stock tRPC + superjson sends.
 import { createRequire } from "node:module";
 import { transformTRPCResponse } from "@trpc/server/unstable-core-do-not-import";
 import superjson from "superjson";
 import { describe, expect, it } from "vitest";
-import { NO_FRAME, PreparedJson, rememberEncoding, SubscriptionLane, textFrame, textFramePayloadLength, wireEncoder, wireTransformer } from "../src/server/wire";
+import { ATTACH_ONLY, EventFrames, Lane, textFrame, textFramePayloadLength, wireEncoder, wireTransformer } from "../src/server/realtime/frames";
 
 /** `ws`'s own framing (its Sender, which @types/ws does not declare): the bytes a server's `send(text)` writes. */
 const { Sender } = createRequire(import.meta.url)("ws") as {
@@ -15,7 +15,7 @@ const wsTextFrame = (text: string) => Buffer.concat(Sender.frame(Buffer.from(tex
 const stockConfig = { transformer: { input: superjson, output: superjson } } as unknown as Parameters<typeof transformTRPCResponse>[0];
 const ourConfig = { transformer: wireTransformer } as unknown as Parameters<typeof transformTRPCResponse>[0];
 
-function frames(subscriptionId: number | string, trackedId: string, event: object, jsonrpc?: "2.0") {
+function framesOf(subscriptionId: number | string, trackedId: string, event: object, jsonrpc?: "2.0") {
   const untransformed = () => {
     const result: { type: "data"; data: unknown; id?: string } = { type: "data", data: event };
     result.id = trackedId;
@@ -23,8 +23,12 @@ function frames(subscriptionId: number | string, trackedId: string, event: objec
     return { id: subscriptionId, jsonrpc, result };
   };
   return {
-    stock: JSON.stringify(transformTRPCResponse(stockConfig, untransformed())),
-    ours: wireEncoder.encode(transformTRPCResponse(ourConfig, untransformed())),
+    get stock() {
+      return JSON.stringify(transformTRPCResponse(stockConfig, untransformed()));
+    },
+    get ours() {
+      return wireEncoder.encode(transformTRPCResponse(ourConfig, untransformed()));
+    },
   };
 }
 
@@ -44,33 +48,24 @@ const event = {
 describe("wire format", () => {
   it("is byte-identical to stock tRPC + superjson for tracked events", () => {
     for (const [sub, jsonrpc] of [[1, undefined], ["abc", "2.0"]] as const) {
-      const { stock, ours } = frames(sub, "7", event, jsonrpc);
+      const { stock, ours } = framesOf(sub, "7", event, jsonrpc);
       expect(ours).toBe(stock);
     }
   });
 
-  it("reuses one encoding for every subscriber of the same event, and re-encodes for another id", () => {
-    const a = serialize({ id: "7", data: event });
-    const b = serialize({ id: "7", data: event });
-    expect(a).toBeInstanceOf(PreparedJson);
-    expect(b).toBe(a);
-    const c = serialize({ id: "8", data: event });
-    expect(c).not.toBe(a);
-    expect(frames(3, "8", event).ours).toBe(frames(3, "8", event).stock);
-  });
-
-  it("builds frames from an encoding remembered where the event was written, byte-identical to encoding it again", () => {
-    for (const [sub, jsonrpc] of [[1, undefined], ["abc", "2.0"]] as const) {
-      const written = { ...event, message: { ...event.message, id: `m-remembered-${sub}` } };
-      const stock = frames(sub, "9", written, jsonrpc).stock;
-      rememberEncoding(written, superjson.serialize(written));
-      expect(frames(sub, "10", written, jsonrpc).ours).toBe(frames(sub, "10", { ...written }, jsonrpc).stock);
-      expect(frames(sub, "9", written, jsonrpc).ours).toBe(stock);
-    }
-    // The remembered encoding is what is used: a marker in it shows in the frame.
-    const marked = { type: "message.created", n: 1 };
-    rememberEncoding(marked, { json: { type: "message.created", n: 2 } });
-    expect(frames(1, "1", marked).ours).toContain('"n":2');
+  it("builds one frame per event and subscription id, shared by every lane with that id, and another for another id", () => {
+    const frames = new EventFrames(event);
+    const a = new Lane();
+    a.bind(3, undefined);
+    const b = new Lane();
+    b.bind(3, undefined);
+    const first = frames.frame(a, "7");
+    expect(first).toEqual(wsTextFrame(framesOf(3, "7", event).stock));
+    expect(frames.frame(b, "7")).toBe(first);
+    const other = new Lane();
+    other.bind("x", "2.0");
+    expect(frames.frame(other, "7")).toEqual(wsTextFrame(framesOf(("x"), "7", event, "2.0").stock));
+    expect(frames.frame(a, "8")).toEqual(wsTextFrame(framesOf(3, "8", event).stock));
   });
 
   it("encodes flat events (chat deltas) without superjson's walk, exactly as superjson does", () => {
@@ -97,11 +92,13 @@ describe("wire format", () => {
     for (const data of cases) {
       const ours = serialize({ id: "5", data });
       const stock = superjson.serialize({ id: "5", data });
-      expect(ours).toBeInstanceOf(PreparedJson);
-      expect((ours as PreparedJson).json).toBe(JSON.stringify(stock));
-      expect((ours as PreparedJson).value).toEqual(stock);
-      const framed = frames(2, "5", data);
+      expect(JSON.stringify(ours)).toBe(JSON.stringify(stock));
+      expect(ours).toEqual(stock);
+      const framed = framesOf(2, "5", data);
       expect(framed.ours).toBe(framed.stock);
+      const lane = new Lane();
+      lane.bind(2, undefined);
+      expect(lane.frame("5", data)).toEqual(wsTextFrame(framed.stock));
     }
     // superjson refuses a `__proto__` key; so does the flat path.
     const protoKey = JSON.parse('{"__proto__":"p","type":"x"}') as object;
@@ -114,30 +111,24 @@ describe("wire format", () => {
     expect(serialize(plain)).toEqual(superjson.serialize(plain));
     const message = { id: 1, result: { type: "started" } };
     expect(wireEncoder.encode(message)).toBe(JSON.stringify(message));
-    const prepared = serialize({ id: "1", data: { when: new Date(2) } });
     // HTTP and SSE responses stringify the same value.
-    expect(JSON.stringify({ x: prepared })).toBe(JSON.stringify({ x: superjson.serialize({ id: "1", data: { when: new Date(2) } }) }));
+    expect(JSON.stringify({ x: serialize({ id: "1", data: { when: new Date(2) } }) })).toBe(JSON.stringify({ x: superjson.serialize({ id: "1", data: { when: new Date(2) } }) }));
   });
 
-  it("binds a subscription lane from its probe without sending anything, then builds the frames tRPC would send", () => {
+  it("binds a lane from its probe without sending anything, then builds the frames tRPC would send", () => {
     for (const [sub, jsonrpc] of [[1, undefined], ["abc", "2.0"]] as const) {
-      const probe = { type: "stream.hidden" };
-      const lane = new SubscriptionLane(probe);
+      const lane = new Lane();
       expect(lane.bound).toBe(false);
       // The probe goes through tRPC like any tracked value: the encoder binds the lane and sends nothing.
-      expect(frames(sub, "6", probe, jsonrpc).ours).toBe(NO_FRAME);
+      expect(framesOf(sub, "6", lane.probe, jsonrpc).ours).toBe(ATTACH_ONLY);
       expect(lane.bound).toBe(true);
       const fresh = { ...event, message: { ...event.message, id: `m-${sub}` } };
-      expect(lane.frame("7", fresh)).toEqual(wsTextFrame(frames(sub, "7", fresh, jsonrpc).stock));
-      // One frame per event and subscription id, shared by every lane with that id.
-      const other = new SubscriptionLane({ type: "stream.hidden" });
-      other.bind(sub, jsonrpc);
-      expect(other.frame("7", fresh)).toBe(lane.frame("7", fresh));
+      expect(lane.frame("7", fresh)).toEqual(wsTextFrame(framesOf(sub, "7", fresh, jsonrpc).stock));
     }
   });
 
   it("builds a back-fill frame from an event's stored encoding, byte-identical to encoding the event", () => {
-    const lane = new SubscriptionLane({ type: "stream.hidden" });
+    const lane = new Lane();
     lane.bind(4, undefined);
     const shared = { at: new Date(5) };
     const cases: object[] = [
@@ -152,7 +143,7 @@ describe("wire format", () => {
       // The stored form went through a JSON column: a copy, not the same objects.
       const text = JSON.stringify(stored);
       const copy = JSON.parse(text) as typeof stored;
-      const stock = frames(4, "12", value).stock;
+      const stock = framesOf(4, "12", value).stock;
       const fromStore = (storedText?: string) => lane.frameFromStored("12", copy, storedText) ?? lane.frame("12", value);
       expect(fromStore()).toEqual(wsTextFrame(stock));
       // With the stored text (SQLite), spliced rather than stringified again: the same bytes.

@@ -70,6 +70,7 @@ function connectSocketIo(): Promise<void> {
 function connectOne(): Promise<void> {
   switch (options.target) {
     case "ws":
+    case "wsPrepared":
       return connectWs(`ws://127.0.0.1:${options.port}`, JSON.stringify({ sub: options.channel }), (f) => f.includes("subscribed"));
     case "socketio":
       return connectSocketIo();

@@ -5,7 +5,8 @@ import { Providers } from "./_components/providers";
 import "./globals.css";
 
 export const metadata: Metadata = {
-  title: "Parley",
+  // Each page names itself (its segment's layout.tsx, or the session's title): "Metrics · Parley".
+  title: { default: "Sessions · Parley", template: "%s · Parley" },
   description: "A real-time hub for AI-agent work: sessions, messages and live streams.",
 };
 

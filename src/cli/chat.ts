@@ -12,8 +12,8 @@ export function registerChat(program: Command, run: Run): void {
     .description("post a message to a session; prints it with its seq")
     .argument("<session>", "the session id")
     .argument("<text>", "the message")
-    .option("--author <name>", "the author's display name", "parley-cli")
-    .action((sessionId: string, text: string, opts: { author: string }) =>
+    .option("--author <label>", "a label shown beside your name (the name itself is your token's principal's)")
+    .action((sessionId: string, text: string, opts: { author?: string }) =>
       run(async ({ client, out }) => {
         const message = await client.api.message.post.mutate({ sessionId, content: text, author: opts.author });
         out.record(message, () => formatMessage(message));
@@ -26,8 +26,8 @@ export function registerChat(program: Command, run: Run): void {
     .argument("<session>", "the session id")
     .argument("<prompt>", "the question")
     .option("--agent <id>", "the agent to ask (default: the session's default agent)")
-    .option("--author <name>", "the question's author name", "parley-cli")
-    .action((sessionId: string, prompt: string, opts: { agent?: string; author: string }) =>
+    .option("--author <label>", "a label shown beside your name on the question")
+    .action((sessionId: string, prompt: string, opts: { agent?: string; author?: string }) =>
       run(async ({ client, out, interrupt }) => {
         let answered = false;
         for await (const item of client.ask(sessionId, prompt, { agentId: opts.agent, author: opts.author, signal: interrupt })) {

@@ -1,6 +1,7 @@
 // What every command gets: a connected client built from --url/--token (or
 // PARLEY_URL/PARLEY_TOKEN), the output mode, and a signal that aborts on Ctrl-C.
 import { createParleyClient, type ParleyClient, type RouterInputs } from "../client";
+import { roles as allRoles } from "../shared/schemas";
 import { ExitCode, CliError } from "./exit-codes";
 import { createOutput, type Output } from "./output";
 
@@ -40,7 +41,7 @@ export function positiveInt(name: string) {
 
 /** A principal's role, globally (token create) or in one session (sessions add-member). */
 export type Role = RouterInputs["auth"]["createToken"]["role"];
-export const roles: readonly Role[] = ["viewer", "member", "agent", "admin"];
+export const roles: readonly Role[] = allRoles;
 
 /** Parse a --role option, or fail with exit code 2 listing the roles. */
 export function role(value: string): Role {

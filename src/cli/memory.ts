@@ -96,7 +96,7 @@ export function registerMemory(program: Command, run: Run): void {
     .action((query: string, opts: { session?: string; limit: number }) =>
       run(async ({ client, out }) => {
         const result = await client.api.message.search.query({ query, sessionId: opts.session, limit: Math.min(50, opts.limit) });
-        out.list(result.items, "no messages matched", (hit) => `${hit.link}  ${hit.sessionTitle}  ${hit.author}: ${marked(hit.highlight)}`);
+        out.list(result.items, "no messages matched", (hit) => `${hit.link}  ${hit.sessionTitle}  ${hit.author}${hit.authorLabel ? ` ${JSON.stringify(hit.authorLabel)}` : ""}: ${marked(hit.highlight)}`);
       }),
     );
 }

@@ -45,9 +45,11 @@ export function formatSession(s: Pick<Session, "id" | "title" | "updatedAt" | "a
   return `${s.id}  ${s.title}${s.archivedAt ? "  (archived)" : ""}  updated ${time(s.updatedAt)}`;
 }
 
-export function formatMessage(m: Pick<Message, "seq" | "author" | "role" | "content" | "status">, edited = false): string {
+/** `#3 alice "on call" (user): ...`: the author, then in quotes the label the poster chose, if any. */
+export function formatMessage(m: Pick<Message, "seq" | "author" | "authorLabel" | "role" | "content" | "status">, edited = false): string {
   const status = m.status === "complete" ? "" : ` [${m.status}]`;
-  return `#${m.seq} ${m.author} (${m.role})${edited ? " edited" : ""}${status}: ${m.content}`;
+  const label = m.authorLabel ? ` ${JSON.stringify(m.authorLabel)}` : "";
+  return `#${m.seq} ${m.author}${label} (${m.role})${edited ? " edited" : ""}${status}: ${m.content}`;
 }
 
 /** A session event for people; null for events not worth a line (chat text as it streams). */

@@ -16,13 +16,20 @@ type Run = (action: (ctx: CliContext) => Promise<void>) => Promise<void>;
 /** Tell people on stderr when the connection drops and comes back (not with --json). */
 function reportConnection({ client, out }: CliContext): () => void {
   let lost = false;
+  let refusedWith: string | null = null;
   return client.connectionState.subscribe((s) => {
     if (out.json) return;
     if (s.state === "reconnecting") {
       if (!lost) out.note(`connection lost (${s.error ?? "closed"}); reconnecting...`);
       lost = true;
+    } else if (s.state === "refused") {
+      // Once per kind of refusal, not once per attempt.
+      if (refusedWith !== s.code) out.note(s.message);
+      refusedWith = s.code;
+      lost = true;
     } else if (s.state === "open" && lost) {
       lost = false;
+      refusedWith = null;
       out.note("reconnected; resuming");
     }
   });

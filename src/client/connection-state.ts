@@ -5,12 +5,18 @@
 import type { TRPCLink, TRPCWebSocketClient } from "@trpc/client";
 import type { AnyTRPCRouter } from "@trpc/server";
 import { observable } from "@trpc/server/observable";
+import type { UpgradeRefusal, UpgradeRefusalCode, UpgradeRefusals } from "./refusals";
 
 /**
  * - `connecting`: opening the first connection;
  * - `open`: connected (WS: the socket is open; SSE: a stream is open);
  * - `reconnecting`: the connection was lost; `attempt` counts tries since it was lost,
  *   the next try starts at `nextRetryAt` (ms since epoch), `delayMs` after it was scheduled;
+ * - `refused`: the server answered the upgrade with a refusal (Node only: browsers do not
+ *   tell). TOO_MANY_REQUESTS (its per-address limit): the next try waits at least
+ *   `retryAfterMs`, at `nextRetryAt`. UNAUTHORIZED, FORBIDDEN, NOT_FOUND: trying again
+ *   cannot help, so the running subscriptions end with that error and nothing retries
+ *   (`nextRetryAt` null) until a new subscription starts;
  * - `closed`: no connection. `idle` means nothing needs one (the WebSocket opens lazily
  *   with the first subscription); after `close()` it is false and stays so.
  */
@@ -18,6 +24,7 @@ export type ConnectionState =
   | { state: "connecting" }
   | { state: "open" }
   | { state: "reconnecting"; attempt: number; delayMs: number; nextRetryAt: number; error: string | null }
+  | { state: "refused"; code: UpgradeRefusalCode; status: number; message: string; attempt: number; retryAfterMs: number | null; nextRetryAt: number | null }
   | { state: "closed"; idle: boolean };
 
 export type ConnectionStateListener = (state: ConnectionState) => void;
@@ -74,6 +81,7 @@ export class ConnectionStateSource implements ConnectionStateObservable {
 function sameState(a: ConnectionState, b: ConnectionState): boolean {
   if (a.state !== b.state) return false;
   if (a.state === "reconnecting" && b.state === "reconnecting") return a.attempt === b.attempt && a.nextRetryAt === b.nextRetryAt;
+  if (a.state === "refused" && b.state === "refused") return a.code === b.code && a.attempt === b.attempt && a.nextRetryAt === b.nextRetryAt;
   if (a.state === "closed" && b.state === "closed") return a.idle === b.idle;
   return true;
 }
@@ -81,19 +89,33 @@ function sameState(a: ConnectionState, b: ConnectionState): boolean {
 /**
  * Wraps the wsClient's `retryDelayMs` so each scheduled reconnect is reported
  * with its delay. tRPC calls it right after it marks the connection lost
- * (connectionState `connecting` with an error), once per attempt.
+ * (connectionState `connecting` with an error), once per attempt. When the
+ * server refused the upgrade (`refusals`), the delay is at least its
+ * Retry-After and the state says `refused`; a final refusal goes to `onFinal`
+ * (which ends the subscriptions and stops the client).
  */
 export function reportingRetryDelay(
   source: ConnectionStateSource,
   retryDelayMs: (attempt: number) => number,
   lastError: () => string | null,
+  refusals?: { take: UpgradeRefusals["take"]; onFinal: (refusal: UpgradeRefusal) => void },
 ): (attempt: number) => number {
   return (attempt) => {
-    const delayMs = retryDelayMs(attempt);
-    source.set({ state: "reconnecting", attempt: attempt + 1, delayMs, nextRetryAt: Date.now() + delayMs, error: lastError() });
+    const refusal = refusals?.take() ?? null;
+    const delayMs = Math.max(retryDelayMs(attempt), refusal?.retryAfterMs ?? 0);
+    if (refusal) {
+      const { code, status, message, retryAfterMs, transient } = refusal;
+      source.set({ state: "refused", code, status, message, retryAfterMs, attempt: attempt + 1, nextRetryAt: transient ? Date.now() + delayMs : null });
+      if (!transient) refusals?.onFinal(refusal);
+    } else {
+      source.set({ state: "reconnecting", attempt: attempt + 1, delayMs, nextRetryAt: Date.now() + delayMs, error: lastError() });
+    }
     return delayMs;
   };
 }
+
+/** A final refusal (nothing retries): the state stays as it is until something needs a connection again. */
+const isFinalRefusal = (state: ConnectionState) => state.state === "refused" && state.nextRetryAt === null;
 
 /** Follows tRPC's wsClient.connectionState (idle | connecting | pending, with the error of a lost connection). */
 export function followWsClient(source: ConnectionStateSource, wsClient: TRPCWebSocketClient, onError: (message: string | null) => void): () => void {
@@ -103,7 +125,7 @@ export function followWsClient(source: ConnectionStateSource, wsClient: TRPCWebS
         onError(null);
         source.set({ state: "open" });
       } else if (s.state === "idle") {
-        source.set({ state: "closed", idle: true });
+        if (!isFinalRefusal(source.current)) source.set({ state: "closed", idle: true });
       } else if (s.error) {
         // Lost. tRPC calls the retry-delay hook synchronously right after this
         // (reportingRetryDelay reports attempt and delay); if it does not (a
@@ -111,7 +133,7 @@ export function followWsClient(source: ConnectionStateSource, wsClient: TRPCWebS
         const message = s.error.message;
         onError(message);
         queueMicrotask(() => {
-          if (source.current.state !== "reconnecting") {
+          if (source.current.state !== "reconnecting" && source.current.state !== "refused") {
             source.set({ state: "reconnecting", attempt: 1, delayMs: 0, nextRetryAt: Date.now(), error: message });
           }
         });

@@ -17,7 +17,6 @@ import {
 } from "@trpc/client";
 import { EventSource as NodeEventSource } from "eventsource";
 import superjson from "superjson";
-import NodeWebSocket from "ws";
 import type { AppRouter, RouterOutputs } from "../server/routers/_app";
 import { askSession, followRun, type AskItem, type AskOptions } from "./ask";
 import {
@@ -28,6 +27,7 @@ import {
   type ConnectionStateObservable,
 } from "./connection-state";
 import { recall, remember, type RecallOptions, type RememberOptions } from "./memory";
+import { UpgradeRefusals, type UpgradeRefusal } from "./refusals";
 import { tailSession, type TailItem, type TailOptions } from "./tail";
 
 export type * from "./types";
@@ -36,6 +36,7 @@ export type { ConnectionState, ConnectionStateListener, ConnectionStateObservabl
 export type { TailItem, TailOptions } from "./tail";
 export type { RecallOptions, RememberOptions } from "./memory";
 export { describeFailure, isPermanentFailure, type ParleyFailure, type ParleyFailureKind } from "./errors";
+export type { UpgradeRefusal, UpgradeRefusalCode } from "./refusals";
 
 export const TRPC_HTTP_PATH = "/api/trpc";
 export const TRPC_WS_PATH = "/api/trpc-ws";
@@ -49,7 +50,7 @@ export interface ParleyClientOptions {
   transport?: "ws" | "sse";
   /** Reconnect delay for attempt N (ms). Default: 0, then doubling from 250 ms up to 10 s. */
   retryDelayMs?: (attempt: number) => number;
-  /** A display name sent as WS connectionParams `name` (presence, until authentication exists). */
+  /** A display name sent as WS connectionParams `name` (presence; with PARLEY_AUTH=off, the principal's name). */
   name?: string;
   /** Open the WebSocket only while a subscription runs (default true). The web UI keeps it open to show its state. */
   lazy?: boolean;
@@ -64,8 +65,10 @@ export interface ParleyClient {
   wsClient: TRPCWebSocketClient | null;
   /**
    * What the transport is doing: connecting, open, reconnecting (with the
-   * attempt, its delay and when it starts), closed. With SSE it follows the
-   * running subscriptions (closed when none runs).
+   * attempt, its delay and when it starts), refused (the server refused the
+   * WebSocket upgrade: TOO_MANY_REQUESTS waits its retry-after; UNAUTHORIZED,
+   * FORBIDDEN and NOT_FOUND end the subscriptions and stop retrying), closed.
+   * With SSE it follows the running subscriptions (closed when none runs).
    */
   connectionState: ConnectionStateObservable;
   /**
@@ -109,17 +112,24 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     options.transport !== "sse" && options.lazy === false ? { state: "connecting" } : { state: "closed", idle: true },
   );
   let lastConnectionError: string | null = null;
+  // Upgrades the server refuses (429, 401, 403, 421): typed, waited for, or final (refusals.ts).
+  const refusals = new UpgradeRefusals();
+  const onFinalRefusal = (refusal: UpgradeRefusal) => {
+    refusals.endSubscriptions(refusal);
+    // Stop reconnecting; a new subscription opens the socket again (lazy), and learns anew.
+    void wsClient?.close();
+  };
 
   const wsClient =
     options.transport === "sse"
       ? null
       : createWSClient({
           url: wsUrl,
-          // Browsers and Node 22 have a global WebSocket; Node 20 uses `ws`.
-          WebSocket: globalThis.WebSocket ?? (NodeWebSocket as unknown as typeof WebSocket),
+          // Browsers have a global WebSocket (which does not tell why an upgrade failed); in Node, `ws`, which does.
+          WebSocket: globalThis.WebSocket ?? (refusals.nodeWebSocket() as unknown as typeof WebSocket),
           connectionParams:
             token || options.name ? { ...(token ? { token } : {}), ...(options.name ? { name: options.name } : {}) } : undefined,
-          retryDelayMs: reportingRetryDelay(connectionState, retryDelayMs, () => lastConnectionError),
+          retryDelayMs: reportingRetryDelay(connectionState, retryDelayMs, () => lastConnectionError, { take: () => refusals.take(), onFinal: onFinalRefusal }),
           // Open the socket with the first subscription, close it 5 s after the last one ends.
           lazy: { enabled: options.lazy ?? true, closeMs: 5_000 },
           keepAlive: { enabled: true, intervalMs: 15_000, pongTimeoutMs: 5_000 },
@@ -148,7 +158,7 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
       splitLink({
         condition: (op) => op.type === "subscription",
         // With SSE there is no socket to watch: the subscriptions report the state.
-        true: wsClient ? subscriptionLink : [sseConnectionStateLink<AppRouter>(connectionState, retryDelayMs), subscriptionLink],
+        true: wsClient ? [refusals.link<AppRouter>(), subscriptionLink] : [sseConnectionStateLink<AppRouter>(connectionState, retryDelayMs), subscriptionLink],
         false: httpBatchLink({ url: httpUrl, transformer: superjson, headers }),
       }),
     ],

@@ -4,27 +4,18 @@
 import http from "node:http";
 import type { Duplex } from "node:stream";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
-import { applyWSSHandler } from "@trpc/server/adapters/ws";
-import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "pino";
-import { Auth } from "./auth";
-import { originAllowed, setSecurityHeaders, SIGNIN_PATHS, SIGNOUT_PATH } from "./auth/http";
+import { originAllowed, sendText, setSecurityHeaders, SIGNIN_PATH, SIGNOUT_PATH } from "./auth/http";
 import { SLOT_RETRY_AFTER_MS } from "./auth/limits";
-import type { Bus } from "./bus/bus";
-import { MemoryBus } from "./bus/memory";
-import { RedisBus } from "./bus/redis";
-import { createChat } from "./chat";
+import { composeServer } from "./compose";
 import { createContextFactory, type ServerDeps } from "./context";
-import { closeDb, createDb } from "./db";
-import { createMemory } from "./memory";
-import { createLiveHub, METRICS_PATH } from "./metrics";
 import type { Config } from "./env";
 import { createLogger } from "./log";
-import { FaultInjector, parseFaults } from "./faults";
-import { wireEncoder } from "./wire";
+import { METRICS_PATH } from "./metrics/prometheus";
+import { WebSocketEndpoint } from "./realtime/endpoint";
+import type { FaultInjector } from "./realtime/faults";
 import { appRouter } from "./routers/_app";
 import { healthReport } from "./services/health";
-import { PARLEY_VERSION } from "./version";
 
 export const TRPC_HTTP_PATH = "/api/trpc";
 export const TRPC_WS_PATH = "/api/trpc-ws";
@@ -46,7 +37,7 @@ export interface ParleyServer {
   /** First start with auth on and no principal yet: the admin's one-time sign-in URL (print it); null otherwise. */
   signInUrl: string | null;
   /** The WebSocket server (its `clients` are the open connections). */
-  wsServer: WebSocketServer;
+  wsServer: WebSocketEndpoint<typeof appRouter>["server"];
   /** PARLEY_FAULTS in effect (with counts of what it did), or null. */
   faults: FaultInjector | null;
   /** Graceful stop: reconnect notice to WS clients, stop accepting, finish within SHUTDOWN_TIMEOUT_MS. */
@@ -72,61 +63,14 @@ function rejectUpgrade(socket: Duplex, status: number, reason: string, headers: 
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`);
 }
 
-/** PARLEY_FAULTS, validated; refused in production unless PARLEY_FAULTS_IN_PRODUCTION=yes. */
-function createFaults(config: Config, log: Logger): FaultInjector | null {
-  if (!config.PARLEY_FAULTS) return null;
-  if (config.NODE_ENV === "production" && config.PARLEY_FAULTS_IN_PRODUCTION !== "yes") {
-    throw new Error("PARLEY_FAULTS is set but NODE_ENV is production: set PARLEY_FAULTS_IN_PRODUCTION=yes if you really mean to break production traffic");
-  }
-  const spec = parseFaults(config.PARLEY_FAULTS);
-  log.warn({ faults: spec }, "fault injection is ON: subscription frames will be dropped, duplicated, delayed or disconnected on purpose");
-  return new FaultInjector(spec);
-}
-
 export async function startServer(options: StartOptions): Promise<ParleyServer> {
   const { config } = options;
   const log = options.log ?? createLogger(config.LOG_LEVEL);
-  const db = await createDb(config.DATABASE_URL);
-  const busLog = log.child({ component: "bus" });
-  // REDIS_URL selects the Redis bus (scale-out); the in-process bus otherwise.
-  const bus: Bus = config.REDIS_URL
-    ? await RedisBus.connect({ url: config.REDIS_URL, log: busLog })
-    : new MemoryBus(busLog);
-
-  const auth = new Auth({ db, bus, log, config });
-  const wss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
-  // Metrics, typed events, presence, connection registry (issue 4). Instruments `bus` in place;
-  // its connection listener must run before tRPC's, hence prepend.
-  const live = createLiveHub({ config, db, bus, log });
-  wss.prependListener("connection", live.onConnection);
-  // Memory and search (src/server/memory), before chat: its assistants read memories.
-  const memory = createMemory({ db, bus, log, config, agentEvents: live.deps.agentEvents });
-  const chat = await createChat({ db, bus, log, config, memory });
-  const faults = createFaults(config, log);
-  // Installed first, so the faulty send sits closest to the socket (the registry still counts what was meant to go out).
-  if (faults) wss.prependListener("connection", (socket: WebSocket) => faults.attach(socket));
-  live.deps.metrics.setActiveChatRuns(() => chat.activeCount);
-  chat.onRunFinished((figures) => live.deps.metrics.recordChatRun(figures));
-  const deps: ServerDeps = {
-    config,
-    db,
-    bus,
-    log,
-    runtime: { version: PARLEY_VERSION, startedAt: new Date(), connectionCount: () => wss.clients.size },
-    ...live.deps,
-    chat,
-    auth,
-    memory,
-  };
+  let endpoint: WebSocketEndpoint<typeof appRouter> | null = null;
+  const parts = await composeServer(config, log, () => endpoint?.size ?? 0);
+  const { deps, faults, prometheus } = parts;
+  const { auth, connections } = deps;
   const createContext = createContextFactory(deps);
-  // Issue 6: a revoked token closes that principal's sockets (its streams also end through their guards).
-  const stopRevocations = auth.watch.on((change) => {
-    if (change.type !== "token.revoked") return;
-    const revoked = live.deps.connections.list().filter((c) => c.principal.tokenId === change.tokenId);
-    for (const c of revoked) live.deps.connections.disconnect(c.connectionId, "credentials revoked");
-    const closed = revoked.length;
-    if (closed > 0) log.info({ tokenId: change.tokenId, closed }, "closed connections of a revoked token");
-  });
 
   const trpcHttp = createHTTPHandler({
     router: appRouter,
@@ -135,13 +79,12 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     maxBodySize: config.WS_MAX_PAYLOAD_BYTES,
     createContext: ({ req }) => createContext("http", req),
   });
-  const wssHandler = applyWSSHandler({
-    wss,
+  const ws = new WebSocketEndpoint({
     router: appRouter,
-    experimental_encoder: wireEncoder,
-    createContext: async ({ req, info }) => {
-      const ctx = await createContext("ws", req, info.connectionParams);
-      live.bindConnection(req, ctx.connectionId, ctx.principal);
+    connections,
+    createContext: async (req, connection, connectionParams) => {
+      const ctx = await createContext("ws", req, connectionParams, connection);
+      if (connection) connections.bind(connection, ctx.connectionId, ctx.principal);
       // MAX_CONNECTIONS_PER_PRINCIPAL: the connection stays open but every call is refused (throwing here would loop reconnects).
       const release = auth.limits.connectionsByPrincipal.take(ctx.principal.id);
       // `on`, not `once` (here and at the upgrade): 'close' comes once, and once() adds two objects per socket.
@@ -149,12 +92,11 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       else ctx.connectionRefusal = auth.limits.connectionRefusal();
       return ctx;
     },
-    keepAlive: { enabled: true, pingMs: config.WS_PING_INTERVAL_MS, pongWaitMs: config.WS_PONG_TIMEOUT_MS },
+    maxPayload: config.WS_MAX_PAYLOAD_BYTES,
+    keepAlive: { pingMs: config.WS_PING_INTERVAL_MS, pongWaitMs: config.WS_PONG_TIMEOUT_MS },
+    log,
   });
-  wss.on("connection", (socket) => {
-    // A frame over maxPayload or a protocol error closes only this socket.
-    socket.on("error", (err) => log.warn({ err: err.message }, "websocket closed on error"));
-  });
+  endpoint = ws;
 
   let nextApp: NextApp | undefined;
   /** Next being prepared: the server listens first (Next needs the port), so a page request can come before it is ready. */
@@ -162,9 +104,13 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const server = http.createServer((req, res) => {
     const pathname = (req.url ?? "/").split("?", 1)[0] ?? "/";
     setSecurityHeaders(res, pathname);
-    if ((SIGNIN_PATHS.has(pathname) && /[?&]token=/.test(req.url ?? "")) || pathname === "/api/auth/signin" || pathname === SIGNOUT_PATH) {
-      const url = new URL(req.url ?? "/", "http://localhost");
-      (pathname === SIGNOUT_PATH ? auth.handleSignOut(req, res) : auth.handleSignIn(req, res, url)).catch((err: unknown) => {
+    // DNS rebinding: only the host names this server is for, whatever the path (auth/hosts.ts).
+    if (!auth.hosts.allows(req.headers.host)) {
+      sendText(res, 421, auth.hosts.refusal(req.headers.host));
+      return;
+    }
+    if (pathname === SIGNIN_PATH || pathname === SIGNOUT_PATH) {
+      (pathname === SIGNOUT_PATH ? auth.handleSignOut(req, res) : auth.handleSignIn(req, res)).catch((err: unknown) => {
         log.error({ err }, "sign-in request failed");
         if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
       });
@@ -181,10 +127,12 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       return;
     }
     if (pathname === METRICS_PATH) {
-      live.serveMetrics(req, res);
+      prometheus.serve(req, res);
       return;
     }
     if (pathname === TRPC_HTTP_PATH || pathname.startsWith(`${TRPC_HTTP_PATH}/`)) {
+      // PARLEY_ALLOWED_ORIGINS: CORS headers, and preflights answered here (auth/cors.ts).
+      if (auth.cors.handle(req, res, auth.proxies.clientOf(req).secure)) return;
       trpcHttp(req, res);
       return;
     }
@@ -201,14 +149,20 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
 
   server.on("upgrade", (req, socket, head) => {
     const pathname = (req.url ?? "/").split("?", 1)[0];
+    if (!auth.hosts.allows(req.headers.host)) {
+      log.debug({ host: req.headers.host }, "upgrade refused: host not allowed (421)");
+      rejectUpgrade(socket, 421, "Misdirected Request");
+      return;
+    }
     if (pathname === TRPC_WS_PATH) {
-      // Another site's page must not ride a user's cookie (issue 6): browsers always send Origin.
+      // Another site's page must not ride a user's cookie: browsers always send Origin.
       if (!originAllowed(config, req)) {
         log.warn({ origin: req.headers.origin }, "websocket upgrade refused: origin not allowed");
         rejectUpgrade(socket, 403, "Forbidden");
         return;
       }
-      const address = req.socket.remoteAddress ?? "unknown";
+      // The client's address (behind PARLEY_TRUSTED_PROXIES, the one they name).
+      const address = auth.proxies.clientOf(req).address;
       const release = auth.limits.connectionsByAddress.take(address);
       if (!release) {
         // MAX_CONNECTIONS_PER_ADDRESS: no tRPC connection yet, so the retry-after is the HTTP header (whole seconds).
@@ -216,7 +170,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
         return;
       }
       socket.on("close", release); // also when the handshake fails
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+      ws.upgrade(req, socket, head);
       return;
     }
     // Next answers its own upgrades (dev HMR) with its own listener.
@@ -241,9 +195,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const port = typeof address === "object" && address ? address.port : config.PORT;
   const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host}:${port}`;
-  live.start(port, PARLEY_VERSION);
-  auth.start();
-  memory.start();
+  parts.start(port);
   if (options.createNext) {
     nextReady = options.createNext({ port, log });
     nextReady.catch(() => undefined); // a failure is thrown by the await below, not reported as unhandled meanwhile
@@ -256,29 +208,21 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     closing ??= (async () => {
       const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
       log.info("shutting down: asking clients to reconnect");
-      wssHandler.broadcastReconnectNotification();
+      ws.askToReconnect(connections);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // Give clients a moment to leave on their own, then end what remains.
       const drainMs = Math.min(1_000, config.SHUTDOWN_TIMEOUT_MS / 4);
       await Promise.race([closed, new Promise((r) => setTimeout(r, drainMs))]);
-      for (const client of wss.clients) client.terminate();
+      ws.close();
       for (const socket of sockets) socket.destroy();
       await Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - 500)))]);
-      wss.close();
       await nextApp?.close().catch(() => undefined);
-      stopRevocations();
-      auth.close();
-      faults?.close();
-      await memory.close(); // its last coalesced events reach the event log before that closes
-      await live.close();
-      await chat.close(); // running answers end as "interrupted", saved before the database closes
-      await bus.close();
-      await closeDb(db);
+      await parts.close();
       log.info("shut down");
     })();
     return closing;
   };
 
-  return { url, port, deps, signInUrl, wsServer: wss, faults, close };
+  return { url, port, deps, signInUrl, wsServer: ws.server, faults, close };
 }

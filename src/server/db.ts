@@ -9,7 +9,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
-import Database from "better-sqlite3";
+import SqliteDatabase from "better-sqlite3";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient, type Prisma as SqlitePrisma } from "../generated/prisma/client";
 import { PrismaClient as PostgresPrismaClient, type Prisma as PostgresPrisma } from "../generated/prisma-pg/client";
@@ -20,7 +20,7 @@ import { isPostgresUrl, sqlitePath } from "./env";
  * database runs. The two generated clients have the same model API (one data
  * model, generated twice), but TypeScript cannot relate their generic method
  * signatures across two sets of declarations, so the PostgreSQL client is
- * given this type by one cast in `createDb`, which `ClientsAgree` below proves
+ * given this type by one cast in `openStorage`, which `ClientsAgree` below proves
  * sound at compile time.
  */
 export type Db = PrismaClient;
@@ -58,131 +58,162 @@ const clientsAgree: [ClientDisagreements] extends [never] ? true : ClientDisagre
 /** Hears every statement a client sends: its SQL and the driver's time for it (ms). */
 export type DbQueryListener = (sql: string, durationMs: number) => void;
 
-/** What `createDb` keeps beside each client it makes. */
-interface ClientState {
-  /** PostgreSQL (see `textContains`). */
-  postgres: boolean;
-  /** Set by `onDbQuery`; the client's query events (and the write connection's statements) call it. */
-  queryListener: DbQueryListener | null;
-  /** SQLite: the synchronous connection (see `sqliteWriteConnection`); null on PostgreSQL and once closed. */
-  writer: Database.Database | null;
-}
-const clientStates = new WeakMap<Db, ClientState>();
 /** Prisma's query events: the statement and the driver's duration, for every model and raw query. */
 const queryEvents = [{ emit: "event", level: "query" }] as const;
 
+export type Dialect = "sqlite" | "postgres";
+
 /**
- * Call `listener` with every statement `db` sends from now on (model queries,
- * raw SQL, in and out of transactions) and the time the driver took (ms);
- * metrics/index.ts feeds the query latency histogram with it. One listener per
- * client: a later call replaces it. A client not made by `createDb` is ignored.
+ * The database of one server: the Prisma client every service uses and, on
+ * SQLite, the synchronous write connection beside it. Made by `openStorage`,
+ * closed by `close`. `onQuery` hears every statement of both (metrics feed
+ * their query histogram with it).
  */
-export function onDbQuery(db: Db, listener: DbQueryListener): void {
-  const state = clientStates.get(db);
-  if (state) state.queryListener = listener;
+export interface Storage {
+  readonly db: Db;
+  readonly dialect: Dialect;
+  /** SQLite only (null on PostgreSQL): see SqliteConnection. */
+  readonly sqlite: SqliteConnection | null;
+  /** Close the Prisma client and, on SQLite, the write connection. */
+  close(): Promise<void>;
 }
 
-export async function createDb(databaseUrl: string): Promise<Db> {
-  const state: ClientState = { postgres: isPostgresUrl(databaseUrl), queryListener: null, writer: null };
-  if (state.postgres) {
+/**
+ * Open DATABASE_URL. `onQuery` is called with every statement either
+ * connection sends from now on (model queries, raw SQL, in and out of
+ * transactions) and the driver's time for it.
+ */
+export async function openStorage(databaseUrl: string, onQuery: DbQueryListener | null = null): Promise<Storage> {
+  if (isPostgresUrl(databaseUrl)) {
     const client = new PostgresPrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }), log: [...queryEvents] });
-    client.$on("query", (event) => state.queryListener?.(event.query, event.duration));
+    if (onQuery) client.$on("query", (event) => onQuery(event.query, event.duration));
     // Fail at start-up, not on the first request, when PostgreSQL is unreachable.
     await client.$queryRawUnsafe("SELECT 1");
     // The one cast, sound by `clientsAgree` (see Db): same data model, same runtime.
     const db = clientsAgree && (client as unknown as Db);
-    clientStates.set(db, state);
-    return db;
+    return { db, dialect: "postgres", sqlite: null, close: () => db.$disconnect() };
   }
   const file = sqlitePath(databaseUrl);
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const client = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: databaseUrl }), log: [...queryEvents] });
-  client.$on("query", (event) => state.queryListener?.(event.query, event.duration));
+  if (onQuery) client.$on("query", (event) => onQuery(event.query, event.duration));
   // Typed without its log options, as services see it (`$on` is the only difference).
   const db: Db = client;
-  clientStates.set(db, state);
   await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
   await db.$executeRawUnsafe("PRAGMA synchronous = NORMAL");
   await db.$queryRawUnsafe("PRAGMA busy_timeout = 5000");
-  const writer = new Database(file, { timeout: 0 });
-  writer.pragma("synchronous = NORMAL");
-  reportStatements(writer, state);
-  state.writer = writer;
-  return db;
-}
-
-/**
- * The write connection's statements reach `onDbQuery` too, as Prisma's do:
- * each prepared statement's run/get/all is timed (synchronous, so the time is
- * SQLite's own). BEGIN and COMMIT of its transactions, which better-sqlite3
- * prepares internally, are not.
- */
-function reportStatements(connection: Database.Database, state: ClientState): void {
-  const prepare = connection.prepare.bind(connection);
-  const timed = (source: string) => {
-    const statement = prepare(source);
-    const time =
-      <A extends unknown[], R>(method: (...params: A) => R) =>
-      (...params: A): R => {
-        const started = performance.now();
-        try {
-          return method(...params);
-        } finally {
-          state.queryListener?.(source, performance.now() - started);
-        }
-      };
-    statement.run = time(statement.run.bind(statement));
-    statement.get = time(statement.get.bind(statement));
-    statement.all = time(statement.all.bind(statement));
-    return statement;
+  const sqlite = new SqliteConnection(file, onQuery);
+  return {
+    db,
+    dialect: "sqlite",
+    sqlite,
+    async close() {
+      sqlite.close();
+      await db.$disconnect();
+    },
   };
-  // prepare's type is generic in the statement's parameters and rows; `timed` returns the same statement.
-  connection.prepare = timed as typeof connection.prepare;
-}
-
-const statementCaches = new WeakMap<Database.Database, Map<string, Database.Statement<unknown[], unknown>>>();
-
-/**
- * `sql` prepared on `connection` the first time it is asked for, then the same
- * statement again (the SQL text is the key): the hot paths' statements
- * (message writer, back-fill, stream start) are prepared once per connection.
- * Only for statements run with run/get/all, which leave nothing behind.
- */
-export function preparedStatement<P extends unknown[], R = unknown>(connection: Database.Database, sql: string): Database.Statement<P, R> {
-  let statements = statementCaches.get(connection);
-  if (!statements) {
-    statements = new Map();
-    statementCaches.set(connection, statements);
-  }
-  let statement = statements.get(sql);
-  if (!statement) {
-    statement = connection.prepare<unknown[], unknown>(sql);
-    statements.set(sql, statement);
-  }
-  // Prepared from this very SQL text; the caller names its parameters and rows.
-  return statement as Database.Statement<P, R>;
 }
 
 /**
- * SQLite only (null on PostgreSQL): a second, synchronous connection to the
- * same file, for the message writer's group commit (services/message-writer.ts),
- * which runs a whole batch inside one turn of the event loop. Its busy timeout
- * is 0: when Prisma's connection holds the write lock (an interactive
- * transaction waiting on the event loop), waiting here would block the loop
- * that transaction needs, so the writer gets SQLITE_BUSY at once and tries
- * again later. Prisma's connection never sees this one's lock, which is held
- * only while JavaScript runs. Closed by `closeDb`.
+ * SQLite only: a second, synchronous connection to the same file, for the
+ * message writer's group commit (services/message-writer.ts), which runs a
+ * whole batch inside one turn of the event loop, and for the session log's
+ * reads (a back-fill reads thousands of rows, and Prisma's result mapping cost
+ * more than the rest of the back-fill together). Its busy timeout is 0: when
+ * Prisma's connection holds the write lock (an interactive transaction waiting
+ * on the event loop), waiting here would block the loop that transaction
+ * needs, so the writer gets SQLITE_BUSY at once and tries again later.
+ * Prisma's connection never sees this one's lock, which is held only while
+ * JavaScript runs.
  */
-export function sqliteWriteConnection(db: Db): Database.Database | null {
-  return clientStates.get(db)?.writer ?? null;
+export class SqliteConnection {
+  private readonly connection: SqliteDatabase.Database;
+  private readonly statements = new Map<string, TimedStatement<unknown[], unknown>>();
+
+  constructor(
+    file: string,
+    /** Hears each statement's run/get/all (synchronous, so the time is SQLite's own); BEGIN and COMMIT are not reported. */
+    private readonly onQuery: DbQueryListener | null,
+  ) {
+    this.connection = new SqliteDatabase(file, { timeout: 0 });
+    this.connection.pragma("synchronous = NORMAL");
+  }
+
+  /**
+   * `sql` prepared the first time it is asked for, then the same statement
+   * again (the SQL text is the key): the hot paths' statements are prepared
+   * once. Only for statements run with run/get/all, which leave nothing behind.
+   */
+  statement<P extends unknown[], R = unknown>(sql: string): TimedStatement<P, R> {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = new TimedStatement(this.connection.prepare<unknown[], unknown>(sql), sql, this.onQuery);
+      this.statements.set(sql, statement);
+    }
+    // Prepared from this very SQL text; the caller names its parameters and rows.
+    return statement as unknown as TimedStatement<P, R>;
+  }
+
+  /** `body` in one IMMEDIATE transaction (it takes the write lock at once, or throws SQLITE_BUSY). */
+  immediate<T>(body: () => T): T {
+    return this.connection.transaction(body).immediate();
+  }
+
+  close(): void {
+    this.statements.clear();
+    if (this.connection.open) this.connection.close();
+  }
 }
 
-/** Close the Prisma client and, on SQLite, the write connection. */
-export async function closeDb(db: Db): Promise<void> {
-  const state = clientStates.get(db);
-  state?.writer?.close();
-  if (state) state.writer = null;
-  await db.$disconnect();
+/** A prepared statement whose run/get/all report their SQL and duration. */
+export class TimedStatement<P extends unknown[], R> {
+  constructor(
+    private readonly statement: SqliteDatabase.Statement<P, R>,
+    private readonly sql: string,
+    private readonly onQuery: DbQueryListener | null,
+  ) {}
+
+  run(...params: P): SqliteDatabase.RunResult {
+    const started = performance.now();
+    try {
+      return this.statement.run(...params);
+    } finally {
+      this.onQuery?.(this.sql, performance.now() - started);
+    }
+  }
+
+  get(...params: P): R | undefined {
+    const started = performance.now();
+    try {
+      return this.statement.get(...params);
+    } finally {
+      this.onQuery?.(this.sql, performance.now() - started);
+    }
+  }
+
+  all(...params: P): R[] {
+    const started = performance.now();
+    try {
+      return this.statement.all(...params);
+    } finally {
+      this.onQuery?.(this.sql, performance.now() - started);
+    }
+  }
+}
+
+/** `?, ?, ?` for n parameters. */
+export function placeholders(n: number): string {
+  return Array(n).fill("?").join(", ");
+}
+
+/** The VALUES list of a multi-row insert: `rows` groups of `columns` placeholders. */
+export function rowsOf(rows: number, columns: number): string {
+  return Array.from({ length: rows }, () => `(${placeholders(columns)})`).join(", ");
+}
+
+/** How Prisma's SQLite adapter stores a DateTime (ISO 8601, "+00:00"). */
+export function sqliteTimestamp(date: Date): string {
+  return date.toISOString().replace("Z", "+00:00");
 }
 
 /**
@@ -191,8 +222,8 @@ export async function closeDb(db: Db): Promise<void> {
  * case-sensitive, so there it needs `mode: "insensitive"` (ILIKE), which the
  * SQLite-typed model API cannot name: the one place that adds it.
  */
-export function textContains(db: Db, text: string): SqlitePrisma.StringFilter {
-  return clientStates.get(db)?.postgres ? ({ contains: text, mode: "insensitive" } as SqlitePrisma.StringFilter) : { contains: text };
+export function textContains(dialect: Dialect, text: string): SqlitePrisma.StringFilter {
+  return dialect === "postgres" ? ({ contains: text, mode: "insensitive" } as SqlitePrisma.StringFilter) : { contains: text };
 }
 
 /** A cheap round trip for health checks. */

@@ -1,6 +1,16 @@
 // Parley's configuration: every environment variable, its default and its
 // limits, parsed once with zod. Nothing else in the server reads process.env.
+import net from "node:net";
 import { z } from "zod";
+
+/** `10.0.0.1`, `::1`, `10.0.0.0/8`, `fd00::/8`: what PARLEY_TRUSTED_PROXIES lists. */
+function isAddressOrCidr(entry: string): boolean {
+  const [address = "", bits, ...rest] = entry.split("/");
+  const family = net.isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 const int = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -31,7 +41,7 @@ export const configSchema = z.object({
   WS_PONG_TIMEOUT_MS: int(5_000, 100, 600_000),
   /** Largest WebSocket frame accepted; a bigger one closes that connection with 1009. */
   WS_MAX_PAYLOAD_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
-  /** Fault injection on WebSocket subscription data, e.g. `drop=0.01,duplicate=0.01,delay=50ms,disconnectEvery=30s` (see src/server/faults.ts). Off when unset. */
+  /** Fault injection on WebSocket subscription data, e.g. `drop=0.01,duplicate=0.01,delay=50ms,disconnectEvery=30s` (see src/server/realtime/faults.ts). Off when unset. */
   PARLEY_FAULTS: z.string().max(500).optional(),
   /** PARLEY_FAULTS is refused when NODE_ENV is production unless this is `yes`. */
   PARLEY_FAULTS_IN_PRODUCTION: z.enum(["yes", "no"]).default("no"),
@@ -39,7 +49,7 @@ export const configSchema = z.object({
   WS_SOFT_BUFFER_BYTES: int(1024 * 1024, 16 * 1024, 1024 * 1024 * 1024),
   /** Queued bytes on one connection past which it is dropped; its client reconnects and resumes. */
   WS_MAX_BUFFER_BYTES: int(8 * 1024 * 1024, 64 * 1024, 4 * 1024 * 1024 * 1024),
-  /** Caught-up session streams on WebSockets get live events written straight to the socket (wire.ts); `off` sends every event through tRPC's subscription loop (for comparison). */
+  /** Session streams on WebSockets have their events written to the socket as prebuilt frames (realtime/session-stream.ts); `off` sends every event through tRPC's subscription loop (for comparison). */
   WS_DIRECT_FANOUT: z.enum(["on", "off"]).default("on"),
   /** Largest message content accepted by `message.post` (UTF-8 bytes). */
   MESSAGE_MAX_BYTES: int(64 * 1024, 1, 16 * 1024 * 1024),
@@ -48,7 +58,7 @@ export const configSchema = z.object({
   /** Graceful shutdown deadline; remaining sockets are destroyed after it. */
   SHUTDOWN_TIMEOUT_MS: int(5_000, 100, 60_000),
 
-  // --- Scale-out (issue 7): the Redis bus. --------------------------------
+  // --- Scale-out: the Redis bus. ------------------------------------------
   // Unset: the in-process bus (one instance). Set it on every instance that
   // shares one database, so events posted on any of them reach all.
   /** `redis://[user:password@]host:port[/db]` or `rediss://...`; selects the Redis bus. */
@@ -58,7 +68,7 @@ export const configSchema = z.object({
     .optional(),
   // --- end of scale-out configuration -------------------------------------
 
-  // --- Chat (issue 3): providers, defaults and run limits. ---------------
+  // --- Chat: providers, defaults and run limits. -------------------------
   // With no provider configured, the built-in retrieval assistant answers.
   // API keys are read here only; they are never logged or returned to clients.
   /** OpenAI-compatible server (OpenAI, vLLM, llama.cpp, LM Studio, Ollama's /v1); `/v1/chat/completions` is appended. Setting it (or OPENAI_API_KEY) enables provider "openai". */
@@ -84,7 +94,7 @@ export const configSchema = z.object({
   /** Earlier messages of the session sent to a provider as context. */
   CHAT_HISTORY_MESSAGES: int(40, 1, 1_000),
   // --- end of chat configuration ------------------------------------------
-  // --- Metrics, typed events and presence (issue 4). ---------------------
+  // --- Metrics, typed events and presence. -------------------------------
   /** How often the metrics collector samples. */
   METRICS_SAMPLE_MS: int(1_000, 50, 60_000),
   /** Metrics history kept in memory and replayed by metrics.live (default 10 minutes). */
@@ -103,19 +113,43 @@ export const configSchema = z.object({
   PRESENCE_TYPING_TTL_MS: int(3_000, 100, 60_000),
   // --- end of metrics, events and presence configuration -----------------
 
-  // --- Authentication, origins and limits (issue 6). ---------------------
+  // --- Authentication, origins and limits. -------------------------------
   // Auth is on by default. PARLEY_AUTH=off makes every caller a local admin
   // (one principal per connection, nothing stored) and is refused unless HOST
   // is a loopback address. Limits answer TOO_MANY_REQUESTS with a retry-after.
   /** on: callers authenticate (cookie, Bearer token, WS connectionParams.token); off: local development only. */
   PARLEY_AUTH: z.enum(["on", "off"]).default("on"),
-  /** Comma-separated origins (`https://app.example.com`) allowed to open the WebSocket and use the cookie; default: the request's own Host. */
+  /**
+   * Comma-separated origins of other sites (`https://app.example.com`) allowed besides the server's own:
+   * they may open the WebSocket, use the session cookie, and get CORS answers from /api/trpc (auth/cors.ts).
+   */
   PARLEY_ALLOWED_ORIGINS: z
     .string()
     .optional()
-    .transform((v) => (v ? v.split(",").map((o) => o.trim().replace(/\/+$/, "")).filter(Boolean) : [])),
-  /** The server's public base URL (`https://parley.example.com`), for printed links such as the first sign-in URL. */
+    .transform((v) => (v ? v.split(",").map((o) => o.trim().toLowerCase().replace(/\/+$/, "")).filter(Boolean) : []))
+    .pipe(z.array(z.string().regex(/^https?:\/\/[^/?#\s]+$/, "each origin must be scheme://host[:port], e.g. https://app.example.com"))),
+  /** The server's public base URL (`https://parley.example.com`), for printed links such as the first sign-in URL; its host name is accepted (PARLEY_ALLOWED_HOSTS). */
   PUBLIC_URL: z.url().optional(),
+  /**
+   * Host names (the Host header, port ignored) the server answers besides loopback names (when bound to
+   * loopback or all interfaces), IP addresses (when bound to all interfaces) and PUBLIC_URL's host: comma-separated,
+   * `*.example.com` for subdomains, `*` for any name (the check off). Anything else gets 421 (auth/hosts.ts).
+   */
+  PARLEY_ALLOWED_HOSTS: z
+    .string()
+    .optional()
+    .transform((v) => (v ? v.split(",").map((h) => h.trim().toLowerCase().replace(/\.$/, "")).filter(Boolean) : []))
+    .pipe(z.array(z.string().regex(/^(\*|(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])$/, "each entry must be a host name, *.domain or *"))),
+  /**
+   * Addresses or CIDRs (`127.0.0.1`, `10.0.0.0/8`, `fd00::/8`) of proxies whose X-Forwarded-For and
+   * X-Forwarded-Proto are believed: limits then key on the client they name, and the cookie is Secure when
+   * they say https. Off (unset) by default: the TCP peer is the client (auth/proxies.ts).
+   */
+  PARLEY_TRUSTED_PROXIES: z
+    .string()
+    .optional()
+    .transform((v) => (v ? v.split(",").map((a) => a.trim()).filter(Boolean) : []))
+    .pipe(z.array(z.string().refine(isAddressOrCidr, "each entry must be an IP address or a CIDR such as 10.0.0.0/8"))),
   /** How long the first-start sign-in link stays valid (it also works only once). */
   AUTH_SIGNIN_TTL_MS: int(15 * 60_000, 10_000, 86_400_000),
   /** How long the web UI's session cookie lasts. */
@@ -169,6 +203,12 @@ export const configSchema = z.object({
   /** Memories an agent with a model provider is given as context per run (0: none). */
   CHAT_MEMORY_CONTEXT: int(5, 0, 50),
   // --- end of memory and search configuration ----------------------------
+
+  // --- Prisma Studio (`npm run studio`, src/studio/). ---------------------
+  /** Interface `npm run studio` binds. Loopback by default: Studio reads and edits every row, without sign-in. */
+  STUDIO_HOST: z.string().min(1).default("127.0.0.1"),
+  /** Port of `npm run studio` (Prisma Studio's usual 5555). 0 picks a free port. */
+  STUDIO_PORT: int(5555, 0, 65535),
 });
 
 /** Loopback interfaces: the only ones PARLEY_AUTH=off may bind to. */

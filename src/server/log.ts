@@ -6,7 +6,7 @@ export function createLogger(level: string): Logger {
   return pino({
     level,
     base: { service: "parley" },
-    // Credentials never reach the logs (issue 6): tokens, their hashes, auth headers, cookies, connectionParams.
+    // Credentials never reach the logs: tokens, their hashes, auth headers, cookies, connectionParams.
     redact: {
       paths: [
         "token",

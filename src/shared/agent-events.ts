@@ -1,7 +1,9 @@
 // Typed agent events: what speech, LLM, TTS, tool, memory and agent code
-// publishes with `events.publish` and follows with `events.subscribe`. One
-// union: a zod discriminated union on `type` for the known families, plus
-// `custom.<name>` events carrying any JSON (the server bounds its size).
+// publishes with `events.publish` and follows with `events.subscribe`: the
+// vocabulary of a voice-agent pipeline (connection, speech to text, LLM, tools,
+// memory, text to speech, system) plus `custom.<name>` events carrying any JSON
+// (the server bounds its size). A refusal names the field and what the event's
+// `type` expects there.
 import { z } from "zod";
 import { idSchema } from "./schemas";
 
@@ -24,7 +26,37 @@ const streamError = z.object({
   code: text(100).optional(),
 });
 
+const llmResult = z.object({
+  streamId: optionalId,
+  text: text(100_000),
+  model: text(200).optional(),
+  promptTokens: count.optional(),
+  completionTokens: count.optional(),
+  ttftMs: ms.optional(),
+  durationMs: ms.optional(),
+  finishReason: text(50).optional(),
+});
+
+/** How a pipeline reports severity; `warning` and `critical` as some pipelines spell them. */
+const level = z.enum(["debug", "info", "warn", "warning", "error", "critical"]);
+
+/** Process memory as a pipeline reports it: bytes, or named figures (`{ rss, heapUsed, ... }`). */
+const memoryFigures = z.union([z.number().min(0), z.record(text(100), z.number())]);
+
 const known = z.discriminatedUnion("type", [
+  // Connections of the pipeline's parts (a client, a speech service, a model server).
+  z.object({
+    type: z.literal("connection.status"),
+    data: z.object({
+      status: z.enum(["connecting", "connected", "reconnecting", "disconnected", "closed", "error"]),
+      /** Which connection: `client`, `stt`, `llm`, `tts`, a service name. */
+      component: text(200).optional(),
+      connectionId: text(200).optional(),
+      message: text(2_000).optional(),
+      latencyMs: ms.optional(),
+      attempt: count.optional(),
+    }),
+  }),
   // Speech to text.
   z.object({
     type: z.literal("stt.start"),
@@ -54,19 +86,14 @@ const known = z.discriminatedUnion("type", [
     /** `delta` is the new text; `tokens` the completion tokens so far. */
     data: z.object({ streamId: optionalId, delta: text(10_000).optional(), tokens: count.optional() }),
   }),
+  z.object({ type: z.literal("llm.result"), data: llmResult }),
+  /** One streamed token (or a few): `llm.progress` by the name LLM pipelines use. */
   z.object({
-    type: z.literal("llm.result"),
-    data: z.object({
-      streamId: optionalId,
-      text: text(100_000),
-      model: text(200).optional(),
-      promptTokens: count.optional(),
-      completionTokens: count.optional(),
-      ttftMs: ms.optional(),
-      durationMs: ms.optional(),
-      finishReason: text(50).optional(),
-    }),
+    type: z.literal("llm.token"),
+    data: z.object({ streamId: optionalId, token: text(10_000).optional(), delta: text(10_000).optional(), tokens: count.optional(), index: count.optional() }),
   }),
+  /** The finished completion: `llm.result` by the name LLM pipelines use. */
+  z.object({ type: z.literal("llm.complete"), data: llmResult }),
   z.object({ type: z.literal("llm.error"), data: streamError }),
   // Text to speech.
   z.object({
@@ -130,8 +157,17 @@ const known = z.discriminatedUnion("type", [
   }),
   z.object({
     type: z.literal("memory.error"),
-    /** What failed (embed, recall, ...), how many memories it concerned, and why. */
-    data: z.object({ operation: text(50), message: text(2_000), count: count.optional(), attempt: count.optional() }),
+    data: z.object({
+      message: text(2_000),
+      code: text(100).optional(),
+      /** What failed: `store`, `recall`, `delete`, `embed` (Parley's own embeddings queue), ... */
+      operation: text(100).optional(),
+      key: text(500).optional(),
+      namespace: text(200).optional(),
+      /** Memories the failure concerned (a failed embeddings batch), and which attempt it was. */
+      count: count.optional(),
+      attempt: count.optional(),
+    }),
   }),
   // A task's progress: reasoning steps, an evolution run's generations.
   z.object({
@@ -143,9 +179,35 @@ const known = z.discriminatedUnion("type", [
       message: text(2_000),
     }),
   }),
+  /** A note, or a pipeline's status heartbeat (`{ version, uptime, memory }`): one of `message` or `version` is required. */
   z.object({
     type: z.literal("system.info"),
-    data: z.object({ message: text(2_000), level: z.enum(["info", "warn", "error"]).default("info"), details: z.json().optional() }),
+    data: z
+      .object({
+        message: text(2_000).optional(),
+        level: level.default("info"),
+        details: z.json().optional(),
+        version: text(100).optional(),
+        /** Seconds since the reporting process started. */
+        uptime: z.number().min(0).optional(),
+        memory: memoryFigures.optional(),
+      })
+      .refine((data) => data.message !== undefined || data.version !== undefined, {
+        message: "needs a message (a note) or a version (a status report)",
+        path: ["message"],
+      }),
+  }),
+  /** Something an operator should look at. */
+  z.object({
+    type: z.literal("system.alert"),
+    data: z.object({
+      message: text(2_000),
+      level: level.default("warning"),
+      /** What raised it: a component, a check. */
+      source: text(200).optional(),
+      code: text(100).optional(),
+      details: z.json().optional(),
+    }),
   }),
   /** Where the time of one turn went: named spans relative to its start. */
   z.object({
@@ -158,6 +220,8 @@ const known = z.discriminatedUnion("type", [
   }),
 ]);
 
+const knownTypes: readonly KnownAgentEventType[] = known.options.map((o) => o.shape.type.value);
+
 /** `custom.<name>`: lower-case name segments separated by dots. */
 export const customEventTypeSchema = z
   .templateLiteral(["custom.", z.string().regex(/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/)], {
@@ -166,14 +230,49 @@ export const customEventTypeSchema = z
   .refine((type) => type.length <= 100, { message: "must be at most 100 characters" });
 
 const custom = z.object({ type: customEventTypeSchema, data: z.json() });
+const anyEvent = z.union([known, custom]);
 
-/** Every agent event: `{ type, data }`. */
-export const agentEventSchema = z.union([known, custom]);
+/**
+ * Why an event is refused, as issues on the fields that `type` names: the one
+ * schema the event's `type` selects (a known type's, or custom's), or the type
+ * itself when it is neither. A bare union of the two reports only "Invalid
+ * input" at the root, whichever field was wrong.
+ */
+function eventIssues(value: unknown): z.core.$ZodIssue[] {
+  const type = typeof value === "object" && value !== null && "type" in value ? value.type : undefined;
+  if (typeof type === "string" && type.startsWith("custom.")) {
+    const result = custom.safeParse(value);
+    return result.success ? [] : result.error.issues;
+  }
+  if (typeof type === "string" && (knownTypes as readonly string[]).includes(type)) {
+    const result = known.safeParse(value);
+    return result.success ? [] : result.error.issues.map((issue) => ({ ...issue, message: `${issue.message} (in a ${type} event)` }));
+  }
+  const got = type === undefined ? "none" : JSON.stringify(type);
+  return [
+    {
+      code: "custom",
+      path: ["type"],
+      message: `must be one of ${knownTypes.join(", ")}, or custom.<name>; got ${got}`,
+      input: type,
+    },
+  ];
+}
+
+/**
+ * Every agent event: `{ type, data }`. The check before the union reports a
+ * refusal on the field `type` names (`data.message: ... (in a system.alert
+ * event)`); the union gives the types and the JSON Schema.
+ */
+export const agentEventSchema = z.preprocess<unknown, typeof anyEvent, z.input<typeof anyEvent>>((value, ctx) => {
+  for (const issue of eventIssues(value)) ctx.addIssue({ code: "custom", path: issue.path, message: issue.message, input: value });
+  return value;
+}, anyEvent);
 export type AgentEvent = z.output<typeof agentEventSchema>;
 export type KnownAgentEventType = z.output<typeof known>["type"];
 
 /** The known types, for clients and documentation. */
-export const knownAgentEventTypes = known.options.map((o) => o.shape.type.value) as readonly KnownAgentEventType[];
+export const knownAgentEventTypes = knownTypes;
 
 /** `events.publish` input: an event, optionally in a session and addressed to one principal. */
 export const agentEventPublishInput = agentEventSchema.and(

@@ -3,7 +3,7 @@
 // streams one assistant answer.
 import { z } from "zod";
 import type { Message } from "../generated/prisma/client";
-import { clientKeySchema, idSchema, visibilities } from "./schemas";
+import { authorLabelSchema, clientKeySchema, idSchema, visibilities } from "./schemas";
 
 /** Providers a server can know. "builtin" (the retrieval assistant) is always available. */
 export const providerIds = ["builtin", "openai", "ollama"] as const;
@@ -78,8 +78,9 @@ export const chatSendInput = z.object({
   content: z.string().min(1, "must not be empty"),
   /** Defaults to the session's default agent, then to the first agent (the seeded built-in assistant). */
   agentId: idSchema.optional(),
-  author: z.string().trim().min(1).max(100).default("anonymous"),
-  /** The question's visibility; its answer inherits it (issue 6). */
+  /** A label shown beside the asker's own name (never instead of it). */
+  author: authorLabelSchema.optional(),
+  /** The question's visibility; its answer inherits it. */
   visibility: z.enum(visibilities).default("public"),
   /**
    * Idempotency key of the question: a retry with the same key starts no

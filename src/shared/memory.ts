@@ -151,7 +151,9 @@ export interface MessageSearchHit {
   sessionId: string;
   sessionTitle: string;
   seq: number;
+  /** Who posted it (the principal's name), and the label the poster gave beside it, if any. */
   author: string;
+  authorLabel: string | null;
   role: string;
   visibility: Visibility;
   createdAt: Date;

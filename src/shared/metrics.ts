@@ -35,6 +35,16 @@ export interface GpuSample {
   memoryTotalBytes: number;
 }
 
+/** The machine an instance runs on, beside the process's own figures. */
+export interface HostSample {
+  /** Busy time of all cores; 100 = one core busy (as the process's), so at most `cores` × 100. */
+  cpuPercent: number;
+  cores: number;
+  /** Memory in use (total less what the kernel reports available). */
+  memoryUsedBytes: number;
+  memoryTotalBytes: number;
+}
+
 /**
  * One window. `t` is the window start (ms since the epoch, aligned to
  * `windowMs`) and is the tracked id. Gauges that spike (memory, connections,
@@ -84,7 +94,17 @@ export interface MetricsSample {
     dbQueries: number;
     presenceMembers: number;
     eventsPublishedPerSec: number;
+    /**
+     * Procedure calls answered with an error, per second (refusals included:
+     * BAD_REQUEST, UNAUTHORIZED, TOO_MANY_REQUESTS, ...). Absent in samples of
+     * instances that predate it (a cluster in a rolling upgrade).
+     */
+    errorsPerSec?: number;
+    /** Of those, INTERNAL_SERVER_ERROR: the server's own failures. Absent as errorsPerSec. */
+    internalErrorsPerSec?: number;
   };
+  /** The host's CPU and memory (the maximum over the window; CPU averaged). Absent in cluster-wide windows (instances may share a host) and in samples of older instances. */
+  host?: HostSample;
   /** null where nvidia-smi does not exist. */
   gpu: GpuSample[] | null;
 }

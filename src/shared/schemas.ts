@@ -2,15 +2,30 @@
 // Limits that depend on configuration (message size) are checked in services;
 // the fixed structural limits live here.
 import { z } from "zod";
+import type { MessageRole, MessageStatus, Role, Visibility } from "../generated/prisma/client";
 
 /** Largest metadata object accepted anywhere, as JSON text. */
 export const METADATA_MAX_BYTES = 16 * 1024;
 /** Largest page `*.list` procedures return. */
 export const PAGE_LIMIT_MAX = 500;
 
-export const messageRoles = ["user", "assistant", "system", "agent", "tool"] as const;
-export const visibilities = ["public", "private", "agent_only"] as const;
-export const messageStatuses = ["complete", "streaming", "stopped", "error"] as const;
+// The values of the data model's enums (prisma/schema.prisma), for zod and for
+// clients; the checks below fail to compile when one misses a value of its enum.
+export const messageRoles = ["user", "assistant", "system", "agent", "tool"] as const satisfies readonly MessageRole[];
+export const visibilities = ["public", "private", "agent_only"] as const satisfies readonly Visibility[];
+export const messageStatuses = ["complete", "streaming", "stopped", "error"] as const satisfies readonly MessageStatus[];
+/** A principal's role, globally or in one session. */
+export const roles = ["viewer", "member", "agent", "admin"] as const satisfies readonly Role[];
+
+/** `true` when `Listed` names every value of `All`; otherwise the values it misses. */
+type Lists<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : Exclude<All, Listed>;
+const enumsListed: [
+  Lists<MessageRole, (typeof messageRoles)[number]>,
+  Lists<Visibility, (typeof visibilities)[number]>,
+  Lists<MessageStatus, (typeof messageStatuses)[number]>,
+  Lists<Role, (typeof roles)[number]>,
+] = [true, true, true, true];
+void enumsListed;
 
 export const idSchema = z.string().min(1, "must not be empty").max(64, "must be at most 64 characters");
 
@@ -33,6 +48,11 @@ export const metadataSchema = z
   .refine((value) => jsonByteLength(value) <= METADATA_MAX_BYTES, {
     message: `must be at most ${METADATA_MAX_BYTES} bytes as JSON`,
   });
+
+/** The `author` label of message.post and chat.send: free text the poster chooses, shown as theirs. */
+export const authorLabelSchema = z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters");
+
+const SERVER_METADATA_MESSAGE = "is set by the server on chat answers (it names their run) and cannot be posted";
 
 export const sessionCreateInput = z.object({
   title: z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters"),
@@ -80,10 +100,13 @@ export const messagePostInput = z.object({
   sessionId: idSchema,
   /** Size-limited by MESSAGE_MAX_BYTES (checked by the server, answered with PAYLOAD_TOO_LARGE). */
   content: z.string().min(1, "must not be empty"),
+  /** Roles other than `user` speak for a machine: admins and principals with role agent only (FORBIDDEN otherwise). */
   role: z.enum(messageRoles).default("user"),
-  author: z.string().trim().min(1).max(100).default("anonymous"),
+  /** A label shown beside the poster's own name (never instead of it); the name comes from the caller's credentials. */
+  author: authorLabelSchema.optional(),
   visibility: z.enum(visibilities).default("public"),
-  metadata: metadataSchema.optional(),
+  /** `runId` is the server's (it ties an answer to its chat run) and is refused here. */
+  metadata: metadataSchema.refine((value) => !Object.hasOwn(value, "runId"), { message: SERVER_METADATA_MESSAGE, path: ["runId"] }).optional(),
   /** Idempotency key: a retry with the same key returns the stored message (same id and seq). */
   clientKey: clientKeySchema.optional(),
 });
@@ -107,6 +130,48 @@ export const sessionEventsInput = z.object({
   /** The id of the last event received; the stream resumes right after it. Set by the client on reconnect. */
   lastEventId: z.string().max(32).nullish(),
 });
+
+export const sessionMembersInput = z.object({ sessionId: idSchema });
+export const sessionAddMemberInput = z.object({
+  sessionId: idSchema,
+  principalId: idSchema,
+  /** viewer reads; member and agent also write; admin also writes (session-level). */
+  role: z.enum(roles).default("member"),
+});
+export const sessionRemoveMemberInput = z.object({ sessionId: idSchema, principalId: idSchema });
+
+export const sessionPresenceInput = z.object({ sessionId: idSchema });
+export const presenceTypingInput = z.object({
+  sessionId: idSchema,
+  /** true (default) marks the caller as typing for PRESENCE_TYPING_TTL_MS; false clears the mark. */
+  typing: z.boolean().default(true),
+});
+
+export const authCreateTokenInput = z.object({
+  /** A name for the new principal and its token ("build bot"). */
+  name: z.string().trim().min(1).max(100),
+  role: z.enum(roles),
+  /** Lifetime; omit for a token that never expires (until revoked). */
+  expiresInMs: z.number().int().min(1_000).max(10 * 365 * 86_400_000).optional(),
+});
+export const authListTokensInput = z.object({ includeRevoked: z.boolean().default(false) }).default({ includeRevoked: false });
+export const authRevokeTokenInput = z.object({ id: idSchema });
+
+export const systemDisconnectInput = z.object({
+  connectionId: z.string().min(1).max(64),
+  /** The instance holding it (as `system.connections` labels it); default: the instance serving this call. */
+  instance: z.string().min(1).max(200).optional(),
+  reason: z.string().max(120).default("disconnected by an operator"),
+});
+
+export const systemDemoFlowInput = z
+  .object({
+    /** Attach the events to this session. */
+    sessionId: idSchema.optional(),
+    /** Pause between events. */
+    delayMs: z.number().int().min(0).max(5_000).default(120),
+  })
+  .default({ delayMs: 120 });
 
 export type SessionCreateInput = z.input<typeof sessionCreateInput>;
 export type MessagePostInput = z.input<typeof messagePostInput>;

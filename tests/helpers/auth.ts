@@ -64,10 +64,14 @@ export async function firstValue(
   }
 }
 
-/** Open a raw WebSocket to the tRPC endpoint; resolves with "open" or the response to a refused upgrade. */
-export function upgradeResponse(url: string, headers: Record<string, string>): Promise<"open" | IncomingMessage> {
+/**
+ * Open a raw WebSocket to the tRPC endpoint; resolves with "open" or the
+ * response to a refused upgrade. `options.localAddress` connects from
+ * another loopback address (another client machine).
+ */
+export function upgradeResponse(url: string, headers: Record<string, string>, options: { localAddress?: string } = {}): Promise<"open" | IncomingMessage> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(`${url.replace(/^http/, "ws")}/api/trpc-ws`, { headers });
+    const ws = new WebSocket(`${url.replace(/^http/, "ws")}/api/trpc-ws`, { headers, ...options });
     ws.on("open", () => {
       void ws.close();
       resolve("open");
@@ -77,8 +81,45 @@ export function upgradeResponse(url: string, headers: Record<string, string>): P
   });
 }
 
+/**
+ * A WebSocket to the tRPC endpoint, held open (the caller closes it); for a
+ * refused upgrade "refused <status>" (with " retry-after <s>" when sent), or
+ * "error <message>". `localAddress`: from another loopback address.
+ */
+export function holdSocket(url: string, headers: Record<string, string> = {}, options: { localAddress?: string } = {}): Promise<WebSocket | string> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${url.replace(/^http/, "ws")}/api/trpc-ws`, { headers, ...options });
+    ws.once("open", () => resolve(ws));
+    ws.once("unexpected-response", (_req, res) => {
+      const retryAfter = res.headers["retry-after"];
+      resolve(`refused ${res.statusCode}${retryAfter ? ` retry-after ${retryAfter}` : ""}`);
+    });
+    ws.once("error", (error) => resolve(`error ${error.message}`));
+  });
+}
+
 /** "open", or the HTTP status of a refused upgrade. */
-export async function upgrade(url: string, headers: Record<string, string>): Promise<"open" | number> {
-  const response = await upgradeResponse(url, headers);
+export async function upgrade(url: string, headers: Record<string, string>, options: { localAddress?: string } = {}): Promise<"open" | number> {
+  const response = await upgradeResponse(url, headers, options);
   return response === "open" ? response : (response.statusCode ?? 0);
+}
+
+/**
+ * Sign in with a printed one-time link as a browser does: opening the link
+ * shows the sign-in page (and signs nobody in); its form posts the token,
+ * same-origin, to /api/auth/signin. `base` is where the server really is (a
+ * link may name PUBLIC_URL). Returns the form post's response (303 and the
+ * cookie on success) and the cookie's `name=value`.
+ */
+export async function signInWithLink(base: string, link: string): Promise<{ page: Response; response: Response; cookie: string }> {
+  const url = new URL(link);
+  const page = await fetch(`${base}${url.pathname}${url.search}`, { redirect: "manual" });
+  const response = await fetch(`${base}/api/auth/signin`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: base },
+    body: new URLSearchParams({ token: url.searchParams.get("token") ?? "" }).toString(),
+  });
+  const cookie = (response.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+  return { page, response, cookie };
 }

@@ -8,8 +8,11 @@ import { freshDatabase, spawnServer, type ServerProcess } from "./server";
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-/** Playwright gives every launch a fresh, temporary profile directory. */
-export async function launchChromium(): Promise<{ browser: Browser; close: () => Promise<void> }> {
+/**
+ * Playwright gives every launch a fresh, temporary profile directory.
+ * `extraArgs` adds flags, e.g. `--host-resolver-rules=MAP rebind.example 127.0.0.1`.
+ */
+export async function launchChromium(extraArgs: string[] = []): Promise<{ browser: Browser; close: () => Promise<void> }> {
   if (!fs.existsSync(CHROMIUM_PATH)) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install it with \`apt-get install -y chromium\` (.ci/run does).`);
   }
@@ -24,6 +27,7 @@ export async function launchChromium(): Promise<{ browser: Browser; close: () =>
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...extraArgs,
     ],
   });
   return {

@@ -31,7 +31,9 @@ export type FakeAnswer =
   | { kind: "malformed"; tokens: readonly string[] }
   | { kind: "stall"; tokens: readonly string[] }
   /** After the tokens, the provider's own error object in the stream (Ollama `{"error"}` line, OpenAI `data: {"error"}`). */
-  | { kind: "error"; tokens: readonly string[]; message: string };
+  | { kind: "error"; tokens: readonly string[]; message: string }
+  /** A 200 stream whose whole body is `body`, as written (frames of your own making). */
+  | { kind: "raw"; body: string };
 
 export interface FakeProvider {
   url: string;
@@ -112,6 +114,10 @@ async function startFake(dialect: Dialect): Promise<FakeProvider> {
       return;
     }
     res.writeHead(200, { "content-type": dialect === "openai" ? "text/event-stream" : "application/x-ndjson" });
+    if (answer.kind === "raw") {
+      res.end(answer.body);
+      return;
+    }
     const write = (text: string, data: string) => {
       if (res.destroyed) return false;
       record.written.push(text);

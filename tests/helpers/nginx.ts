@@ -26,6 +26,8 @@ export const SAMPLE_CONFIG = path.join(repoRoot, "ops", "nginx", "parley.conf");
 export interface NginxServer {
   /** `http://127.0.0.1:<port>`: the balancer's address. */
   url: string;
+  /** nginx's process id (one process: master_process off). */
+  pid: number;
   /** nginx's error log so far (for failure messages). */
   errorLog: () => string;
   close: () => Promise<void>;
@@ -40,27 +42,28 @@ process.once("exit", () => {
  * The sample's `server` block and `upstream`, with its example upstream
  * servers replaced by `upstreams` (host:port) and `listen 80` by a loopback port.
  */
-export function sampleConfig(upstreams: string[], port: number): string {
-  const sample = fs.readFileSync(SAMPLE_CONFIG, "utf8");
+export function sampleConfig(upstreams: string[], port: number, file = SAMPLE_CONFIG): string {
+  const sample = fs.readFileSync(file, "utf8");
   const serverLine = /^([ \t]*)server 10\.0\.0\.\d+:3000( .*;)$/gm;
   const examples = sample.match(serverLine) ?? [];
-  if (examples.length === 0) throw new Error(`${SAMPLE_CONFIG}: no example upstream 'server 10.0.0.x:3000 ...;' lines to replace`);
+  if (examples.length === 0) throw new Error(`${file}: no example upstream 'server 10.0.0.x:3000 ...;' lines to replace`);
   let first = true;
   const withUpstreams = sample.replace(serverLine, (_line, indent: string, rest: string) => {
     if (!first) return "";
     first = false;
     return upstreams.map((u) => `${indent}server ${u}${rest}`).join("\n");
   });
-  if (!/^\s*listen 80;$/m.test(withUpstreams)) throw new Error(`${SAMPLE_CONFIG}: no 'listen 80;' line to replace`);
+  if (!/^\s*listen 80;$/m.test(withUpstreams)) throw new Error(`${file}: no 'listen 80;' line to replace`);
   return withUpstreams.replace(/^(\s*)listen 80;$/m, `$1listen 127.0.0.1:${port};`);
 }
 
-export async function startNginx(upstreams: string[]): Promise<NginxServer> {
+/** nginx running `config` (default: the README's sample), with `upstreams` in its upstream block. */
+export async function startNginx(upstreams: string[], config = SAMPLE_CONFIG): Promise<NginxServer> {
   if (!nginxPath) throw new Error("nginx is not installed: apt-get install -y nginx, or nginx-light (.ci/run does it)");
   const binary = nginxPath;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "parley-nginx-"));
   const port = await freePort();
-  fs.writeFileSync(path.join(dir, "parley.conf"), sampleConfig(upstreams, port));
+  fs.writeFileSync(path.join(dir, "parley.conf"), sampleConfig(upstreams, port, config));
   const errorLogPath = path.join(dir, "error.log");
   // The process-level settings the sample leaves to the host's nginx.conf.
   fs.writeFileSync(
@@ -70,7 +73,7 @@ export async function startNginx(upstreams: string[]): Promise<NginxServer> {
       "master_process off;", // one process: no worker switching to another user, stops with its pid
       `pid ${path.join(dir, "nginx.pid")};`,
       `error_log ${errorLogPath} warn;`,
-      "events { worker_connections 1024; }",
+      "events { worker_connections 8192; }",
       "http {",
       "  access_log off;",
       ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((k) => `  ${k}_temp_path ${path.join(dir, `${k}_temp`)};`),
@@ -108,8 +111,11 @@ export async function startNginx(upstreams: string[]): Promise<NginxServer> {
     await new Promise((r) => setTimeout(r, 25));
   }
 
+  const pid = proc.pid;
+  if (pid === undefined) throw new Error("nginx has no pid");
   return {
     url,
+    pid,
     errorLog,
     async close() {
       if (proc.exitCode === null) {

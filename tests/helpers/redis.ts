@@ -50,6 +50,8 @@ export async function freePort(): Promise<number> {
 export interface RedisServer {
   url: string;
   port: number;
+  /** The running server's process id (benchmarks read its CPU); null while stopped. */
+  pid: () => number | null;
   /** Stop the server (the port stays reserved for `start`). */
   stop: () => Promise<void>;
   /** Start it again on the same port, empty. */
@@ -105,6 +107,7 @@ export async function startRedis(): Promise<RedisServer> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    pid: () => child?.pid ?? null,
     stop,
     start,
     async close() {

@@ -154,3 +154,35 @@ export async function waitFor(predicate: () => boolean, what: string, timeoutMs 
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** A server process that a test stops and starts again on the same port and database: a restart. */
+export interface RestartableServer {
+  /** The base URL (the same across restarts once first started). */
+  readonly url: string;
+  /** Start it (the first time on a free port, then on that port again). */
+  start: () => Promise<ServerProcess>;
+  /** Stop it (SIGTERM) and wait for it to exit; nothing when it is not running. */
+  stop: () => Promise<void>;
+}
+
+/** `spawnServer` with `env`, restartable (see RestartableServer). */
+export function restartableServer(env: Record<string, string>): RestartableServer {
+  let port = "0";
+  let current: ServerProcess | null = null;
+  return {
+    get url() {
+      return `http://127.0.0.1:${port}`;
+    },
+    async start() {
+      current = await spawnServer({ ...env, PORT: port });
+      port = new URL(current.url).port;
+      return current;
+    },
+    async stop() {
+      const running = current;
+      current = null;
+      running?.child.kill("SIGTERM");
+      await running?.exited;
+    },
+  };
+}

@@ -141,7 +141,8 @@ export function GlobalSearch() {
                         className={`block w-full rounded-lg px-3 py-2 text-left text-sm ${index === active ? "bg-subtle" : ""}`}
                       >
                         <span className="text-xs text-muted">
-                          {hit.author} · #{hit.seq}
+                          {hit.author}
+                          {hit.authorLabel ? ` “${hit.authorLabel}”` : ""} · #{hit.seq}
                         </span>
                         <span className="mt-0.5 block line-clamp-2">
                           <Marked highlight={hit.highlight} />

@@ -24,6 +24,8 @@ interface Browser {
   wsApi: ReturnType<typeof createTRPCClient<AppRouter>>;
 }
 
+const SERVER_STATUS: ConnectionStatus = { kind: "connecting" };
+
 let browser: Browser | null = null;
 let status: ConnectionStatus = { kind: "connecting" };
 let retry = { attempt: 0, nextRetryAt: null as number | null };
@@ -110,8 +112,8 @@ export const connectionStore = {
     };
   },
   get: () => status,
-  /** The server render has no socket. */
-  getServer: (): ConnectionStatus => ({ kind: "connecting" }),
+  /** The server render has no socket. One object: React compares snapshots by identity (a new one each call loops, and warns in development). */
+  getServer: () => SERVER_STATUS,
   connectCount: () => connectCount,
 };
 

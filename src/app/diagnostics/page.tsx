@@ -1,9 +1,12 @@
 "use client";
 // /diagnostics: what to run when something is wrong: transports, latency,
 // a forced reconnect that must resume without gaps, and what the server is.
+// The checks write (a scratch session and posts), so they run only when the
+// visitor clicks "Run checks": a link from another site must not make those
+// writes in the visitor's name.
 import { useQuery } from "@tanstack/react-query";
 import { CheckCircle2, CircleDashed, Loader2, RefreshCw, XCircle } from "lucide-react";
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useState } from "react";
 import { useConnection } from "../_components/connection-badge";
 import { errorMessage } from "../_components/parley";
 import { useTRPC } from "../_components/trpc";
@@ -43,22 +46,11 @@ export default function DiagnosticsPage() {
     setRunning(false);
   }, []);
 
-  // Run once the socket is up on first visit.
-  const [started, setStarted] = useState(false);
-  useEffect(() => {
-    if (started || connection.kind !== "connected") return;
-    const timer = setTimeout(() => {
-      setStarted(true);
-      void runAll();
-    }, 0);
-    return () => clearTimeout(timer);
-  }, [connection.kind, started, runAll]);
-
   return (
     <>
       <PageHeader
         title="Diagnostics"
-        description="Checks to run when something looks wrong. Nothing here changes your data except a scratch session (archived afterwards)."
+        description="Checks to run when something looks wrong. They run when you click Run checks; nothing here changes your data except a scratch session (archived afterwards)."
         actions={
           <Button variant="primary" onClick={() => void runAll()} disabled={running}>
             <RefreshCw size={14} className={running ? "animate-spin" : ""} /> {running ? "Running…" : "Run checks"}

@@ -6,6 +6,7 @@
 import { Brain, Pencil, Trash2 } from "lucide-react";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import type { MemoryItem, RecallHit, RouterInputs } from "../../client";
+import { followAfterLoad } from "../_components/follow-after-load";
 import { Marked } from "../_components/global-search";
 import { errorMessage, parley } from "../_components/parley";
 import { notify, notifyError } from "../_components/toasts";
@@ -40,39 +41,29 @@ export default function MemoryPage() {
 
   // The listing, then its live changes from the listing's own cursor.
   useEffect(() => {
-    let cancelled = false;
-    let subscription: { unsubscribe: () => void } | null = null;
     const { api } = parley();
-    void (async () => {
-      try {
-        const page = await api.memory.list.query({ scope: scopeInput(filter), tag: tag || undefined, limit: PAGE });
-        if (cancelled) return;
-        setItems(page.items);
-        setCursor(page.nextCursor);
-        setError(null);
-        subscription = api.memory.events.subscribe(
-          { lastEventId: page.eventCursor },
-          {
-            onData: ({ data: event }) => {
-              setItems((current) => {
-                if (event.type === "memory.deleted" || event.type === "memory.hidden") return current.filter((m) => m.id !== event.id);
-                const memory = event.memory;
-                const rest = current.filter((m) => m.id !== memory.id);
-                if (!matches(memory, filter, tag)) return rest;
-                return current.some((m) => m.id === memory.id) ? current.map((m) => (m.id === memory.id ? memory : m)) : [memory, ...rest];
-              });
-            },
-            onError: setError,
+    return followAfterLoad(async (current) => {
+      const page = await api.memory.list.query({ scope: scopeInput(filter), tag: tag || undefined, limit: PAGE });
+      if (!current()) return null;
+      setItems(page.items);
+      setCursor(page.nextCursor);
+      setError(null);
+      return api.memory.events.subscribe(
+        { lastEventId: page.eventCursor },
+        {
+          onData: ({ data: event }) => {
+            setItems((items) => {
+              if (event.type === "memory.deleted" || event.type === "memory.hidden") return items.filter((m) => m.id !== event.id);
+              const memory = event.memory;
+              const rest = items.filter((m) => m.id !== memory.id);
+              if (!matches(memory, filter, tag)) return rest;
+              return items.some((m) => m.id === memory.id) ? items.map((m) => (m.id === memory.id ? memory : m)) : [memory, ...rest];
+            });
           },
-        );
-      } catch (e) {
-        if (!cancelled) setError(e);
-      }
-    })();
-    return () => {
-      cancelled = true;
-      subscription?.unsubscribe();
-    };
+          onError: setError,
+        },
+      );
+    }, setError);
   }, [filter, tag, attempt]);
 
   // A query ranks instead of listing (memory.recall), debounced.

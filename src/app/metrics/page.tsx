@@ -5,13 +5,13 @@
 import { useQuery } from "@tanstack/react-query";
 import { Pause, Play } from "lucide-react";
 import { useEffect, useMemo, useState } from "react";
-import type uPlot from "uplot";
-import type { MetricsSample } from "../../shared/metrics";
+import type { GpuSample, MetricsSample } from "../../shared/metrics";
 import { metricsResolutions, type MetricsResolutionMs } from "../../shared/metrics";
 import { errorMessage, parley } from "../_components/parley";
 import { useTRPC } from "../_components/trpc";
 import { Button, Card, ErrorState, Loading, PageHeader } from "../_components/ui";
-import { Chart, type ChartSeries } from "./chart";
+import { Chart } from "./chart";
+import { alignedData, formatFigure, type SeriesSpec } from "./series";
 
 const MAX_POINTS = 600;
 
@@ -19,10 +19,11 @@ interface ChartSpec {
   key: string;
   title: string;
   unit: string;
-  series: (ChartSeries & { get: (w: MetricsSample) => number | null })[];
+  series: SeriesSpec[];
 }
 
 const mb = (b: number) => b / 1_048_576;
+const gb = (b: number) => b / 1_073_741_824;
 const CHARTS: ChartSpec[] = [
   { key: "connections", title: "Connections", unit: "", series: [{ label: "WebSocket", color: "#6366f1", get: (w) => w.hub.connections }] },
   {
@@ -32,6 +33,15 @@ const CHARTS: ChartSpec[] = [
     series: [
       { label: "out", color: "#0ea5e9", get: (w) => w.hub.messagesOutPerSec },
       { label: "in", color: "#a855f7", get: (w) => w.hub.messagesInPerSec },
+    ],
+  },
+  {
+    key: "errors",
+    title: "Errors / s",
+    unit: "",
+    series: [
+      { label: "all (refusals too)", color: "#f59e0b", get: (w) => w.hub.errorsPerSec ?? null },
+      { label: "internal", color: "#ef4444", get: (w) => w.hub.internalErrorsPerSec ?? null },
     ],
   },
   {
@@ -52,19 +62,60 @@ const CHARTS: ChartSpec[] = [
       { label: "p99", color: "#ef4444", get: (w) => w.process.eventLoopDelayP99Ms },
     ],
   },
-  { key: "cpu", title: "CPU", unit: "%", series: [{ label: "process", color: "#f97316", get: (w) => w.process.cpuPercent }] },
+  {
+    key: "cpu",
+    title: "CPU, 100 = one core",
+    unit: "%",
+    series: [
+      { label: "process", color: "#f97316", get: (w) => w.process.cpuPercent },
+      { label: "host", color: "#64748b", get: (w) => w.host?.cpuPercent ?? null },
+    ],
+  },
   {
     key: "memory",
-    title: "Memory",
+    title: "Process memory",
     unit: " MB",
     series: [
       { label: "RSS", color: "#6366f1", get: (w) => mb(w.process.rssBytes) },
       { label: "heap", color: "#14b8a6", get: (w) => mb(w.process.heapUsedBytes) },
     ],
   },
+  {
+    key: "host-memory",
+    title: "Host memory",
+    unit: " GB",
+    series: [
+      { label: "used", color: "#64748b", get: (w) => (w.host ? gb(w.host.memoryUsedBytes) : null) },
+      { label: "total", color: "#94a3b8", get: (w) => (w.host ? gb(w.host.memoryTotalBytes) : null) },
+    ],
+  },
   { key: "runs", title: "Active chat runs", unit: "", series: [{ label: "runs", color: "#ec4899", get: (w) => w.hub.activeChatRuns }] },
   { key: "tokens", title: "Tokens / s (last runs)", unit: "", series: [{ label: "tok/s", color: "#84cc16", get: (w) => w.hub.chatTokensPerSecond }] },
 ];
+
+const GPU_COLORS = ["#22c55e", "#3b82f6", "#eab308", "#d946ef", "#06b6d4", "#f43f5e", "#a3e635", "#8b5cf6"];
+
+type GpuIdentity = Pick<GpuSample, "index" | "name">;
+
+const sameGpus = (a: readonly GpuIdentity[], b: readonly GpuIdentity[]) =>
+  a.length === b.length && a.every((gpu, i) => gpu.index === b[i]?.index && gpu.name === b[i]?.name);
+
+/** Utilisation and memory charts, one line per GPU, for the GPUs the newest window lists. */
+function gpuCharts(gpus: readonly GpuIdentity[]): ChartSpec[] {
+  if (gpus.length === 0) return [];
+  const line = (gpu: GpuIdentity, i: number, get: (g: GpuSample) => number): SeriesSpec => ({
+    label: `${gpu.index}: ${gpu.name}`,
+    color: GPU_COLORS[i % GPU_COLORS.length] ?? "#22c55e",
+    get: (w) => {
+      const reading = w.gpu?.find((g) => g.index === gpu.index);
+      return reading ? get(reading) : null;
+    },
+  });
+  return [
+    { key: "gpu-utilization", title: "GPU utilisation", unit: "%", series: gpus.map((g, i) => line(g, i, (r) => r.utilizationPercent)) },
+    { key: "gpu-memory", title: "GPU memory used", unit: " GB", series: gpus.map((g, i) => line(g, i, (r) => gb(r.memoryUsedBytes))) },
+  ];
+}
 
 const resolutionLabel: Record<MetricsResolutionMs, string> = { 1000: "1 s", 5000: "5 s", 10000: "10 s", 60000: "1 min" };
 
@@ -80,6 +131,7 @@ export default function MetricsPage() {
   const [paused, setPaused] = useState(false);
   const [windows, setWindows] = useState<MetricsSample[]>([]);
   const [shown, setShown] = useState<MetricsSample[]>([]);
+  const [gpus, setGpus] = useState<GpuIdentity[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [attempt, setAttempt] = useState(0);
 
@@ -98,12 +150,12 @@ export default function MetricsPage() {
   // Paused charts keep what they show; the stream keeps buffering underneath.
   if (!paused && shown !== windows) setShown(windows);
 
-  const datasets = useMemo(
-    () =>
-      CHARTS.map((c) => [shown.map((w) => w.t / 1000), ...c.series.map((s) => shown.map((w) => s.get(w)))] as uPlot.AlignedData),
-    [shown],
-  );
   const last = shown.at(-1);
+  // GPU charts appear when the newest window lists GPUs (nvidia-smi runs); their lines follow the GPUs it lists.
+  const listedGpus = last?.gpu ?? [];
+  if (!sameGpus(listedGpus, gpus)) setGpus(listedGpus.map(({ index, name }) => ({ index, name })));
+  const charts = useMemo(() => [...CHARTS, ...gpuCharts(gpus)], [gpus]);
+  const datasets = useMemo(() => charts.map((c) => alignedData(shown, c.series)), [charts, shown]);
 
   return (
     <>
@@ -166,10 +218,11 @@ export default function MetricsPage() {
         </Card>
       ) : (
         <div className="grid gap-4 md:grid-cols-2" data-testid="metrics-charts" data-points={shown.length} data-last={last?.t}>
-          {CHARTS.map((c, i) => {
+          {charts.map((c, i) => {
             const latest = last ? c.series.map((s) => s.get(last)) : [];
             return (
-              <Card key={c.key} className="p-4">
+              <section key={c.key} data-testid={`chart-${c.key}`} aria-label={c.title}>
+              <Card className="p-4">
                 <div className="mb-2 flex items-baseline justify-between gap-2">
                   <h2 className="text-sm font-medium text-muted">
                     {c.title}
@@ -178,13 +231,14 @@ export default function MetricsPage() {
                   <span className="text-lg font-semibold tabular-nums">
                     {latest.map((v, j) => (
                       <span key={j} className="ml-3" style={{ color: c.series[j]?.color }}>
-                        {v === null || v === undefined ? "—" : `${+v.toFixed(v < 10 ? 2 : 0)}${c.unit}`}
+                        {v === null || v === undefined ? "—" : formatFigure(v, c.unit)}
                       </span>
                     ))}
                   </span>
                 </div>
-                <Chart series={c.series} data={datasets[i]!} />
+                <Chart series={c.series} data={datasets[i]?.data ?? [[]]} gaps={datasets[i]?.gaps ?? 0} unit={c.unit} />
               </Card>
+              </section>
             );
           })}
         </div>

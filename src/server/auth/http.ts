@@ -5,24 +5,39 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Config } from "../env";
 
 export const SESSION_COOKIE = "parley_session";
-export const SIGNIN_PATHS = new Set(["/signin", "/api/auth/signin"]);
+/** The sign-in page (a link opens it with `?token=`; it signs in only through its form). */
+export const SIGNIN_PAGE_PATH = "/signin";
+/** Where the sign-in page's form posts the token. */
+export const SIGNIN_PATH = "/api/auth/signin";
 export const SIGNOUT_PATH = "/api/auth/signout";
 
 /**
  * Whether a request's Origin may act with this server's credentials. No Origin
  * (non-browser clients) is allowed: a browser always sends one on WebSocket
- * upgrades and cross-site requests. Otherwise it must be listed in
- * PARLEY_ALLOWED_ORIGINS, or (with none listed) be the request's own Host.
+ * upgrades and cross-site requests. Otherwise it must be the server's own
+ * origin (Origin's host is the request's Host, which auth/hosts.ts has already
+ * checked is a name of this server) or be listed in PARLEY_ALLOWED_ORIGINS.
  */
 export function originAllowed(config: Pick<Config, "PARLEY_ALLOWED_ORIGINS">, req: IncomingMessage): boolean {
   const origin = req.headers.origin;
   if (origin === undefined) return true;
-  if (config.PARLEY_ALLOWED_ORIGINS.length > 0) return config.PARLEY_ALLOWED_ORIGINS.includes(origin.replace(/\/+$/, ""));
+  return isSameOrigin(req) || isListedOrigin(config, origin);
+}
+
+/** The request's Origin names the host it was sent to (a page of this server). False without an Origin. */
+export function isSameOrigin(req: IncomingMessage): boolean {
+  const { origin, host } = req.headers;
+  if (origin === undefined || host === undefined) return false;
   try {
-    return new URL(origin).host === req.headers.host;
+    return new URL(origin).host === new URL(`http://${host}`).host;
   } catch {
     return false;
   }
+}
+
+/** `origin` is one of PARLEY_ALLOWED_ORIGINS (compared as browsers serialise origins: lower case, no path). */
+export function isListedOrigin(config: Pick<Config, "PARLEY_ALLOWED_ORIGINS">, origin: string): boolean {
+  return config.PARLEY_ALLOWED_ORIGINS.includes(origin.toLowerCase().replace(/\/+$/, ""));
 }
 
 /** One cookie's value from a Cookie header. */

@@ -11,14 +11,19 @@ import type { Db } from "../db";
 import type { Config } from "../env";
 import {
   clearedSessionCookie,
+  isSameOrigin,
   originAllowed,
   readBearer,
   readCookie,
   sendText,
   SESSION_COOKIE,
   sessionCookie,
+  SIGNIN_PAGE_PATH,
 } from "./http";
 import { lookupSessionAccess, SessionAccessCache } from "./access";
+import { Cors } from "./cors";
+import { HostCheck } from "./hosts";
+import { TrustedProxies } from "./proxies";
 import { createLimiterStore } from "./limiter-store";
 import { Limits } from "./limits";
 import { anonymousPrincipal, displayName, localAdminPrincipal, type Principal } from "./principal";
@@ -41,6 +46,12 @@ export class Auth {
   readonly enabled: boolean;
   /** With REDIS_URL: where the per-principal call rate is counted, for every instance. */
   readonly limiterStore: Redis | null;
+  /** The Host names this server answers (DNS rebinding). */
+  readonly hosts: HostCheck;
+  /** Who a request's client is behind PARLEY_TRUSTED_PROXIES. */
+  readonly proxies: TrustedProxies;
+  /** CORS answers for PARLEY_ALLOWED_ORIGINS. */
+  readonly cors: Cors;
 
   constructor(private readonly deps: { db: Db; bus: Bus; log: Logger; config: Config }) {
     this.enabled = deps.config.PARLEY_AUTH === "on";
@@ -48,6 +59,9 @@ export class Auth {
     this.limiterStore = deps.config.REDIS_URL ? createLimiterStore(deps.config.REDIS_URL, deps.log.child({ component: "limits" })) : null;
     this.limits = new Limits(deps.config, this.limiterStore);
     this.access = new SessionAccessCache(deps.config.ACCESS_CACHE_MS, this.watch);
+    this.hosts = new HostCheck(deps.config);
+    this.proxies = new TrustedProxies(deps.config.PARLEY_TRUSTED_PROXIES, deps.log.child({ component: "auth" }));
+    this.cors = new Cors(deps.config);
   }
 
   start(): void {
@@ -98,11 +112,12 @@ export class Auth {
 
   /**
    * Watch one live stream: `onLost` gets UNAUTHORIZED when the caller's token
-   * is revoked (or expires), FORBIDDEN when it is removed from `sessionId` and
+   * is revoked (or expires), FORBIDDEN when it is removed from one of
+   * `sessions` (the sessions the stream reads, filled as it learns them) and
    * can no longer read it. Returns the function that stops watching, or null
    * when nothing can end the stream (authentication off, anonymous caller).
    */
-  watchStream(principal: Principal, sessionId: string | null, onLost: (error: TRPCError) => void): (() => void) | null {
+  watchStream(principal: Principal, sessions: ReadonlySet<string>, onLost: (error: TRPCError) => void): (() => void) | null {
     if (!this.enabled || principal.kind === "anonymous") return null;
     let lost = false;
     const lose = (error: TRPCError) => {
@@ -114,7 +129,7 @@ export class Auth {
     const stop = this.watch.on((change) => {
       if (change.type === "token.revoked" && change.tokenId === principal.tokenId) {
         lose(new TRPCError({ code: "UNAUTHORIZED", message: "your token was revoked or expired; this stream has ended" }));
-      } else if (change.type === "member.removed" && change.principalId === principal.id && change.sessionId === sessionId) {
+      } else if (change.type === "member.removed" && change.principalId === principal.id && sessions.has(change.sessionId)) {
         lookupSessionAccess(this.deps.db, principal, change.sessionId).then(
           (access) => {
             if (!access.read) lose(new TRPCError({ code: "FORBIDDEN", message: `you were removed from session ${change.sessionId}; this stream has ended` }));
@@ -151,11 +166,25 @@ export class Auth {
     return token ? signInUrl(this.deps.config.PUBLIC_URL ?? baseUrl, token) : null;
   }
 
-  /** GET /signin?token=…: a valid one-time token becomes a session cookie and a redirect to `/`. */
-  async handleSignIn(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const token = url.searchParams.get("token");
-    if (req.method !== "GET" || !token) {
-      sendText(res, 400, "Sign in with the one-time link the server printed: /signin?token=...\n");
+  /**
+   * POST /api/auth/signin with the form field `token` (the sign-in page's
+   * form; a link only opens that page, so no navigation signs anyone in): a
+   * valid one-time token becomes a session cookie and a redirect to `/`. Only
+   * from the server's own pages (Origin, Sec-Fetch-Site), so another site
+   * cannot sign a visitor into an account of its choosing.
+   */
+  async handleSignIn(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== "POST") {
+      sendText(res, 405, `Sign in with the one-time link the server printed: it opens ${SIGNIN_PAGE_PATH}, whose button signs you in.\n`, { allow: "POST" });
+      return;
+    }
+    if (!fromOwnPage(req)) {
+      sendText(res, 403, `Sign in from this server's own sign-in page (${SIGNIN_PAGE_PATH}); another site's form cannot sign you in.\n`);
+      return;
+    }
+    const token = await readFormField(req, "token");
+    if (!token) {
+      sendText(res, 400, `Send the one-time token as the form field "token" (the sign-in page does).\n`);
       return;
     }
     const principal = await consumeSignInToken(this.deps.db, token);
@@ -173,7 +202,7 @@ export class Auth {
     this.deps.log.info({ principalId: principal.id }, "signed in");
     res.writeHead(303, {
       location: "/",
-      "set-cookie": sessionCookie(session.token, config.AUTH_COOKIE_TTL_MS, isSecure(config)),
+      "set-cookie": sessionCookie(session.token, config.AUTH_COOKIE_TTL_MS, this.secureCookie(req)),
       "cache-control": "no-store",
     });
     res.end();
@@ -197,12 +226,44 @@ export class Auth {
         this.watch.publish({ type: "token.revoked", tokenId: row.id, principalId: row.principalId });
       }
     }
-    res.writeHead(204, { "set-cookie": clearedSessionCookie(isSecure(this.deps.config)), "cache-control": "no-store" });
+    res.writeHead(204, { "set-cookie": clearedSessionCookie(this.secureCookie(req)), "cache-control": "no-store" });
     res.end();
+  }
+
+  /** The cookie is `Secure` when the public URL is https, or the client used https (directly or per a trusted proxy). */
+  private secureCookie(req: IncomingMessage): boolean {
+    return (this.deps.config.PUBLIC_URL?.startsWith("https:") ?? false) || this.proxies.clientOf(req).secure;
   }
 }
 
-const isSecure = (config: Config) => config.PUBLIC_URL?.startsWith("https:") ?? false;
+/**
+ * Whether a form post comes from one of this server's pages, or from no
+ * browser at all. Browsers say where a request comes from in Sec-Fetch-Site
+ * (Chromium, Firefox, Safari 16.4+); with `Referrer-Policy: no-referrer`
+ * (every page here) Chromium sends `Origin: null` on a form post, even a
+ * same-origin one, so Origin alone cannot decide. Without Sec-Fetch-Site,
+ * Origin must be absent (not a browser) or this server's.
+ */
+function fromOwnPage(req: IncomingMessage): boolean {
+  const site = req.headers["sec-fetch-site"];
+  const origin = req.headers.origin;
+  if (site !== undefined) return site === "same-origin" && (origin === undefined || origin === "null" || isSameOrigin(req));
+  return origin === undefined || isSameOrigin(req);
+}
+
+/** Largest sign-in form body read: a token is 46 characters. */
+const SIGNIN_FORM_MAX_BYTES = 4_096;
+
+/** One field of a small `application/x-www-form-urlencoded` body; null when absent, malformed or too large. */
+async function readFormField(req: IncomingMessage, name: string): Promise<string | null> {
+  if (!(req.headers["content-type"] ?? "").toLowerCase().startsWith("application/x-www-form-urlencoded")) return null;
+  let body = "";
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    body += chunk.toString("utf8");
+    if (body.length > SIGNIN_FORM_MAX_BYTES) return null;
+  }
+  return new URLSearchParams(body).get(name);
+}
 
 export function signInUrl(base: string, token: string): string {
   return `${base.replace(/\/+$/, "")}/signin?token=${encodeURIComponent(token)}`;

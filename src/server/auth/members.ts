@@ -2,20 +2,10 @@
 // Removing a member is announced on the auth channel, so that principal's
 // live streams of the session end within the second (see watch.ts).
 import { TRPCError } from "@trpc/server";
-import { z } from "zod";
-import { idSchema } from "../../shared/schemas";
+import type { z } from "zod";
+import type { sessionAddMemberInput, sessionRemoveMemberInput } from "../../shared/schemas";
 import type { Db } from "../db";
-import { roles } from "./principal";
 import type { AuthWatch } from "./watch";
-
-export const sessionAddMemberInput = z.object({
-  sessionId: idSchema,
-  principalId: idSchema,
-  /** viewer reads; member and agent also write; admin also writes (session-level). */
-  role: z.enum(roles).default("member"),
-});
-export const sessionRemoveMemberInput = z.object({ sessionId: idSchema, principalId: idSchema });
-export const sessionMembersInput = z.object({ sessionId: idSchema });
 
 /** Add (or change the role of) a member. */
 export async function addMember(db: Db, input: z.output<typeof sessionAddMemberInput>) {

@@ -8,7 +8,9 @@
 //   message public      everyone who can read the session
 //   message private     its author and the session owner (and admins)
 //   message agent_only  principals with role agent (that can read the session) and admins
-import type { Prisma, Role, Visibility } from "../../generated/prisma/client";
+//   post role user      everyone who can write; other roles (system, assistant,
+//                       agent, tool) speak for a machine: admins and role agent
+import type { MessageRole, Prisma, Role, Visibility } from "../../generated/prisma/client";
 import { isAdmin, type Principal } from "./principal";
 
 export interface SessionAccess {
@@ -33,6 +35,15 @@ export function sessionAccess(
   const read = admin || isOwner || memberRole !== null;
   const write = admin || (!globalViewer && (isOwner || (memberRole !== null && memberRole !== "viewer")));
   return { sessionId: session.id, ownerId: session.ownerId, memberRole, isOwner, read, write, manage: admin || isOwner };
+}
+
+/**
+ * Whether `principal` may post a message with `role`. A `system` message
+ * reaches the model as a real system turn and an `assistant` one as its own
+ * words; `agent` and `tool` are shown as a machine's. People post as `user`.
+ */
+export function mayPostRole(principal: Principal, role: MessageRole): boolean {
+  return role === "user" || isAdmin(principal) || principal.role === "agent";
 }
 
 /** Whether `principal`, who can read the message's session (`access`), may see the message. */

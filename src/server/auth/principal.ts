@@ -6,7 +6,6 @@
 import type { Role } from "../../generated/prisma/client";
 
 export type { Role } from "../../generated/prisma/client";
-export const roles = ["viewer", "member", "agent", "admin"] as const satisfies readonly Role[];
 
 export interface Principal {
   id: string;

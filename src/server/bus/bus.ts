@@ -16,6 +16,16 @@ export function channel<T>(name: string): Channel<T> {
 
 export type Unsubscribe = () => void;
 
+/** `stop` as an Unsubscribe: it runs on the first call only (an Unsubscribe is idempotent). */
+export function unsubscribeOnce(stop: () => void): Unsubscribe {
+  let active = true;
+  return () => {
+    if (!active) return;
+    active = false;
+    stop();
+  };
+}
+
 /** Per-subscription options. */
 export interface SubscribeOptions {
   /**
@@ -66,6 +76,8 @@ export interface Bus {
   ready(): Promise<void>;
   /** Number of listeners on this instance (for health and metrics). */
   listenerCount(): number;
+  /** Messages this instance has published since it started, dropped ones included (metrics). */
+  publishedCount(): number;
   health(): BusHealth;
   close(): Promise<void>;
 }

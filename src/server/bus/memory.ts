@@ -1,13 +1,13 @@
 // The in-process Bus: the embedded default. Delivery is synchronous, in
 // publish order, to the listeners registered at the time of publishing.
 import type { Logger } from "pino";
-import type { Bus, BusHealth, Channel, SubscribeOptions, Unsubscribe } from "./bus";
+import { unsubscribeOnce, type Bus, type BusHealth, type Channel, type SubscribeOptions, type Unsubscribe } from "./bus";
 
 type Listener = (message: unknown) => void;
 
 /**
  * One subscription. An object rather than a wrapper closure: it is as
- * distinct per subscription, and smaller (issue #9: one per idle subscriber).
+ * distinct per subscription, and smaller (an idle server holds one per subscriber).
  */
 interface Entry {
   readonly listener: Listener;
@@ -21,10 +21,12 @@ export class MemoryBus implements Bus {
    */
   private readonly listeners = new Map<string, readonly Entry[]>();
   private count = 0;
+  private published = 0;
 
   constructor(private readonly log?: Logger) {}
 
   publish<T>(channel: Channel<T>, message: T): void {
+    this.published++;
     const list = this.listeners.get(channel.name);
     if (!list) return;
     for (const { listener } of list) {
@@ -42,15 +44,12 @@ export class MemoryBus implements Bus {
     const entry: Entry = { listener: listener as Listener };
     this.listeners.set(channel.name, [...(this.listeners.get(channel.name) ?? []), entry]);
     this.count++;
-    let active = true;
-    return () => {
-      if (!active) return;
-      active = false;
+    return unsubscribeOnce(() => {
       this.count--;
       const rest = (this.listeners.get(channel.name) ?? []).filter((l) => l !== entry);
       if (rest.length === 0) this.listeners.delete(channel.name);
       else this.listeners.set(channel.name, rest);
-    };
+    });
   }
 
   ready(): Promise<void> {
@@ -59,6 +58,10 @@ export class MemoryBus implements Bus {
 
   listenerCount(): number {
     return this.count;
+  }
+
+  publishedCount(): number {
+    return this.published;
   }
 
   health(): BusHealth {

@@ -5,7 +5,7 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import superjson from "superjson";
-import type { Bus, BusHealth, Channel, SubscribeOptions, Unsubscribe } from "./bus";
+import { unsubscribeOnce, type Bus, type BusHealth, type Channel, type SubscribeOptions, type Unsubscribe } from "./bus";
 
 export interface RedisBusOptions {
   /** `redis://[user:password@]host:port[/db]` (or `rediss://`). */
@@ -48,6 +48,7 @@ export class RedisBus implements Bus {
   private subscriberLive = false;
   private closed = false;
   private droppedSinceLog = 0;
+  private published = 0;
 
   private constructor(
     private readonly publisher: Redis,
@@ -96,6 +97,7 @@ export class RedisBus implements Bus {
   }
 
   publish<T>(channel: Channel<T>, message: T): void {
+    this.published++;
     if (this.closed) return;
     let payload: string;
     try {
@@ -127,10 +129,7 @@ export class RedisBus implements Bus {
     }
     state.entries.add(entry);
     this.count++;
-    let active = true;
-    return () => {
-      if (!active) return;
-      active = false;
+    return unsubscribeOnce(() => {
       this.count--;
       const current = this.channels.get(name);
       if (!current) return;
@@ -139,7 +138,7 @@ export class RedisBus implements Bus {
       this.channels.delete(name);
       // Sent whenever connected (even mid-resubscription): replies come in order.
       if (this.subscriber.status === "ready") void this.track(this.subscriber.unsubscribe(name));
-    };
+    });
   }
 
   ready(): Promise<void> {
@@ -151,6 +150,10 @@ export class RedisBus implements Bus {
 
   listenerCount(): number {
     return this.count;
+  }
+
+  publishedCount(): number {
+    return this.published;
   }
 
   health(): BusHealth {

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { channel, type Bus, type Unsubscribe } from "../bus/bus";
-import type { ConnectionInfo, ConnectionRegistry } from "../services/connections";
+import type { ConnectionInfo, ConnectionRegistry } from "../realtime/connection";
 import type { ClusterMembers } from "./members";
 
 export interface ClusterConnectionInfo extends ConnectionInfo {

@@ -28,10 +28,11 @@ const meanOrNull = (xs: (number | null)[]) => {
  * One cluster-wide sample from one sample per instance (taken over the same
  * period). What adds up across instances is summed: CPU (100 = one core),
  * memory, GC time, connections, subscriptions, presence, chat runs, rates,
- * deliveries, database queries. Latencies are the worst instance's (event loop,
+ * deliveries, database queries, errors. Latencies are the worst instance's (event loop,
  * fan-out p99, database ping); fan-out p50 and the mean query time are
  * weighted by deliveries and queries; chat TTFT and tokens/s are means of the
- * instances that have them; GPUs are listed per instance.
+ * instances that have them; GPUs are listed per instance. Host figures are
+ * left out: instances may share a host, and a sum would count it twice.
  */
 export function combineInstances(t: number, windowMs: number, samples: MetricsSample[]): MetricsSample {
   const p = samples.map((s) => s.process);
@@ -73,6 +74,9 @@ export function combineInstances(t: number, windowMs: number, samples: MetricsSa
       dbQueries: sum(h.map((x) => x.dbQueries)),
       presenceMembers: sum(h.map((x) => x.presenceMembers)),
       eventsPublishedPerSec: r3(sum(h.map((x) => x.eventsPublishedPerSec))),
+      // Instances that predate the error counts add nothing.
+      errorsPerSec: r3(sum(h.map((x) => x.errorsPerSec ?? 0))),
+      internalErrorsPerSec: r3(sum(h.map((x) => x.internalErrorsPerSec ?? 0))),
     },
     gpu: gpus.length > 0 ? gpus.map((g, index) => ({ ...g, index })) : samples.some((s) => s.gpu) ? [] : null,
   };

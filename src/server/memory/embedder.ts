@@ -10,8 +10,10 @@ import type { Logger } from "pino";
 import { Prisma } from "../../generated/prisma/client";
 import { channel, type Bus } from "../bus/bus";
 import type { Db } from "../db";
-import { EmbeddingsError, vectorFromBytes, vectorToBytes, type EmbeddingsProvider } from "./embeddings";
-import type { VectorIndex } from "./vectors";
+import type { Config } from "../env";
+import { memoryChannel } from "./changes";
+import { createEmbeddingsProvider, EmbeddingsError, vectorFromBytes, vectorToBytes, type EmbeddingsProvider } from "./embeddings";
+import { VectorIndex } from "./vectors";
 
 /** Another instance wrote a memory's vector: load it. */
 const vectorChannel = channel<{ seq: number; model: string }>("memory-vectors");
@@ -29,23 +31,43 @@ export interface EmbedderOptions {
   bus: Bus;
   log: Logger;
   provider: EmbeddingsProvider;
-  index: VectorIndex;
   batchSize: number;
   maxAttempts: number;
   queryTimeoutMs: number;
-  /** A batch failed (the memory.error event). */
-  onFailure?: (failure: { count: number; reason: string; attempt: number }) => void;
+}
+
+/** A batch that failed: how many memories, why, and which attempt it was. */
+export interface EmbeddingFailure {
+  count: number;
+  reason: string;
+  attempt: number;
+}
+
+/** The embedder EMBEDDINGS_PROVIDER configures, or null (text ranking only). Started and closed by its owner (compose.ts). */
+export function createEmbedder(config: Config, deps: Pick<EmbedderOptions, "db" | "bus" | "log">): Embedder | null {
+  const provider = createEmbeddingsProvider(config);
+  if (!provider) return null;
+  return new Embedder({
+    ...deps,
+    provider,
+    batchSize: config.EMBEDDINGS_BATCH_SIZE,
+    maxAttempts: config.EMBEDDINGS_MAX_ATTEMPTS,
+    queryTimeoutMs: config.EMBEDDINGS_QUERY_TIMEOUT_MS,
+  });
 }
 
 /** What embedding a recall query came to: a vector, or why there is none. */
 export type QueryVector = { vector: Float32Array } | { unavailable: string };
 
 export class Embedder {
+  /** The vectors of the embedded memories, on this instance. */
+  readonly index = new VectorIndex();
   private readonly pending = new Set<number>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private readonly controller = new AbortController();
   private readonly stopListening: () => void;
+  private readonly failureListeners = new Set<(failure: EmbeddingFailure) => void>();
   private readonly queryCache = new Map<string, Float32Array>();
   private queryPausedUntil = 0;
   private queryPauseReason = "";
@@ -54,9 +76,23 @@ export class Embedder {
   loaded: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: EmbedderOptions) {
-    this.stopListening = options.bus.subscribe(vectorChannel, (message) => {
+    const stopVectors = options.bus.subscribe(vectorChannel, (message) => {
       if (message.model === options.provider.model) void this.loadOne(message.seq);
     });
+    // Deleted memories leave the index on every instance.
+    const stopChanges = options.bus.subscribe(memoryChannel, (change) => {
+      if (change.type === "deleted") this.forget(change.memorySeq);
+    });
+    this.stopListening = () => {
+      stopVectors();
+      stopChanges();
+    };
+  }
+
+  /** Called with each failed batch (the memory feature publishes memory.error). */
+  onFailure(listener: (failure: EmbeddingFailure) => void): () => void {
+    this.failureListeners.add(listener);
+    return () => this.failureListeners.delete(listener);
   }
 
   get model(): string {
@@ -71,7 +107,7 @@ export class Embedder {
   /** Queue a memory whose text changed (its old vector, if any, is dropped at once). */
   enqueue(seq: number): void {
     if (this.closed) return;
-    this.options.index.delete(seq);
+    this.index.delete(seq);
     this.pending.add(seq);
     this.schedule(0);
   }
@@ -79,7 +115,7 @@ export class Embedder {
   /** A memory was deleted. */
   forget(seq: number): void {
     this.pending.delete(seq);
-    this.options.index.delete(seq);
+    this.index.delete(seq);
   }
 
   /** Memories waiting to be embedded (for tests and figures). */
@@ -137,7 +173,8 @@ export class Embedder {
   }
 
   private async runBatch(): Promise<void> {
-    const { db, provider, index, batchSize, maxAttempts, log } = this.options;
+    const { db, provider, batchSize, maxAttempts, log } = this.options;
+    const { index } = this;
     const seqs = [...this.pending].slice(0, batchSize);
     for (const seq of seqs) this.pending.delete(seq);
     const rows = await db.memory.findMany({
@@ -154,7 +191,7 @@ export class Embedder {
       const attempt = Math.max(...rows.map((r) => r.embedAttempts)) + 1;
       log.warn({ count: rows.length, attempt, reason }, "embedding memories failed; will retry");
       await db.$executeRaw`UPDATE "Memory" SET "embedAttempts" = "embedAttempts" + 1, "embedError" = ${reason.slice(0, 500)} WHERE "seq" IN (${Prisma.join(rows.map((r) => r.seq))})`;
-      this.options.onFailure?.({ count: rows.length, reason, attempt });
+      for (const listener of this.failureListeners) listener({ count: rows.length, reason, attempt });
       if (attempt < maxAttempts) {
         const retry = rows.map((r) => r.seq);
         setTimeout(() => {
@@ -179,9 +216,9 @@ export class Embedder {
   }
 
   private async loadOne(seq: number): Promise<void> {
-    if (this.options.index.has(seq)) return;
+    if (this.index.has(seq)) return;
     const row = await this.options.db.memory.findUnique({ where: { seq }, select: { embedding: true, embeddingModel: true } });
-    if (row?.embedding && row.embeddingModel === this.model) this.options.index.set(seq, vectorFromBytes(row.embedding));
+    if (row?.embedding && row.embeddingModel === this.model) this.index.set(seq, vectorFromBytes(row.embedding));
   }
 
   private async loadAll(): Promise<void> {
@@ -196,7 +233,7 @@ export class Embedder {
         select: { seq: true, embedding: true, embeddingModel: true, embedAttempts: true },
       });
       for (const row of rows) {
-        if (row.embedding && row.embeddingModel === this.model) this.options.index.set(row.seq, vectorFromBytes(row.embedding));
+        if (row.embedding && row.embeddingModel === this.model) this.index.set(row.seq, vectorFromBytes(row.embedding));
         else if (row.embedAttempts < maxAttempts) this.pending.add(row.seq);
       }
       const last = rows.at(-1);

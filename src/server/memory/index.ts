@@ -1,19 +1,18 @@
-// The memory feature, built once per server: the store, the optional
-// embeddings pipeline and vector index, recall, the change stream, the typed
-// agent events it emits, and the memories a chat run is given as context.
+// The memory feature, built once per server (compose.ts): the store, recall,
+// the change stream, the typed agent events it emits, and the memories a chat
+// run is given as context. The embedder (embedder.ts, with its vector index)
+// is built, started and closed beside it and handed in.
 import type { TrackedEnvelope } from "@trpc/server";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import type { MemoryEvent, MemoryItem, memoryEventsInput, memoryListInput, memoryRecallInput, memoryStoreInput, memoryUpdateInput, RecallHit, RecallResult } from "../../shared/memory";
 import type { Principal } from "../auth/principal";
 import type { Bus } from "../bus/bus";
-import type { Db } from "../db";
-import { isPostgresUrl, type Config } from "../env";
+import type { Storage } from "../db";
+import type { Config } from "../env";
 import { MemoryActivity, type AgentEventSink } from "./activity";
 import { resolveScope } from "./audience";
-import { memoryChannel } from "./changes";
-import { Embedder } from "./embedder";
-import { createEmbeddingsProvider } from "./embeddings";
+import type { Embedder } from "./embedder";
 import { memoryEventStream } from "./events";
 import { TermStatistics } from "./ranking";
 import { recallMemories } from "./recall";
@@ -24,11 +23,13 @@ export type { MemoryCaller } from "./store";
 export type { AgentEventSink } from "./activity";
 
 export interface MemoryDeps {
-  db: Db;
+  storage: Storage;
   bus: Bus;
   log: Logger;
   config: Config;
   agentEvents: AgentEventSink;
+  /** EMBEDDINGS_PROVIDER's embedder (embedder.ts createEmbedder), or null: text ranking only. */
+  embedder: Embedder | null;
 }
 
 /** A run's memory context: what the provider is told, and what the run's metadata records. */
@@ -46,64 +47,48 @@ const CONTEXT_MEMORY_CHARS = 1_000;
 
 export class MemoryService {
   readonly store: MemoryStore;
-  readonly index = new VectorIndex();
+  /** The embedder's vectors (empty without one). */
+  readonly index: VectorIndex;
   readonly embedder: Embedder | null;
   private readonly postgres: boolean;
   private readonly terms: TermStatistics;
   private readonly activity: MemoryActivity;
-  private readonly stopForgetting: () => void;
+  private readonly stopHearingFailures: () => void;
 
   constructor(private readonly deps: MemoryDeps) {
-    const { config, db, bus } = deps;
+    const { config, storage, bus } = deps;
+    const { db } = storage;
     const log = deps.log.child({ component: "memory" });
-    this.postgres = isPostgresUrl(config.DATABASE_URL);
+    this.postgres = storage.dialect === "postgres";
     this.terms = new TermStatistics(db, this.postgres);
     this.activity = new MemoryActivity(deps.agentEvents, log);
-    const provider = createEmbeddingsProvider(config);
-    this.embedder = provider
-      ? new Embedder({
-          db,
-          bus,
-          log,
-          provider,
-          index: this.index,
-          batchSize: config.EMBEDDINGS_BATCH_SIZE,
-          maxAttempts: config.EMBEDDINGS_MAX_ATTEMPTS,
-          queryTimeoutMs: config.EMBEDDINGS_QUERY_TIMEOUT_MS,
-          onFailure: ({ count, reason, attempt }) => this.activity.failed("parley", { operation: "embed", message: reason, count, attempt }),
-        })
-      : null;
+    const { embedder } = deps;
+    this.embedder = embedder;
+    this.index = embedder?.index ?? new VectorIndex();
+    this.stopHearingFailures =
+      embedder?.onFailure(({ count, reason, attempt }) => this.activity.failed("parley", { operation: "embed", message: reason, count, attempt })) ?? (() => undefined);
     this.store = new MemoryStore({
-      db,
+      storage,
       bus,
       log,
-      postgres: this.postgres,
       limits: { maxBytes: config.MEMORY_MAX_BYTES, writesPerMinute: config.MEMORY_WRITES_PER_MINUTE, changesKept: config.MEMORY_EVENTS_MAX_COUNT },
-      embeddingModel: provider?.model ?? null,
-      onText: (seq) => this.embedder?.enqueue(seq),
+      embeddingModel: embedder?.model ?? null,
+      onText: (seq) => embedder?.enqueue(seq),
     });
-    // Deleted memories leave the vector index on every instance.
-    this.stopForgetting = bus.subscribe(memoryChannel, (change) => {
-      if (change.type === "deleted") this.embedder?.forget(change.memorySeq);
-    });
-    log.info({ embeddings: provider?.model ?? "off" }, "memory ready");
+    log.info({ embeddings: embedder?.model ?? "off" }, "memory ready");
   }
 
-  start(): void {
-    this.embedder?.start();
-  }
-
-  async close(): Promise<void> {
-    this.stopForgetting();
+  /** Publishes what is pending of its agent events (before the event log closes). */
+  close(): void {
+    this.stopHearingFailures();
     this.activity.flush();
-    await this.embedder?.close();
   }
 
   /** memory.recall, and its memory.recall event (figures only). */
   async recall(caller: MemoryCaller, input: z.output<typeof memoryRecallInput>): Promise<RecallResult> {
     try {
       const { figures, ...result } = await recallMemories(
-        { db: this.deps.db, postgres: this.postgres, store: this.store, embedder: this.embedder, index: this.index, terms: this.terms },
+        { db: this.deps.storage.db, postgres: this.postgres, store: this.store, embedder: this.embedder, index: this.index, terms: this.terms },
         caller,
         input,
       );
@@ -125,7 +110,7 @@ export class MemoryService {
   /** memory.events: changes to memories the caller may see, tracked by change seq. */
   events(caller: MemoryCaller, input: z.output<typeof memoryEventsInput>, signal: AbortSignal | undefined): AsyncGenerator<TrackedEnvelope<MemoryEvent>, void, unknown> {
     return memoryEventStream({
-      db: this.deps.db,
+      db: this.deps.storage.db,
       bus: this.deps.bus,
       store: this.store,
       caller,
@@ -219,6 +204,3 @@ export class MemoryService {
 /** The server itself reading memories for a run (an admin: `relevantHits` keeps only public ones of the run's scopes). */
 const SYSTEM_READER: Principal = { id: "parley:memory-context", kind: "admin", name: "Parley", role: "admin", tokenId: null, stored: false };
 
-export function createMemory(deps: MemoryDeps): MemoryService {
-  return new MemoryService(deps);
-}

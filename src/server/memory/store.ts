@@ -14,7 +14,7 @@ import { tooManyRequests } from "../auth/limits";
 import type { SessionAccess } from "../auth/policy";
 import type { Principal } from "../auth/principal";
 import type { Bus } from "../bus/bus";
-import { sqliteWriteConnection, type Db } from "../db";
+import type { Storage } from "../db";
 import { isSqliteBusy } from "../services/errors";
 import { newId } from "../services/ids";
 import { canChangeMemory, canSeeMemory, readableMemorySql, requireMayStore, resolveScope, scopeFilterSql, type MemoryAudience } from "./audience";
@@ -80,10 +80,10 @@ const BUSY_RETRY_MS = 2;
 const BUSY_GIVE_UP_MS = 10_000;
 
 export interface MemoryStoreDeps {
-  db: Db;
+  /** The database; on SQLite, writes run on its synchronous connection (sqlite-writes.ts). */
+  storage: Storage;
   bus: Bus;
   log: Logger;
-  postgres: boolean;
   limits: MemoryStoreLimits;
   /** The configured embeddings model (`provider:model`), or null. */
   embeddingModel: string | null;
@@ -107,7 +107,7 @@ export class MemoryStore {
     const { principal } = caller;
     const placed = resolveScope(principal, input.scope);
     requireMayStore(principal, placed);
-    const { db } = this.deps;
+    const { db, sqlite } = this.deps.storage;
     if (placed.sessionId !== null) {
       const access = await caller.sessionAccess(placed.sessionId);
       if (!access.write) throw new TRPCError({ code: "FORBIDDEN", message: `session ${placed.sessionId}: you may not write to it, so you may not store memories in it` });
@@ -121,8 +121,7 @@ export class MemoryStore {
     await this.takeWrite(principal);
     const authorId = principal.stored ? principal.id : null;
     const audience: MemoryAudience = { ...placed, authorId, visibility: input.visibility };
-    const connection = sqliteWriteConnection(db);
-    if (connection) {
+    if (sqlite) {
       const now = new Date();
       const memory: MemoryItem = {
         id: newId(),
@@ -137,7 +136,7 @@ export class MemoryStore {
         updatedAt: now,
         embedded: false,
       };
-      const { seq, change } = await whileBusy(() => insertMemorySqlite(connection, memory, audience, this.deps.limits.changesKept));
+      const { seq, change } = await whileBusy(() => insertMemorySqlite(sqlite, memory, audience, this.deps.limits.changesKept));
       this.publish({ seq: change, type: "created", memoryId: memory.id, memorySeq: seq, audience, audienceChanged: false, memory });
       this.deps.onText?.(seq);
       return memory;
@@ -174,8 +173,8 @@ export class MemoryStore {
     if (input.visibility !== undefined) data.visibility = input.visibility;
     if (input.tags !== undefined) data.tags = { deleteMany: {}, create: [...new Set(input.tags)].map((tag) => ({ tag })) };
     const textChanged = data.content !== undefined || (input.title !== undefined && (input.title || null) !== before.title);
-    const connection = sqliteWriteConnection(this.deps.db);
-    if (connection) {
+    const { sqlite } = this.deps.storage;
+    if (sqlite) {
       const previous = this.item(before);
       const tags = input.tags === undefined ? null : [...new Set(input.tags)].sort();
       const after: MemoryItem = {
@@ -190,7 +189,7 @@ export class MemoryStore {
       };
       const audience: MemoryAudience = { ...audienceOf(before), visibility: after.visibility };
       const audienceChanged = after.visibility !== before.visibility;
-      const change = await whileBusy(() => updateMemorySqlite(connection, before.seq, after, tags, textChanged, audience, audienceChanged, this.deps.limits.changesKept));
+      const change = await whileBusy(() => updateMemorySqlite(sqlite, before.seq, after, tags, textChanged, audience, audienceChanged, this.deps.limits.changesKept));
       this.publish({ seq: change, type: "updated", memoryId: after.id, memorySeq: before.seq, audience, audienceChanged, memory: after });
       if (textChanged) this.deps.onText?.(before.seq);
       return after;
@@ -211,9 +210,9 @@ export class MemoryStore {
     const before = await this.changeable(caller, id);
     await this.takeWrite(caller.principal);
     const audience = audienceOf(before);
-    const connection = sqliteWriteConnection(this.deps.db);
-    const change = connection
-      ? await whileBusy(() => deleteMemorySqlite(connection, before.seq, before.id, audience, this.deps.limits.changesKept))
+    const { sqlite } = this.deps.storage;
+    const change = sqlite
+      ? await whileBusy(() => deleteMemorySqlite(sqlite, before.seq, before.id, audience, this.deps.limits.changesKept))
       : await this.write(async (tx) => {
           await tx.memory.delete({ where: { seq: before.seq } });
           return this.recordChange(tx, "deleted", before.id, audience, false);
@@ -233,7 +232,7 @@ export class MemoryStore {
    * get every change after this listing.
    */
   async list(caller: MemoryCaller, input: z.output<typeof memoryListInput>) {
-    const { db } = this.deps;
+    const { db } = this.deps.storage;
     const last = await db.memoryChange.findFirst({ orderBy: { seq: "desc" }, select: { seq: true } });
     const scope = input.scope ? resolveScope(caller.principal, input.scope) : null;
     const tag = input.tag === undefined ? Prisma.empty : Prisma.sql` AND m."seq" IN (SELECT "memorySeq" FROM "MemoryTag" WHERE "tag" = ${input.tag})`;
@@ -269,7 +268,7 @@ export class MemoryStore {
   }
 
   private async visibleRow(caller: MemoryCaller, id: string): Promise<MemoryRow> {
-    const row = await this.deps.db.memory.findUnique({ where: { id }, select: memorySelect });
+    const row = await this.deps.storage.db.memory.findUnique({ where: { id }, select: memorySelect });
     if (!row || !(await this.canSee(caller, audienceOf(row)))) throw new TRPCError({ code: "NOT_FOUND", message: `memory ${id} does not exist` });
     return row;
   }
@@ -303,9 +302,10 @@ export class MemoryStore {
 
   /** PostgreSQL: one serialized write transaction. */
   private write<T>(body: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
-    return this.deps.db.$transaction(async (tx) => {
+    const { db, dialect } = this.deps.storage;
+    return db.$transaction(async (tx) => {
       // The key is a literal: a bound parameter would not pick the bigint overload.
-      if (this.deps.postgres) await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY})`);
+      if (dialect === "postgres") await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY})`);
       return body(tx);
     });
   }

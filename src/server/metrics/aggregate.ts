@@ -1,6 +1,6 @@
 // Folding raw samples into windows of a subscriber's resolution. Pure: the
 // same code replays history and follows live samples, so both agree.
-import type { GpuSample, MetricsSample } from "../../shared/metrics";
+import type { GpuSample, HostSample, MetricsSample } from "../../shared/metrics";
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const max = (xs: number[]) => (xs.length === 0 ? 0 : Math.max(...xs));
@@ -52,6 +52,24 @@ function mergeGpus(samples: MetricsSample[]): GpuSample[] | null {
   return seen ? [...byIndex.values()] : null;
 }
 
+/** The host over the window: CPU averaged over the time each sample covers, memory at its highest; undefined when no sample has it. */
+function mergeHosts(samples: MetricsSample[]): HostSample | undefined {
+  const withHost = samples.filter((s): s is MetricsSample & { host: HostSample } => s.host !== undefined);
+  const latest = withHost.at(-1)?.host;
+  if (!latest) return undefined;
+  return {
+    cpuPercent: weighted(withHost.map((s) => s.host.cpuPercent), withHost.map((s) => s.windowMs)) ?? 0,
+    cores: latest.cores,
+    memoryUsedBytes: max(withHost.map((s) => s.host.memoryUsedBytes)),
+    memoryTotalBytes: latest.memoryTotalBytes,
+  };
+}
+
+/** A rate that older samples may lack: over the time of the samples that have it; undefined when none does. */
+function optionalRate(values: (number | undefined)[], spans: number[]): number | undefined {
+  return weighted(values.map((v) => v ?? null), spans.map((span, i) => (values[i] === undefined ? 0 : span))) ?? undefined;
+}
+
 /**
  * One window from raw samples (see MetricsSample for what is a max, a mean
  * or a rate). Rates are over the time the samples cover, so a window with a
@@ -67,6 +85,9 @@ export function aggregateWindow(t: number, windowMs: number, samples: MetricsSam
   }
   const deliveries = h.map((x) => x.fanoutDeliveries);
   const instances = [...new Set(samples.flatMap((s) => s.instances ?? []))].sort();
+  const errorsPerSec = optionalRate(h.map((x) => x.errorsPerSec), spans);
+  const internalErrorsPerSec = optionalRate(h.map((x) => x.internalErrorsPerSec), spans);
+  const host = mergeHosts(samples);
   return {
     instance: samples[0]?.instance ?? "",
     ...(instances.length > 0 ? { instances } : {}),
@@ -101,7 +122,10 @@ export function aggregateWindow(t: number, windowMs: number, samples: MetricsSam
       dbQueries: sum(h.map((x) => x.dbQueries)),
       presenceMembers: max(h.map((x) => x.presenceMembers)),
       eventsPublishedPerSec: weighted(h.map((x) => x.eventsPublishedPerSec), spans) ?? 0,
+      ...(errorsPerSec !== undefined ? { errorsPerSec } : {}),
+      ...(internalErrorsPerSec !== undefined ? { internalErrorsPerSec } : {}),
     },
+    ...(host ? { host } : {}),
     gpu: mergeGpus(samples),
   };
 }

@@ -13,10 +13,9 @@ import { channel, type Bus } from "../bus/bus";
 import type { Db } from "../db";
 import { BoundedQueue } from "../services/bounded-queue";
 import { WindowFolder } from "./aggregate";
-import type { ConnectionRegistry, FanoutObserver } from "../services/connections";
 import { GpuProbe } from "./gpu";
-import { instrumentIterable, type PublishStamps, type SubscriptionHooks } from "./instrument";
-import type { ChatRunFigures, HubStats } from "./hub-stats";
+import { HostSampler } from "./host-sampler";
+import type { HubStats } from "./hub-stats";
 import { ProcessSampler, round } from "./process-sampler";
 
 /** Every instance's raw samples (`sample.instance` says whose). */
@@ -30,21 +29,16 @@ export interface SampleSource {
   subscribe(listener: (sample: MetricsSample) => void): () => void;
 }
 
+/** A live sample as a stream queued it: when it arrived (performance.now()), for the fan-out latency. */
+interface LiveSample {
+  sample: MetricsSample;
+  receivedAt: number;
+}
+
 /** Chat runs finished this recently count toward "recent" TTFT and tokens/s. */
 const RECENT_CHAT_RUNS_MS = 5 * 60_000;
 /** Samples a slow live subscriber may have queued before it is re-read from history. */
 const LIVE_QUEUE_LIMIT = 120;
-
-/**
- * The hooks the chat run registry (issue 3) calls. Until it does, active runs
- * read 0 and TTFT / tokens per second read null.
- */
-export interface ChatRunMetrics {
-  /** Where the number of running chat runs comes from; read at every sample. */
-  setActiveChatRuns(source: () => number): void;
-  /** Report one finished run. */
-  recordChatRun(run: ChatRunFigures): void;
-}
 
 export interface CollectorDeps {
   db: Db;
@@ -54,22 +48,24 @@ export interface CollectorDeps {
   sampleMs: number;
   historyMs: number;
   nvidiaSmi: string;
-  stamps: PublishStamps;
-  connections: ConnectionRegistry;
+  /** Open WebSocket connections. */
+  connectionCount: () => number;
   /** Members present across all sessions. */
   presenceMembers: () => number;
+  /** Chat runs streaming on this instance. */
+  activeChatRuns: () => number;
 }
 
-export class MetricsCollector implements ChatRunMetrics {
+export class MetricsCollector {
   private readonly history: MetricsSample[] = [];
   private readonly capacity: number;
   private readonly processSampler = new ProcessSampler();
+  private readonly hostSampler = new HostSampler();
   readonly gpu: GpuProbe;
   private timer: NodeJS.Timeout | undefined;
-  private activeChatRunsSource: () => number = () => 0;
   private lastTickAt = 0;
   private lastT = 0;
-  private last = { messagesIn: 0, messagesOut: 0, bytesOut: 0, dbQueries: 0, dbQueryMs: 0, events: 0 };
+  private last = { messagesIn: 0, messagesOut: 0, bytesOut: 0, dbQueries: 0, dbQueryMs: 0, events: 0, errors: 0, internalErrors: 0 };
   private lastFanout: Float64Array;
   private pingInFlight = false;
   /** Latest `SELECT 1` round trip (ms). */
@@ -108,17 +104,14 @@ export class MetricsCollector implements ChatRunMetrics {
     this.gpu.close();
   }
 
-  setActiveChatRuns(source: () => number): void {
-    this.activeChatRunsSource = source;
-  }
-
-  recordChatRun(run: ChatRunFigures): void {
-    this.deps.stats.recordChatRun(run);
+  /** One procedure call answered with an error of this tRPC code (trpc.ts's gate calls it). */
+  recordProcedureError(code: string): void {
+    this.deps.stats.recordProcedureError(code);
   }
 
   activeChatRuns(): number {
     try {
-      return this.activeChatRunsSource();
+      return this.deps.activeChatRuns();
     } catch (error) {
       this.deps.log.warn({ err: error }, "active chat runs source threw");
       return 0;
@@ -128,19 +121,6 @@ export class MetricsCollector implements ChatRunMetrics {
   /** GC pause time since the server started (ms). */
   gcPauseTotalMs(): number {
     return this.processSampler.gcPauseTotalMs;
-  }
-
-  /**
-   * Wrap a subscription's result (from the tRPC middleware in trpc.ts): count
-   * it by procedure and on its connection while it runs, and time the fan-out
-   * of each value that was published on the bus. Over WS the connection's
-   * next socket write observes the latency; over SSE it is observed here.
-   */
-  instrumentSubscription(path: string, connectionId: string, result: unknown): unknown {
-    const { stats, connections, stamps } = this.deps;
-    stats.subscriptionOpened(path);
-    const connection = connections.subscriptionOpened(connectionId, path);
-    return instrumentIterable(result, stamps, new SubscriptionMeter(stats, connections, path, connectionId, connection));
   }
 
   /** The latest raw sample; null before the first tick. */
@@ -212,7 +192,7 @@ export class MetricsCollector implements ChatRunMetrics {
       samples: 1,
       process: this.processSampler.read(),
       hub: {
-        connections: this.deps.connections.size,
+        connections: this.deps.connectionCount(),
         subscriptions: Object.fromEntries(stats.subscriptions),
         messagesInPerSec: round((stats.messagesIn - this.last.messagesIn) / elapsedS),
         messagesOutPerSec: round((stats.messagesOut - this.last.messagesOut) / elapsedS),
@@ -228,7 +208,10 @@ export class MetricsCollector implements ChatRunMetrics {
         dbQueries,
         presenceMembers: this.deps.presenceMembers(),
         eventsPublishedPerSec: round((stats.eventsPublished - this.last.events) / elapsedS),
+        errorsPerSec: round((stats.procedureErrors - this.last.errors) / elapsedS),
+        internalErrorsPerSec: round((stats.internalErrors - this.last.internalErrors) / elapsedS),
       },
+      host: this.hostSampler.read(),
       gpu: this.gpu.latest,
     };
     this.last = {
@@ -238,6 +221,8 @@ export class MetricsCollector implements ChatRunMetrics {
       dbQueries: stats.dbQueries,
       dbQueryMs: stats.dbQueryMs,
       events: stats.eventsPublished,
+      errors: stats.procedureErrors,
+      internalErrors: stats.internalErrors,
     };
     this.lastFanout = stats.fanout.snapshotCounts();
 
@@ -245,7 +230,6 @@ export class MetricsCollector implements ChatRunMetrics {
     if (this.history.length > this.capacity) this.history.shift();
     this.ping();
     this.gpu.poll();
-    // Published first: the instrumented bus stamps the sample, so local streams time its fan-out.
     this.deps.bus.publish(metricsChannel, sample);
     for (const listener of [...this.sampleListeners]) listener(sample);
     return sample;
@@ -257,6 +241,8 @@ export interface LiveWindowsOptions {
   /** Resume: only windows that start after this one (a window start in ms). */
   lastEventId: string | null | undefined;
   signal: AbortSignal | undefined;
+  /** Times the fan-out of windows made from live samples (never of replayed history). */
+  stats: Pick<HubStats, "deliveredLive">;
 }
 
 /**
@@ -267,54 +253,35 @@ export interface LiveWindowsOptions {
  * overflows is re-read from the retained samples.
  */
 export async function* liveWindows(source: SampleSource, opts: LiveWindowsOptions): AsyncGenerator<TrackedEnvelope<MetricsSample>, void, unknown> {
-  const queue = new BoundedQueue<MetricsSample>(LIVE_QUEUE_LIMIT);
-  const unsubscribe = source.subscribe((sample) => queue.push(sample));
+  const queue = new BoundedQueue<LiveSample>(LIVE_QUEUE_LIMIT);
+  const unsubscribe = source.subscribe((sample) => queue.push({ sample, receivedAt: performance.now() }));
   try {
     const parsed = opts.lastEventId != null && /^\d{1,15}$/.test(opts.lastEventId) ? Number(opts.lastEventId) : null;
     let cursor = parsed ?? Number.NEGATIVE_INFINITY;
     let lastSampleT = Number.NEGATIVE_INFINITY;
     const folder = new WindowFolder(opts.resolutionMs);
-    const fold = function* (samples: Iterable<MetricsSample>) {
+    /** The windows `samples` close (after the cursor); `receivedAt` (0 for history) times each as a live delivery. */
+    const fold = function* (samples: Iterable<MetricsSample>, receivedAt: number) {
       for (const sample of samples) {
         if (sample.t <= lastSampleT) continue;
         lastSampleT = sample.t;
         for (const window of folder.push(sample)) {
           if (window.t <= cursor) continue;
           cursor = window.t;
+          if (receivedAt !== 0) opts.stats.deliveredLive(receivedAt);
           yield tracked(String(window.t), window);
         }
       }
     };
-    yield* fold(source.samples());
+    yield* fold(source.samples(), 0);
     while (!opts.signal?.aborted) {
       const next = await queue.take(opts.signal);
       if (next.kind === "closed") return;
-      yield* fold(next.kind === "overflow" ? source.samples() : [next.value]);
+      if (next.kind === "overflow") yield* fold(source.samples(), 0);
+      else yield* fold([next.value.sample], next.value.receivedAt);
     }
   } finally {
     unsubscribe();
     queue.close();
-  }
-}
-
-/** A subscription's counts and fan-out latency (one object per subscription, no closures). */
-class SubscriptionMeter implements SubscriptionHooks {
-  constructor(
-    private readonly stats: HubStats,
-    private readonly connections: ConnectionRegistry,
-    private readonly path: string,
-    private readonly connectionId: string,
-    /** Over WS the connection's next socket write observes the latency; null (SSE): observed here. */
-    private readonly connection: FanoutObserver | null,
-  ) {}
-
-  onValue(publishedAt: number): void {
-    if (this.connection) this.connection.observeFanout(publishedAt);
-    else if (publishedAt !== 0) this.stats.fanout.observe(performance.now() - publishedAt);
-  }
-
-  onEnd(): void {
-    this.stats.subscriptionClosed(this.path);
-    this.connections.subscriptionClosed(this.connectionId, this.path);
   }
 }

@@ -1,6 +1,6 @@
 // The hub's live counters, written on hot paths (every socket send, every
-// publish, every yielded subscription value). Everything here is a plain
-// number or a preallocated typed array: no allocation per send.
+// live delivery). Everything here is a plain number or a preallocated typed
+// array: no allocation per send.
 
 /** Fan-out latency buckets (ms, upper bounds), also the Prometheus buckets (in seconds). */
 export const FANOUT_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000] as const;
@@ -70,16 +70,22 @@ export class HubStats {
   messagesOut = 0;
   /** Payload bytes of those frames (UTF-8). */
   bytesOut = 0;
-  /** Bus publishes. */
-  publishes = 0;
   /** Agent events persisted by events.publish and system.demoFlow. */
   eventsPublished = 0;
-  /** Publish → socket write (WS) or → handed to the SSE stream. */
+  /** Procedure calls answered with an error (trpc.ts's gate), and of those INTERNAL_SERVER_ERROR. */
+  procedureErrors = 0;
+  internalErrors = 0;
+  /**
+   * Fan-out latency of live deliveries only: from the bus delivering a message
+   * to this instance to its frame written to the socket (WebSocket), or its
+   * value handed to tRPC (SSE and the other streams). Replayed history and
+   * back-fills are not deliveries and are never timed.
+   */
   readonly fanout = new LatencyHistogram(FANOUT_BUCKETS_MS);
   /** Active subscriptions by procedure path (over WS and SSE). */
   readonly subscriptions = new Map<string, number>();
   /**
-   * Every statement sent to the database (db.ts onDbQuery) and the driver's
+   * Every statement sent to the database (the listener given to db.ts openStorage) and the driver's
    * time for it, labelled by db-queries.ts. Observed into the Prometheus histogram too (see prometheus.ts).
    */
   dbQueries = 0;
@@ -91,6 +97,11 @@ export class HubStats {
   /** Finished chat runs, newest last, bounded. */
   readonly recentChatRuns: (ChatRunFigures & { at: number })[] = [];
 
+  /** A live delivery received from the bus at `receivedAt` (performance.now()) is handed over now. */
+  deliveredLive(receivedAt: number): void {
+    this.fanout.observe(performance.now() - receivedAt);
+  }
+
   subscriptionOpened(path: string): void {
     this.subscriptions.set(path, (this.subscriptions.get(path) ?? 0) + 1);
   }
@@ -99,6 +110,12 @@ export class HubStats {
     const n = (this.subscriptions.get(path) ?? 1) - 1;
     if (n <= 0) this.subscriptions.delete(path);
     else this.subscriptions.set(path, n);
+  }
+
+  /** One procedure call answered with an error of this tRPC code. */
+  recordProcedureError(code: string): void {
+    this.procedureErrors++;
+    if (code === "INTERNAL_SERVER_ERROR") this.internalErrors++;
   }
 
   recordDbQuery(operation: string, ms: number): void {

@@ -3,7 +3,10 @@
 // servers in a process), with an `instance` label on every series.
 // Names are documented in README.md ("Metrics"); the Grafana dashboard in
 // ops/grafana/parley-dashboard.json uses them.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Bus } from "../bus/bus";
 import type { MetricsCollector } from "./collector";
 import type { HubStats, LatencyHistogram } from "./hub-stats";
 
@@ -69,11 +72,62 @@ function mirroredCounter(registry: Registry, name: string, help: string, total: 
   });
 }
 
-export function createPrometheusRegistry(opts: {
+export const METRICS_PATH = "/api/metrics";
+
+/** GET /api/metrics: the registry made once the server's instance name is known (`start`). */
+export class PrometheusEndpoint {
+  private registry: Registry | null = null;
+
+  constructor(
+    private readonly deps: { stats: HubStats; collector: MetricsCollector; bus: Pick<Bus, "publishedCount">; log: Logger },
+  ) {}
+
+  start(instance: string, version: string): void {
+    this.registry = createPrometheusRegistry({ instance, version, ...this.deps });
+  }
+
+  /** The registry; null before start. */
+  get current(): Registry | null {
+    return this.registry;
+  }
+
+  /** Answer GET /api/metrics (Prometheus text format 0.0.4). */
+  serve(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" });
+      res.end(`${METRICS_PATH} answers GET only\n`);
+      return;
+    }
+    const registry = this.registry;
+    if (!registry) {
+      res.writeHead(503, { "content-type": "text/plain; charset=utf-8" });
+      res.end("metrics are not started yet\n");
+      return;
+    }
+    registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { "content-type": registry.contentType, "cache-control": "no-store" });
+        res.end(req.method === "HEAD" ? undefined : text);
+      },
+      (error: unknown) => {
+        this.deps.log.error({ err: error }, "rendering /api/metrics failed");
+        res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+        res.end("metrics rendering failed\n");
+      },
+    );
+  }
+
+  close(): void {
+    this.registry?.clear();
+  }
+}
+
+function createPrometheusRegistry(opts: {
   instance: string;
   version: string;
   stats: HubStats;
   collector: MetricsCollector;
+  bus: Pick<Bus, "publishedCount">;
 }): Registry {
   const { stats, collector } = opts;
   const registry = new Registry();
@@ -138,11 +192,11 @@ export function createPrometheusRegistry(opts: {
   mirroredCounter(registry, "parley_ws_messages_received_total", "WebSocket frames received from clients.", () => stats.messagesIn);
   mirroredCounter(registry, "parley_ws_messages_sent_total", "WebSocket frames sent to clients.", () => stats.messagesOut);
   mirroredCounter(registry, "parley_ws_bytes_sent_total", "Payload bytes of WebSocket frames sent (UTF-8).", () => stats.bytesOut);
-  mirroredCounter(registry, "parley_bus_publishes_total", "Messages published on the bus.", () => stats.publishes);
+  mirroredCounter(registry, "parley_bus_publishes_total", "Messages published on the bus.", () => opts.bus.publishedCount());
   mirroredCounter(registry, "parley_events_published_total", "Agent events persisted (events.publish, system.demoFlow).", () => stats.eventsPublished);
   new HotPathHistogram(stats.fanout, {
     name: "parley_fanout_latency_seconds",
-    help: "Bus publish to WebSocket write of the frame carrying it (to the SSE stream for SSE).",
+    help: "Live deliveries: the bus delivering a message to this instance to the WebSocket write of its frame (to the SSE stream for SSE). Replays and back-fills are not timed.",
     registers,
   });
   new Gauge({

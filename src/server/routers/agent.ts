@@ -8,11 +8,18 @@ import {
 } from "../../shared/chat";
 import { createAgent, deleteAgent, listAgents, listProviderModels, setSessionDefaultAgent, updateAgent } from "../chat/agents";
 import { requireSession } from "../auth/access";
+import { isAdmin } from "../auth/principal";
 import { adminProcedure, authedProcedure, router } from "../trpc";
 
 export const agentRouter = router({
-  /** Every agent, oldest first (the first is the default when a session names none). */
-  list: authedProcedure.query(({ ctx }) => listAgents(ctx.db)),
+  /**
+   * Every agent, oldest first (the first is the default when a session names
+   * none). `systemPrompt` is the operator's configuration: null unless the caller is an admin.
+   */
+  list: authedProcedure.query(async ({ ctx }) => {
+    const admin = isAdmin(ctx.principal);
+    return (await listAgents(ctx.db)).map((agent) => ({ ...agent, systemPrompt: admin ? agent.systemPrompt : null }));
+  }),
   /** The providers configured on this server and their default models (never keys or URLs). */
   providers: authedProcedure.query(({ ctx }) =>
     [...ctx.chat.providers.values()].map((p) => ({
@@ -25,7 +32,7 @@ export const agentRouter = router({
   models: authedProcedure
     .input(agentModelsInput)
     .query(({ ctx, input, signal }) => listProviderModels(ctx.chat.providers, input.provider, signal)),
-  /** Admins only (issue 6). */
+  /** Admins only. */
   create: adminProcedure.input(agentCreateInput).mutation(({ ctx, input }) => createAgent(ctx.db, ctx.chat.providers, input)),
   update: adminProcedure.input(agentUpdateInput).mutation(({ ctx, input }) => updateAgent(ctx.db, ctx.chat.providers, input)),
   delete: adminProcedure.input(agentDeleteInput).mutation(({ ctx, input }) => deleteAgent(ctx.db, input.id)),

@@ -1,6 +1,6 @@
 // chat.*: ask a question and watch the answer stream. Runs belong to the
 // server (ChatRunRegistry): unsubscribing never stops one; chat.stop does.
-// Issue 6: asking needs write access to the session; the answer inherits the
+// Asking needs write access to the session; the answer inherits the
 // question's visibility and reads only what the asker and every reader of the
 // answer may see (auth/access.ts answerScope).
 import { TRPCError } from "@trpc/server";
@@ -8,13 +8,20 @@ import { chatRegenerateInput, chatRunInput, chatSendInput, chatStopInput } from 
 import { answerScope, requireSession, type SessionNeed } from "../auth/access";
 import { canSeeMessage } from "../auth/policy";
 import type { Context } from "../context";
-import { requireOwnOrVisible } from "../services/errors";
-import { authedProcedure, router } from "../trpc";
+import type { Message } from "../../generated/prisma/client";
+import { clientKeyTaken } from "../services/errors";
+import type { StreamScope } from "../auth/stream-guard";
+import { authedProcedure, router, streamProcedure } from "../trpc";
 
-/** The run's session access and message visibility for the caller; NOT_FOUND when the run is unknown or hidden from it. */
-async function requireRun(ctx: Context, runId: string, need: SessionNeed) {
+/**
+ * The run's session access and message visibility for the caller; NOT_FOUND
+ * when the run is unknown or hidden from it. A stream that follows the run
+ * (`stream`) reads its session: losing access to it ends the stream.
+ */
+async function requireRun(ctx: Context, runId: string, need: SessionNeed, stream?: StreamScope) {
   const run = await ctx.chat.describeRun(runId);
   if (!run) throw new TRPCError({ code: "NOT_FOUND", message: `run ${runId} does not exist` });
+  stream?.readsSession(run.sessionId);
   const access = await requireSession(ctx, run.sessionId, need);
   if (!canSeeMessage(ctx.principal, access, run)) throw new TRPCError({ code: "NOT_FOUND", message: `run ${runId} does not exist` });
 }
@@ -42,8 +49,13 @@ export const chatRouter = router({
     const access = await requireSession(ctx, input.sessionId, "write");
     const scope = await answerScope(ctx, input.sessionId, { visibility: input.visibility, authorId: ctx.principal.id });
     // The run slot is taken only if a new run starts (a retry with a used clientKey starts none).
-    const sent = await ctx.chat.send(input, { authorId: ctx.principal.id, scope }, () => ctx.auth.limits.startChatRun(ctx.principal.id));
-    requireOwnOrVisible(sent.userMessage, ctx.principal.id, (m) => canSeeMessage(ctx.principal, access, m), input);
+    // A used clientKey answers with its message only to its author or a reader who may see it,
+    // checked before anything about that message is said (its id, how it was posted).
+    const ownOrVisible = (m: Pick<Message, "authorId" | "visibility">) => m.authorId === ctx.principal.id || canSeeMessage(ctx.principal, access, m);
+    const asker = { authorId: ctx.principal.id, name: ctx.principal.name, scope, mayReuse: ownOrVisible };
+    const sent = await ctx.chat.send(input, asker, () => ctx.auth.limits.startChatRun(ctx.principal.id));
+    // Again for a concurrent duplicate, which shares the first sender's result.
+    if (!ownOrVisible(sent.userMessage)) throw clientKeyTaken(input.sessionId, input.clientKey);
     return sent;
   }),
   /** A new answer to the same question, kept beside the old one (same parentId). */
@@ -59,7 +71,7 @@ export const chatRouter = router({
     }
     // The new answer inherits the question's audience, which the target (question or answer) shares.
     const scope = await answerScope(ctx, target.sessionId, target);
-    return withRunSlot(ctx, () => ctx.chat.regenerate(input, { authorId: ctx.principal.id, scope }));
+    return withRunSlot(ctx, () => ctx.chat.regenerate(input, { authorId: ctx.principal.id, name: ctx.principal.name, scope }));
   }),
   /** Aborts the upstream request; the partial text is saved with status `stopped`. Returns the final message. */
   stop: authedProcedure.input(chatStopInput).mutation(async ({ ctx, input }) => {
@@ -70,8 +82,8 @@ export const chatRouter = router({
    * One run's text: tracked by text offset (resume gives the text after
    * `lastEventId`, then the live tail), ending with `done` and the final message.
    */
-  run: authedProcedure.input(chatRunInput).subscription(async function* ({ ctx, input, signal }) {
-    await requireRun(ctx, input.runId, "read");
-    yield* ctx.chat.runStream(input.runId, input.lastEventId, ctx.streamSignal ?? signal);
+  run: streamProcedure.input(chatRunInput).subscription(async function* ({ ctx, input }) {
+    await requireRun(ctx, input.runId, "read", ctx.stream);
+    yield* ctx.chat.runStream(input.runId, input.lastEventId, ctx.stream.signal);
   }),
 });

@@ -5,7 +5,7 @@ import { agentEventPublishInput, agentEventSubscribeInput } from "../../shared/a
 import { requireSession } from "../auth/access";
 import { readableSessionsWhere } from "../auth/policy";
 import { canWriteAnywhere, isAdmin } from "../auth/principal";
-import { authedProcedure, router } from "../trpc";
+import { authedProcedure, router, streamProcedure } from "../trpc";
 
 export const eventsRouter = router({
   /**
@@ -24,14 +24,17 @@ export const eventsRouter = router({
    * access to it; without, a non-admin gets events of no session and of the
    * sessions it could read when it subscribed and still can (removal is seen at once).
    */
-  subscribe: authedProcedure.input(agentEventSubscribeInput).subscription(async function* ({ ctx, input, signal }) {
+  subscribe: streamProcedure.input(agentEventSubscribeInput).subscription(async function* ({ ctx, input }) {
     let readableSessionIds: Set<string> | undefined;
-    if (input.sessionId) await requireSession(ctx, input.sessionId, "read");
+    if (input.sessionId) {
+      ctx.stream.readsSession(input.sessionId);
+      await requireSession(ctx, input.sessionId, "read");
+    }
     else if (!isAdmin(ctx.principal)) {
       const rows = await ctx.db.session.findMany({ where: readableSessionsWhere(ctx.principal), select: { id: true } });
       readableSessionIds = new Set(rows.map((r) => r.id));
     }
-    // A session the caller is removed from stops being delivered (with sessionId, the stream ends: trpc.ts).
+    // A session the caller is removed from stops being delivered (with sessionId, the stream ends: auth/stream-guard.ts).
     const stopWatching = readableSessionIds ? ctx.auth.watchReadable(ctx.principal, readableSessionIds) : null;
     try {
       yield* ctx.agentEvents.stream({
@@ -40,7 +43,7 @@ export const eventsRouter = router({
         lastEventId: input.lastEventId,
         replay: input.replay,
         principalId: ctx.principal.id,
-        signal: ctx.streamSignal ?? signal,
+        signal: ctx.stream.signal,
         queueLimit: ctx.config.SUBSCRIBER_QUEUE_LIMIT,
         readableSessionIds,
       });

@@ -1,9 +1,10 @@
 // memory.*: store, change and recall memories, and follow their changes.
 // Thin: the rules live in src/server/memory (audience.ts says who may do what).
 import { memoryEventsInput, memoryIdInput, memoryListInput, memoryRecallInput, memoryStoreInput, memoryUpdateInput } from "../../shared/memory";
+import { requireSession } from "../auth/access";
 import type { Context } from "../context";
 import type { MemoryCaller } from "../memory";
-import { authedProcedure, router } from "../trpc";
+import { authedProcedure, router, streamProcedure } from "../trpc";
 
 /** The caller as the memory feature sees it: its principal and its (cached) session access. */
 function callerOf(ctx: Context): MemoryCaller {
@@ -24,7 +25,16 @@ export const memoryRouter = router({
   recall: authedProcedure.input(memoryRecallInput).query(({ ctx, input }) => ctx.memory.recall(callerOf(ctx), input)),
   /**
    * Changes to memories the caller may read, as tracked(String(changeSeq), event).
-   * Without `lastEventId`: changes from now on.
+   * Without `lastEventId`: changes from now on. With a session scope, needs
+   * read access to the session, and ends with FORBIDDEN when the caller loses
+   * it; without a scope, a session's memories stop arriving once the caller
+   * may no longer read that session.
    */
-  events: authedProcedure.input(memoryEventsInput).subscription(({ ctx, input, signal }) => ctx.memory.events(callerOf(ctx), input, ctx.streamSignal ?? signal)),
+  events: streamProcedure.input(memoryEventsInput).subscription(async function* ({ ctx, input }) {
+    if (input.scope?.kind === "session") {
+      ctx.stream.readsSession(input.scope.sessionId);
+      await requireSession(ctx, input.scope.sessionId, "read");
+    }
+    yield* ctx.memory.events(callerOf(ctx), input, ctx.stream.signal);
+  }),
 });

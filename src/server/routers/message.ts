@@ -1,17 +1,17 @@
-// message.*: post and page through a session's messages.
+// message.*: post and page through a session's messages, and search every message one may read.
+import { TRPCError } from "@trpc/server";
 import { messageSearchInput } from "../../shared/memory";
 import { messageListInput, messagePostInput } from "../../shared/schemas";
 import { requireSession } from "../auth/access";
-import { canSeeMessage, visibleMessagesWhere } from "../auth/policy";
-import { requireOwnOrVisible } from "../services/errors";
-import { isPostgresUrl } from "../env";
+import { canSeeMessage, mayPostRole, visibleMessagesWhere } from "../auth/policy";
 import { searchMessages } from "../search/messages";
+import { requireOwnOrVisible } from "../services/errors";
 import { listMessages, postMessage } from "../services/messages";
 import { authedProcedure, router } from "../trpc";
 
 export const messageRouter = router({
   /** Persists the message (seq assigned atomically) and publishes message.created. */
-  /** Needs write access to the session; the caller is the message's author (authorId). */
+  /** Needs write access to the session; the caller is the message's author (authorId, and its name as `author`). */
   /**
    * With a `clientKey` already used in the session: the stored message, if it
    * is the caller's own or the caller may see it (else CONFLICT). A new
@@ -19,7 +19,15 @@ export const messageRouter = router({
    */
   post: authedProcedure.input(messagePostInput).mutation(async ({ ctx, input }) => {
     const access = await requireSession(ctx, input.sessionId, "write");
-    const message = await postMessage(ctx, { maxContentBytes: ctx.config.MESSAGE_MAX_BYTES }, input, ctx.principal.id);
+    if (!mayPostRole(ctx.principal, input.role)) {
+      throw new TRPCError({
+        code: "FORBIDDEN",
+        message: `role: "${input.role}" speaks for a machine and is for admins and principals with role agent; post as role "user"`,
+      });
+    }
+    // The author is who the credentials say; `input.author` is only a label beside it.
+    const poster = { id: ctx.principal.id, name: ctx.principal.name };
+    const message = await postMessage(ctx.messages, { maxContentBytes: ctx.config.MESSAGE_MAX_BYTES }, input, poster);
     return requireOwnOrVisible(message, ctx.principal.id, (m) => canSeeMessage(ctx.principal, access, m), input);
   }),
   /** Only the messages the caller may see (visibility rules, auth/policy.ts). */
@@ -29,6 +37,6 @@ export const messageRouter = router({
   }),
   /** Ranked full-text search over every message the caller may see (the rules of list), with highlights and links. */
   search: authedProcedure.input(messageSearchInput).query(({ ctx, input }) =>
-    searchMessages(ctx.db, isPostgresUrl(ctx.config.DATABASE_URL), ctx.principal, input),
+    searchMessages(ctx.storage, ctx.principal, input),
   ),
 });

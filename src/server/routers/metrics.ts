@@ -4,7 +4,7 @@ import { TRPCError } from "@trpc/server";
 import { metricsLiveInput, metricsSnapshotInput } from "../../shared/metrics";
 import { liveWindows } from "../metrics/collector";
 import type { Context } from "../context";
-import { authedProcedure, router } from "../trpc";
+import { authedProcedure, router, streamProcedure } from "../trpc";
 
 /** The series a call asks for, or NOT_FOUND naming the instance. */
 function seriesFor(ctx: Context, input: { scope?: "instance" | "cluster"; instance?: string } | undefined) {
@@ -26,8 +26,8 @@ export const metricsRouter = router({
    * tracked(String(window start), window). Reconnecting clients resume after
    * the last window they received.
    */
-  live: authedProcedure.input(metricsLiveInput).subscription(({ ctx, input, signal }) =>
-    liveWindows(seriesFor(ctx, input), { resolutionMs: input.resolutionMs, lastEventId: input.lastEventId, signal: ctx.streamSignal ?? signal }),
+  live: streamProcedure.input(metricsLiveInput).subscription(({ ctx, input }) =>
+    liveWindows(seriesFor(ctx, input), { resolutionMs: input.resolutionMs, lastEventId: input.lastEventId, signal: ctx.stream.signal, stats: ctx.stats }),
   ),
   /** The instance serving the call and every instance up (itself first); without REDIS_URL only itself. */
   instances: authedProcedure.query(({ ctx }) => ({

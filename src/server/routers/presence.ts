@@ -1,21 +1,14 @@
 // presence.* and session.presence: who is in a session now, and who is typing.
-import { z } from "zod";
-import { idSchema } from "../../shared/schemas";
+import { presenceTypingInput, sessionPresenceInput } from "../../shared/schemas";
 import { requireSession } from "../auth/access";
 import type { Context } from "../context";
-import { authedProcedure, router } from "../trpc";
+import { authedProcedure, router, streamProcedure } from "../trpc";
 
-/** NOT_FOUND for a missing session, FORBIDDEN unless the caller may read it (issue 6). */
+/** NOT_FOUND for a missing session, FORBIDDEN unless the caller may read it. */
 async function assertSession(ctx: Context, sessionId: string) {
   await requireSession(ctx, sessionId, "read");
 }
 
-export const sessionPresenceInput = z.object({ sessionId: idSchema });
-export const presenceTypingInput = z.object({
-  sessionId: idSchema,
-  /** true (default) marks the caller as typing for PRESENCE_TYPING_TTL_MS; false clears the mark. */
-  typing: z.boolean().default(true),
-});
 
 /**
  * Mounted as `session.presence`: the caller's connection is present while
@@ -23,22 +16,23 @@ export const presenceTypingInput = z.object({
  * change, each with the whole room. Not tracked: a reconnect starts with a
  * fresh `sync`.
  */
-export const sessionPresence = authedProcedure.input(sessionPresenceInput).subscription(async function* ({ ctx, input, signal }) {
+export const sessionPresence = streamProcedure.input(sessionPresenceInput).subscription(async function* ({ ctx, input }) {
+  ctx.stream.readsSession(input.sessionId);
   await assertSession(ctx, input.sessionId);
   yield* ctx.presence.stream({
     sessionId: input.sessionId,
     connectionId: ctx.connectionId,
     principal: ctx.principal,
-    signal: ctx.streamSignal ?? signal,
+    signal: ctx.stream.signal,
   });
 });
 
 export const presenceRouter = router({
   /**
    * Mark the caller (ctx.principal) as typing in a session. Call it again
-   * within PRESENCE_TYPING_TTL_MS to keep the mark. Until authentication
-   * (issue 6), anonymous HTTP callers are a new principal per request: send it
-   * over the WebSocket so the mark belongs to the present connection.
+   * within PRESENCE_TYPING_TTL_MS to keep the mark. With PARLEY_AUTH=off every
+   * HTTP request is a principal of its own: send it over the WebSocket so the
+   * mark belongs to the present connection.
    */
   typing: authedProcedure.input(presenceTypingInput).mutation(async ({ ctx, input }) => {
     await assertSession(ctx, input.sessionId);

@@ -1,20 +1,23 @@
 // session.*: sessions and the resumable stream of their changes.
 import { TRPCError } from "@trpc/server";
 import {
+  sessionAddMemberInput,
   sessionCreateInput,
   sessionEventsInput,
   sessionGetInput,
   sessionListInput,
+  sessionMembersInput,
+  sessionRemoveMemberInput,
   sessionUpdateInput,
 } from "../../shared/schemas";
 import { requireSession } from "../auth/access";
-import { addMember, listMembers, removeMember, sessionAddMemberInput, sessionMembersInput, sessionRemoveMemberInput } from "../auth/members";
+import { addMember, listMembers, removeMember } from "../auth/members";
 import { canSeeMessage, readableSessionsWhere, visibleMessagesWhere } from "../auth/policy";
 import { canWriteAnywhere, isAdmin } from "../auth/principal";
-import { sessionEventStream } from "../services/session-events";
+import { SEE_EVERYTHING } from "../realtime/subscription";
 import { sessionPresence } from "./presence";
 import { createSession, getSession, listSessions, updateSession } from "../services/sessions";
-import { authedProcedure, router } from "../trpc";
+import { authedProcedure, router, streamProcedure } from "../trpc";
 
 export const sessionRouter = router({
   /** The caller becomes the owner (viewers may not create sessions). */
@@ -28,15 +31,15 @@ export const sessionRouter = router({
     await requireSession(ctx, input.id, "write");
     return updateSession(ctx, input);
   }),
-  /** `messageCount` counts the messages the caller may see. */
+  /** `messageCount` counts the messages the caller may see, and `lastSeq` is the seq of the last of them. */
   get: authedProcedure.input(sessionGetInput).query(async ({ ctx, input }) => {
     await requireSession(ctx, input.id, "read");
     return getSession(ctx, input.id, visibleMessagesWhere(ctx.principal));
   }),
-  /** Only sessions the caller owns, is a member of, or (admins) all. */
+  /** Only sessions the caller owns, is a member of, or (admins) all; `lastSeq` is of the last message the caller may see. */
   list: authedProcedure
     .input(sessionListInput)
-    .query(({ ctx, input }) => listSessions(ctx, input, readableSessionsWhere(ctx.principal))),
+    .query(({ ctx, input }) => listSessions(ctx, input, readableSessionsWhere(ctx.principal), visibleMessagesWhere(ctx.principal))),
   /** Members besides the owner (readers of the session may list them). */
   members: authedProcedure.input(sessionMembersInput).query(async ({ ctx, input }) => {
     await requireSession(ctx, input.sessionId, "read");
@@ -62,24 +65,20 @@ export const sessionRouter = router({
    * Every persisted change of the session as tracked(seq, event). Resume by
    * passing the last id seen as `lastEventId` (tRPC clients do it for you).
    */
-  events: authedProcedure.input(sessionEventsInput).subscription(({ ctx, input, signal }) =>
-    // No generator of its own: the stream is the subscription (issue #9: one layer less per idle subscriber).
-    sessionEventStream({
+  events: streamProcedure.input(sessionEventsInput).subscription(({ ctx, input }) => {
+    ctx.stream.readsSession(input.sessionId);
+    // No generator of its own: the stream is the subscription (one layer less per idle subscriber).
+    return ctx.sessionStreams.open({
+      sessionId: input.sessionId,
+      lastEventId: input.lastEventId,
+      signal: ctx.stream.signal,
+      connection: ctx.connection,
       // NOT_FOUND / FORBIDDEN before the stream starts; then only what the caller may see.
       authorize: async () => {
         const access = await requireSession(ctx, input.sessionId, "read");
         const principal = ctx.principal;
-        return isAdmin(principal) ? undefined : (message) => canSeeMessage(principal, access, message);
+        return isAdmin(principal) ? SEE_EVERYTHING : (message) => canSeeMessage(principal, access, message);
       },
-      db: ctx.db,
-      bus: ctx.bus,
-      sessionId: input.sessionId,
-      lastEventId: input.lastEventId,
-      signal: ctx.streamSignal ?? signal,
-      queueLimit: ctx.config.SUBSCRIBER_QUEUE_LIMIT,
-      chatRuns: ctx.chat,
-      writable: ctx.connections.writableFor(ctx.connectionId),
-      direct: ctx.connections.directSink(ctx.connectionId),
-    }),
-  ),
+    });
+  }),
 });

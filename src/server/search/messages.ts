@@ -8,7 +8,7 @@ import type { z } from "zod";
 import { Prisma } from "../../generated/prisma/client";
 import { SEARCH_DEPTH_MAX, type MessageSearchHit, type messageSearchInput } from "../../shared/memory";
 import { isAdmin, type Principal } from "../auth/principal";
-import type { Db } from "../db";
+import type { Db, Storage } from "../db";
 import { newestMatchesFloor } from "../memory/ranking";
 import { ftsMatchExpression, MARK_CLOSE, MARK_OPEN, parseMarked, plainHighlight, queryTerms, tsQueryText } from "./terms";
 
@@ -83,8 +83,10 @@ async function markedPassages(db: Db, postgres: boolean, terms: readonly string[
 }
 
 /** message.search for `principal`. `nextCursor` is an offset (paging stops at SEARCH_DEPTH_MAX results). */
-export async function searchMessages(db: Db, postgres: boolean, principal: Principal, input: z.output<typeof messageSearchInput>) {
+export async function searchMessages(storage: Storage, principal: Principal, input: z.output<typeof messageSearchInput>) {
   const started = performance.now();
+  const { db } = storage;
+  const postgres = storage.dialect === "postgres";
   const terms = queryTerms(input.query);
   const offset = input.cursor ?? 0;
   const limit = Math.max(0, Math.min(input.limit, SEARCH_DEPTH_MAX - offset));
@@ -98,7 +100,7 @@ export async function searchMessages(db: Db, postgres: boolean, principal: Princ
       ? []
       : db.message.findMany({
           where: { id: { in: page.map((r) => r.id) } },
-          select: { id: true, sessionId: true, seq: true, author: true, role: true, visibility: true, createdAt: true, content: true, session: { select: { title: true } } },
+          select: { id: true, sessionId: true, seq: true, author: true, authorLabel: true, role: true, visibility: true, createdAt: true, content: true, session: { select: { title: true } } },
         }),
     markedPassages(db, postgres, terms, page),
   ]);
@@ -115,6 +117,7 @@ export async function searchMessages(db: Db, postgres: boolean, principal: Princ
       sessionTitle: row.session.title,
       seq: row.seq,
       author: row.author,
+      authorLabel: row.authorLabel,
       role: row.role,
       visibility: row.visibility,
       createdAt: row.createdAt,

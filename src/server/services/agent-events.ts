@@ -40,7 +40,7 @@ export interface AgentEventStreamOptions {
   principalId: string;
   signal: AbortSignal | undefined;
   queueLimit: number;
-  /** Issue 6: when set, events of sessions outside it are never delivered (the sessions the subscriber may read). */
+  /** When set, events of sessions outside it are never delivered (the sessions the subscriber may read). */
   readableSessionIds?: ReadonlySet<string>;
 }
 
@@ -167,7 +167,8 @@ export class AgentEventLog {
       (opts.sessionId === undefined || e.sessionId === opts.sessionId) &&
       (!opts.readableSessionIds || e.sessionId === null || opts.readableSessionIds.has(e.sessionId)) &&
       typeMatches(e.type);
-    const queue = new BoundedQueue<AgentEventEnvelope>(opts.queueLimit);
+    /** Live events, with when they arrived here (their fan-out latency is timed when they are handed over). */
+    const queue = new BoundedQueue<{ envelope: AgentEventEnvelope; receivedAt: number }>(opts.queueLimit);
     // Every event (filtered or not) passes through here, so a jump in ids
     // means the bus lost or reordered something (another instance, a Redis
     // outage): re-read from the database instead of trusting the live queue.
@@ -178,7 +179,7 @@ export class AgentEventLog {
         const gap = lastSeen !== null && envelope.id !== lastSeen + 1;
         lastSeen = lastSeen === null ? envelope.id : Math.max(lastSeen, envelope.id);
         if (gap) queue.invalidate();
-        else if (visible(envelope)) queue.push(envelope);
+        else if (visible(envelope)) queue.push({ envelope, receivedAt: performance.now() });
       },
       { onResync: () => queue.invalidate() },
     );
@@ -229,9 +230,11 @@ export class AgentEventLog {
           yield* catchUp();
           continue;
         }
-        if (next.value.id <= cursor) continue;
-        cursor = next.value.id;
-        yield toTracked(next.value);
+        const { envelope, receivedAt } = next.value;
+        if (envelope.id <= cursor) continue;
+        cursor = envelope.id;
+        this.deps.stats.deliveredLive(receivedAt);
+        yield toTracked(envelope);
       }
     } finally {
       unsubscribe();

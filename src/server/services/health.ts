@@ -1,8 +1,16 @@
 // The health report served at GET /api/health and by `system.health`.
-import type { ServerDeps } from "../context";
-import { pingDb } from "../db";
+import type { Bus } from "../bus/bus";
+import { pingDb, type Db } from "../db";
 
-export async function healthReport({ db, bus, runtime }: ServerDeps) {
+/** Live figures of the running server, read by health. */
+export interface ServerRuntime {
+  version: string;
+  startedAt: Date;
+  /** Open WebSocket connections. */
+  connectionCount(): number;
+}
+
+export async function healthReport({ db, bus, runtime }: { db: Db; bus: Bus; runtime: ServerRuntime }) {
   const dbUp = await pingDb(db);
   const busHealth = bus.health();
   return {

@@ -1,30 +1,36 @@
 // Group commit for `message.post`. Each transaction costs about a millisecond
 // whatever it holds, so one per message caps SQLite at a few hundred writes/s.
 // Posts that arrive while a transaction is in flight wait and are then written
-// together: per session, one counter update takes k seqs, one insert writes the
-// k messages and one the k events (in SQL, see takeSeqs below). Each caller still
+// together: per session, one counter update takes k message seqs, one insert
+// writes the k messages, and the session log appends their k events. Each caller still
 // resolves only after the transaction holding its message has committed, and
 // gets the same errors it would alone (NOT_FOUND for its own missing session).
 // Idempotency: a post whose `clientKey` is already stored in its session (or
 // repeated within one batch) resolves with that message; nothing is written.
 import type { z } from "zod";
 import { Prisma, type Message } from "../../generated/prisma/client";
-import type { SessionEventEnvelope } from "../../shared/events";
+import type { SessionEvent, SessionEventEnvelope } from "../../shared/events";
 import type { messagePostInput } from "../../shared/schemas";
-import type Database from "better-sqlite3";
-import superjson from "superjson";
-import type { Bus } from "../bus/bus";
-import { preparedStatement, sqliteWriteConnection, type Db } from "../db";
+import { placeholders, rowsOf, sqliteTimestamp, type Db, type SqliteConnection, type Storage } from "../db";
 import { isSqliteBusy, isUniqueViolation, sessionNotFound } from "./errors";
 import { newId } from "./ids";
-import { rememberEncoding } from "../wire";
-import { sessionChannel } from "./session-events";
+import type { SessionLog } from "./session-log";
 
 type PostInput = z.output<typeof messagePostInput>;
 
+/**
+ * Who posts a message: the principal's id (its `private` messages stay
+ * visible to it; null for no stored principal) and the name people see as
+ * the author. The poster's own `author` label is kept apart (`authorLabel`).
+ */
+export interface Poster {
+  id: string | null;
+  name: string;
+}
+
 interface Pending {
   input: PostInput;
-  authorId: string | null;
+  poster: Poster;
   resolve: (message: Message) => void;
   reject: (error: unknown) => void;
 }
@@ -46,13 +52,13 @@ export class MessageWriter {
   private writing = false;
 
   constructor(
-    private readonly db: Db,
-    private readonly bus: Bus,
+    private readonly storage: Storage,
+    private readonly log: SessionLog,
   ) {}
 
-  post(input: PostInput, authorId: string | null = null): Promise<Message> {
+  post(input: PostInput, poster: Poster): Promise<Message> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ input, authorId, resolve, reject });
+      this.queue.push({ input, poster, resolve, reject });
       if (!this.writing) void this.drain();
     });
   }
@@ -69,7 +75,7 @@ export class MessageWriter {
         const batch = this.queue.splice(0, MAX_BATCH);
         try {
           const published = await this.writeWithRetries(batch);
-          for (const { sessionId, envelope } of published) this.bus.publish(sessionChannel(sessionId), envelope);
+          for (const { sessionId, envelopes } of published) this.log.publish(sessionId, envelopes);
         } catch (error) {
           for (const item of batch) item.reject(error);
         }
@@ -97,7 +103,7 @@ export class MessageWriter {
   }
 
   /** Write one batch in one transaction; resolves or rejects every item; returns envelopes to publish in order. */
-  private async write(batch: Pending[]): Promise<{ sessionId: string; envelope: SessionEventEnvelope }[]> {
+  private async write(batch: Pending[]): Promise<{ sessionId: string; envelopes: SessionEventEnvelope[] }[]> {
     const bySession = new Map<string, Pending[]>();
     for (const item of batch) {
       const list = bySession.get(item.input.sessionId) ?? [];
@@ -105,8 +111,8 @@ export class MessageWriter {
       bySession.set(item.input.sessionId, list);
     }
     const now = new Date();
-    const sqlite = sqliteWriteConnection(this.db);
-    const outcomes = sqlite ? writeOnSqlite(sqlite, bySession, now) : await writeThroughPrisma(this.db, bySession, now);
+    const { sqlite, db } = this.storage;
+    const outcomes = sqlite ? writeOnSqlite(sqlite, this.log, bySession, now) : await writeThroughPrisma(db, this.log, bySession, now);
     // Repeated keys answer with the message stored under them: written in
     // this batch, or read now (after the commit) by the id the batch found.
     const byKey = new Map<string, Message>();
@@ -117,7 +123,7 @@ export class MessageWriter {
     }
     const unread = [...storedIds].filter(([key]) => !byKey.has(key)).map(([, id]) => id);
     if (unread.length > 0) {
-      for (const message of await this.db.message.findMany({ where: { id: { in: unread } } })) {
+      for (const message of await this.storage.db.message.findMany({ where: { id: { in: unread } } })) {
         if (message.clientKey) byKey.set(message.clientKey, message);
       }
     }
@@ -130,13 +136,16 @@ export class MessageWriter {
         else item.reject(new Error(`clientKey ${item.input.clientKey}: the message stored under it is gone`));
       }
     }
-    return outcomes.flatMap((outcome) => outcome.written.map((w) => ({ sessionId: w.message.sessionId, envelope: w.envelope })));
+    return outcomes.flatMap((outcome) => (outcome.envelopes.length > 0 ? [{ sessionId: outcome.sessionId, envelopes: outcome.envelopes }] : []));
   }
 }
 
 /** What a batch did in one session. */
 interface SessionOutcome {
-  written: { item: Pending; message: Message; envelope: SessionEventEnvelope }[];
+  sessionId: string;
+  written: { item: Pending; message: Message }[];
+  /** The written messages' `message.created` events, as the session log appended them. */
+  envelopes: SessionEventEnvelope[];
   /** Posts whose clientKey is stored (storedIds) or written earlier in the batch. */
   repeats: Pending[];
   /** Posts to a session that does not exist. */
@@ -168,108 +177,97 @@ const plan = {
     return { toWrite, repeats };
   },
 
-  /** The messages and their events, given the session's counters after taking k seqs. */
-  messages(sessionId: string, items: Pending[], counters: Counters, now: Date): SessionOutcome["written"] {
+  /** The messages, given the session's `lastSeq` after taking k message seqs. */
+  messages(sessionId: string, items: Pending[], lastSeq: number, now: Date): SessionOutcome["written"] {
     const k = items.length;
     return items.map((item, i) => {
-      const { input, authorId } = item;
+      const { input, poster } = item;
       const message: Message = {
         id: newId(),
         sessionId,
-        seq: counters.lastSeq - k + 1 + i,
+        seq: lastSeq - k + 1 + i,
         role: input.role,
-        author: input.author,
+        author: poster.name,
+        authorLabel: authorLabel(input.author, poster),
         content: input.content,
         visibility: input.visibility,
         status: "complete",
         metadata: input.metadata ?? {},
         parentId: null,
-        authorId,
+        authorId: poster.id,
         clientKey: input.clientKey ?? null,
         // Distinct Date objects: superjson records shared references
         // (referentialEqualities), which the stored encoding must not carry.
         createdAt: new Date(now),
         updatedAt: new Date(now),
       };
-      return { item, message, envelope: { seq: counters.lastEventSeq - k + 1 + i, event: { type: "message.created", message } } };
+      return { item, message };
     });
+  },
+
+  events(written: SessionOutcome["written"]): SessionEvent[] {
+    return written.map(({ message }) => ({ type: "message.created", message }));
   },
 };
 
-interface Counters {
-  lastSeq: number;
-  lastEventSeq: number;
+/** The poster's label, unless it only repeats the name already shown. */
+export function authorLabel(label: string | undefined, poster: Poster): string | null {
+  return label === undefined || label === poster.name ? null : label;
 }
 
-// The batch's statements are SQL rather than Prisma's model API, whose query
-// compiler costs ~0.3 ms per inserted row (12 ms of 14 for a batch of 20).
-// Both variants write the same columns the same way; tests/message-writer.test.ts
-// reads what they write back through Prisma, on SQLite and on PostgreSQL.
+
+// The batch's message statements are SQL rather than Prisma's model API, whose
+// query compiler costs ~0.3 ms per inserted row (12 ms of 14 for a batch of
+// 20). Both variants write the same columns the same way, and append the
+// events through the session log; tests/message-writer.test.ts reads what they
+// write back through Prisma, on SQLite and on PostgreSQL.
 
 /**
  * SQLite: the whole batch in one synchronous IMMEDIATE transaction on the
- * write connection (db.ts sqliteWriteConnection), with prepared statements:
+ * synchronous connection (db.ts SqliteConnection), with prepared statements:
  * ~1 ms for 20 posts, against ~4 ms through Prisma's raw queries. Nothing
  * else runs meanwhile. Throws SQLITE_BUSY when Prisma's connection holds the
  * write lock (the caller retries).
  */
-function writeOnSqlite(connection: Database.Database, bySession: Map<string, Pending[]>, now: Date): SessionOutcome[] {
+function writeOnSqlite(sqlite: SqliteConnection, log: SessionLog, bySession: Map<string, Pending[]>, now: Date): SessionOutcome[] {
   const stamp = sqliteTimestamp(now);
-  const writeAll = connection.transaction((): SessionOutcome[] =>
+  return sqlite.immediate((): SessionOutcome[] =>
     [...bySession].map(([sessionId, items]) => {
       const keys = plan.keys(items);
       const storedIds = new Map<string, string>();
       if (keys.length > 0) {
-        const rows = preparedStatement<unknown[], { id: string; clientKey: string }>(
-          connection,
-          `SELECT "id", "clientKey" FROM "Message" WHERE "sessionId" = ? AND "clientKey" IN (${placeholders(keys.length)})`,
-        ).all(sessionId, ...keys);
+        const rows = sqlite
+          .statement<unknown[], { id: string; clientKey: string }>(
+            `SELECT "id", "clientKey" FROM "Message" WHERE "sessionId" = ? AND "clientKey" IN (${placeholders(keys.length)})`,
+          )
+          .all(sessionId, ...keys);
         for (const row of rows) storedIds.set(row.clientKey, row.id);
       }
       const { toWrite, repeats } = plan.split(items, storedIds);
       const k = toWrite.length;
-      if (k === 0) return { written: [], repeats, missing: [], storedIds };
-      const counters = preparedStatement<unknown[], Counters>(connection, TAKE_SEQS_SQL).get(k, k, stamp, sessionId);
-      if (!counters) return { written: [], repeats: [], missing: items, storedIds };
-      const written = plan.messages(sessionId, toWrite, counters, now);
-      preparedStatement(connection, `INSERT INTO "Message" (${MESSAGE_COLUMNS}) VALUES ${rowsOf(k, 14)}`).run(
-        written.flatMap(({ message: m }) => [m.id, m.sessionId, m.seq, m.role, m.author, m.content, m.visibility, m.status, JSON.stringify(m.metadata), m.parentId, m.authorId, m.clientKey, stamp, stamp]),
+      if (k === 0) return { sessionId, written: [], envelopes: [], repeats, missing: [], storedIds };
+      const taken = sqlite.statement<[number, string], { lastSeq: number }>(TAKE_MESSAGE_SEQS_SQL).get(k, sessionId);
+      if (!taken) return { sessionId, written: [], envelopes: [], repeats: [], missing: items, storedIds };
+      const written = plan.messages(sessionId, toWrite, taken.lastSeq, now);
+      sqlite.statement(`INSERT INTO "Message" (${MESSAGE_COLUMNS}) VALUES ${rowsOf(k, 15)}`).run(
+        written.flatMap(({ message: m }) => [m.id, m.sessionId, m.seq, m.role, m.author, m.authorLabel, m.content, m.visibility, m.status, JSON.stringify(m.metadata), m.parentId, m.authorId, m.clientKey, stamp, stamp]),
       );
-      preparedStatement(connection, `INSERT INTO "SessionEvent" (${EVENT_COLUMNS}) VALUES ${rowsOf(k, 5)}`).run(
-        written.flatMap(({ envelope: e }) => [sessionId, e.seq, e.event.type, encodeEvent(e.event), stamp]),
-      );
-      return { written, repeats, missing: [], storedIds };
+      const envelopes = log.appendOnSqlite(sqlite, sessionId, plan.events(written), now) ?? [];
+      return { sessionId, written, envelopes, repeats, missing: [], storedIds };
     }),
   );
-  return writeAll.immediate();
 }
 
-const TAKE_SEQS_SQL = `UPDATE "Session" SET "lastSeq" = "lastSeq" + ?, "lastEventSeq" = "lastEventSeq" + ?, "updatedAt" = ? WHERE "id" = ? RETURNING "lastSeq", "lastEventSeq"`;
+const TAKE_MESSAGE_SEQS_SQL = `UPDATE "Session" SET "lastSeq" = "lastSeq" + ? WHERE "id" = ? RETURNING "lastSeq"`;
 
-/** `?, ?, ?` for n parameters. */
-function placeholders(n: number): string {
-  return Array(n).fill("?").join(", ");
-}
-
-/** The VALUES list of a multi-row insert: `rows` groups of `columns` placeholders. */
-function rowsOf(rows: number, columns: number): string {
-  return Array.from({ length: rows }, () => `(${placeholders(columns)})`).join(", ");
-}
-
-/** How Prisma's SQLite adapter stores a DateTime (ISO 8601, "+00:00"). */
-export function sqliteTimestamp(date: Date): string {
-  return date.toISOString().replace("Z", "+00:00");
-}
-
-const MESSAGE_COLUMNS = `"id", "sessionId", "seq", "role", "author", "content", "visibility", "status", "metadata", "parentId", "authorId", "clientKey", "createdAt", "updatedAt"`;
-const EVENT_COLUMNS = `"sessionId", "seq", "type", "payload", "createdAt"`;
+const MESSAGE_COLUMNS = `"id", "sessionId", "seq", "role", "author", "authorLabel", "content", "visibility", "status", "metadata", "parentId", "authorId", "clientKey", "createdAt", "updatedAt"`;
 
 /**
  * PostgreSQL: the same statements as raw queries in a Prisma interactive
  * transaction (Prisma.sql writes `$n` placeholders; the pg adapter converts
  * Dates; parameters take their column's type).
  */
-async function writeThroughPrisma(db: Db, bySession: Map<string, Pending[]>, now: Date): Promise<SessionOutcome[]> {
+async function writeThroughPrisma(db: Db, log: SessionLog, bySession: Map<string, Pending[]>, now: Date): Promise<SessionOutcome[]> {
   return db.$transaction(async (tx) => {
     const outcomes: SessionOutcome[] = [];
     for (const [sessionId, items] of bySession) {
@@ -282,46 +280,24 @@ async function writeThroughPrisma(db: Db, bySession: Map<string, Pending[]>, now
       const { toWrite, repeats } = plan.split(items, storedIds);
       const k = toWrite.length;
       if (k === 0) {
-        outcomes.push({ written: [], repeats, missing: [], storedIds });
+        outcomes.push({ sessionId, written: [], envelopes: [], repeats, missing: [], storedIds });
         continue;
       }
-      const [counters] = await tx.$queryRaw<Counters[]>(Prisma.sql`
-        UPDATE "Session" SET "lastSeq" = "lastSeq" + ${k}, "lastEventSeq" = "lastEventSeq" + ${k}, "updatedAt" = ${now}
-        WHERE "id" = ${sessionId} RETURNING "lastSeq", "lastEventSeq"`);
-      if (!counters) {
-        outcomes.push({ written: [], repeats: [], missing: items, storedIds });
+      const [taken] = await tx.$queryRaw<{ lastSeq: number }[]>(Prisma.sql`
+        UPDATE "Session" SET "lastSeq" = "lastSeq" + ${k} WHERE "id" = ${sessionId} RETURNING "lastSeq"`);
+      if (!taken) {
+        outcomes.push({ sessionId, written: [], envelopes: [], repeats: [], missing: items, storedIds });
         continue;
       }
-      const written = plan.messages(sessionId, toWrite, counters, now);
+      const written = plan.messages(sessionId, toWrite, taken.lastSeq, now);
       const messageRows = written.map(
         ({ message: m }) =>
-          Prisma.sql`(${m.id}, ${m.sessionId}, ${m.seq}, ${m.role}, ${m.author}, ${m.content}, ${m.visibility}, ${m.status}, ${JSON.stringify(m.metadata)}, ${m.parentId}, ${m.authorId}, ${m.clientKey}, ${now}, ${now})`,
+          Prisma.sql`(${m.id}, ${m.sessionId}, ${m.seq}, ${m.role}, ${m.author}, ${m.authorLabel}, ${m.content}, ${m.visibility}, ${m.status}, ${JSON.stringify(m.metadata)}, ${m.parentId}, ${m.authorId}, ${m.clientKey}, ${now}, ${now})`,
       );
       await tx.$executeRaw(Prisma.sql`INSERT INTO "Message" (${Prisma.raw(MESSAGE_COLUMNS)}) VALUES ${Prisma.join(messageRows)}`);
-      const eventRows = written.map(({ envelope: e }) => Prisma.sql`(${sessionId}, ${e.seq}, ${e.event.type}, ${encodeEvent(e.event)}, ${now})`);
-      await tx.$executeRaw(Prisma.sql`INSERT INTO "SessionEvent" (${Prisma.raw(EVENT_COLUMNS)}) VALUES ${Prisma.join(eventRows)}`);
-      outcomes.push({ written, repeats, missing: [], storedIds });
+      const envelopes = await log.append(tx, sessionId, plan.events(written));
+      outcomes.push({ sessionId, written, envelopes, repeats, missing: [], storedIds });
     }
     return outcomes;
   });
-}
-
-/** The stored JSON of an event; its superjson encoding is kept for the frames that carry it live (wire.ts). */
-function encodeEvent(event: SessionEventEnvelope["event"]): string {
-  const encoded = superjson.serialize(event);
-  rememberEncoding(event, encoded);
-  return JSON.stringify(encoded);
-}
-
-
-const writers = new WeakMap<Db, MessageWriter>();
-
-/** The writer for this database (one per server). */
-export function messageWriter(db: Db, bus: Bus): MessageWriter {
-  let writer = writers.get(db);
-  if (!writer) {
-    writer = new MessageWriter(db, bus);
-    writers.set(db, writer);
-  }
-  return writer;
 }

@@ -4,9 +4,9 @@ import { TRPCError } from "@trpc/server";
 import type { z } from "zod";
 import type { Prisma } from "../../generated/prisma/client";
 import type { messageListInput, messagePostInput } from "../../shared/schemas";
+import type { Db } from "../db";
 import { sessionNotFound } from "./errors";
-import { messageWriter } from "./message-writer";
-import type { ServiceDeps } from "./sessions";
+import type { MessageWriter, Poster } from "./message-writer";
 
 export interface MessageLimits {
   /** MESSAGE_MAX_BYTES. */
@@ -14,11 +14,11 @@ export interface MessageLimits {
 }
 
 export async function postMessage(
-  { db, bus }: ServiceDeps,
+  writer: MessageWriter,
   limits: MessageLimits,
   input: z.output<typeof messagePostInput>,
-  /** Issue 6: the posting principal (private messages are visible to it). */
-  authorId: string | null = null,
+  /** The posting principal: its id (private messages are visible to it) and its name, shown as the author. */
+  poster: Poster,
 ) {
   const bytes = Buffer.byteLength(input.content, "utf8");
   if (bytes > limits.maxContentBytes) {
@@ -28,14 +28,14 @@ export async function postMessage(
     });
   }
   // Committed (possibly together with concurrent posts) and published when this resolves.
-  return messageWriter(db, bus).post(input, authorId);
+  return writer.post(input, poster);
 }
 
 /** A page of messages, oldest first. */
 export async function listMessages(
-  { db }: ServiceDeps,
+  { db }: { db: Db },
   input: z.output<typeof messageListInput>,
-  /** Issue 6: only messages the caller may see (auth/policy.ts visibleMessagesWhere). */
+  /** Only messages the caller may see (auth/policy.ts visibleMessagesWhere). */
   visible: Prisma.MessageWhereInput = {},
 ) {
   const exists = await db.session.findUnique({ where: { id: input.sessionId }, select: { id: true } });

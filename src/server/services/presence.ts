@@ -12,7 +12,7 @@
 // subscriber sees the whole room. Every update carries the whole room, so a
 // subscriber never has to reconcile deltas.
 import { randomUUID } from "node:crypto";
-import type { Principal } from "../context";
+import type { Principal } from "../auth/principal";
 import { channel, type Bus, type Channel } from "../bus/bus";
 import { BoundedQueue } from "./bounded-queue";
 

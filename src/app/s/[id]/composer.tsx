@@ -8,7 +8,7 @@ import { Check, ChevronDown, SendHorizontal, Square } from "lucide-react";
 import { useEffect, useRef, useState, useSyncExternalStore, type FormEvent } from "react";
 import type { RouterOutputs } from "../../../client";
 import { useConnection } from "../../_components/connection-badge";
-import { displayName, isNetworkError, parley, parleyBrowser } from "../../_components/parley";
+import { isNetworkError, parley, parleyBrowser } from "../../_components/parley";
 import { notifyError } from "../../_components/toasts";
 import { Button } from "../../_components/ui";
 import { newClientKey, outboxFor, type OutboxItem, type Visibility } from "./outbox";
@@ -24,12 +24,12 @@ async function deliver(item: OutboxItem) {
   const { api } = parley();
   const clientKey = item.key;
   if (item.agentId) {
-    await api.chat.send.mutate({ sessionId: item.sessionId, content: item.content, agentId: item.agentId, author: displayName(), clientKey });
+    // No `author`: the server names the poster from its credentials.
+    await api.chat.send.mutate({ sessionId: item.sessionId, content: item.content, agentId: item.agentId, clientKey });
   } else {
     await api.message.post.mutate({
       sessionId: item.sessionId,
       content: item.content,
-      author: displayName(),
       visibility: item.visibility,
       clientKey,
     });

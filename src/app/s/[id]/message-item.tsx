@@ -90,7 +90,7 @@ export const MessageItem = memo(function MessageItem({
       data-seq={message.seq}
       data-message-id={message.id}
       data-status={message.status}
-      aria-label={`${message.author}, ${message.role}`}
+      aria-label={`${message.author}${message.authorLabel ? ` (labelled “${message.authorLabel}” by the poster)` : ""}, ${message.role}`}
       id={`seq-${message.seq}`}
     >
       <div
@@ -103,7 +103,19 @@ export const MessageItem = memo(function MessageItem({
       </div>
       <div className="min-w-0 flex-1">
         <header className="flex flex-wrap items-center gap-x-2 gap-y-1 text-xs">
-          <span className="text-sm font-semibold">{message.author}</span>
+          <span className="text-sm font-semibold" data-testid="message-author">
+            {message.author}
+          </span>
+          {message.authorLabel && (
+            // The poster's own words, set apart from the verified name before it.
+            <span
+              data-testid="message-author-label"
+              title="A label the poster chose; the name before it is who posted"
+              className="rounded-full border border-dashed border-border px-1.5 py-px text-[11px] italic text-muted"
+            >
+              “{message.authorLabel}”
+            </span>
+          )}
           <time className="text-muted" dateTime={new Date(message.createdAt).toISOString()}>
             {time}
           </time>

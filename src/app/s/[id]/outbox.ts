@@ -5,7 +5,10 @@
 // acknowledgement is lost after the write committed, the retry returns the
 // stored message instead of posting it twice, so each is sent exactly once.
 
-export type Visibility = "public" | "private" | "agent_only";
+import type { MessagePostInput } from "../../../shared/schemas";
+
+/** Who may see a message (the data model's enum, as message.post takes it). */
+export type Visibility = NonNullable<MessagePostInput["visibility"]>;
 
 /** A fresh idempotency key (about 25 URL-safe characters; getRandomValues works outside secure contexts too, randomUUID does not). */
 export function newClientKey(): string {

@@ -113,7 +113,7 @@ export class BuiltinRetrievalProvider implements ChatProvider {
   /**
    * Ranked by the message index among this session's messages and other
    * sessions' public ones (not archived), then kept only inside `scope`
-   * (issue 6: what the asker and the answer's readers may see).
+   * (what the asker and the answer's readers may see).
    */
   private async search(sessionId: string, questionMessageId: string, terms: string[], scope: Prisma.MessageWhereInput): Promise<Match[]> {
     const { db, postgres } = this.options;

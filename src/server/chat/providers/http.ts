@@ -1,6 +1,12 @@
 // HTTP plumbing shared by the network providers: fetch with readable
-// connection errors, and a body reader that fails a stalled stream.
+// connection errors, and a body reader that fails a stalled stream. Error
+// texts name "the provider", never its URL (agent.providers promises to hide
+// it), and quote its words only through a SecretRedactor.
 import { ProviderError } from "./provider";
+import type { SecretRedactor } from "./secrets";
+
+/** Longest excerpt of a provider's error body kept in an error. */
+export const ERROR_EXCERPT_CHARS = 300;
 
 /** POST JSON; connection failures and non-2xx answers become ProviderError. Aborts propagate as-is. */
 export async function postJson(
@@ -8,6 +14,7 @@ export async function postJson(
   body: unknown,
   headers: Record<string, string>,
   signal: AbortSignal,
+  secrets: SecretRedactor,
 ): Promise<Response> {
   let response: Response;
   try {
@@ -19,17 +26,18 @@ export async function postJson(
     });
   } catch (error) {
     if (signal.aborted) throw signal.reason;
-    throw new ProviderError(`cannot reach ${new URL(url).origin}: ${describeFetchError(error)}`);
+    throw new ProviderError(`cannot reach the provider: ${secrets.redact(describeFetchError(error))}`);
   }
   if (!response.ok) {
     const text = await response.text().catch(() => "");
-    throw new ProviderError(`HTTP ${response.status} from ${new URL(url).origin}: ${summarise(text) || response.statusText}`);
+    throw new ProviderError(`HTTP ${response.status} from the provider: ${summarise(text, secrets) || response.statusText}`);
   }
-  if (!response.body) throw new ProviderError(`empty response body from ${new URL(url).origin}`);
+  if (!response.body) throw new ProviderError("empty response body from the provider");
   return response;
 }
 
-function describeFetchError(error: unknown): string {
+/** Why a fetch failed, in a word when the socket says (ECONNREFUSED), else its message. */
+export function describeFetchError(error: unknown): string {
   if (error instanceof Error) {
     const cause: unknown = error.cause;
     if (cause && typeof cause === "object" && "code" in cause && typeof cause.code === "string") return cause.code;
@@ -38,19 +46,22 @@ function describeFetchError(error: unknown): string {
   return String(error);
 }
 
-/** A short, single-line excerpt of an error body (providers often answer JSON `{ error: { message } }`). */
-export function summarise(text: string): string {
+/**
+ * A short, single-line excerpt of an error body (providers often answer JSON
+ * `{ error: { message } }`), secrets redacted before it is cut.
+ */
+export function summarise(text: string, secrets: SecretRedactor): string {
   try {
     const parsed: unknown = JSON.parse(text);
     if (parsed && typeof parsed === "object" && "error" in parsed) {
       const err: unknown = parsed.error;
-      if (typeof err === "string") return err.slice(0, 300);
-      if (err && typeof err === "object" && "message" in err && typeof err.message === "string") return err.message.slice(0, 300);
+      if (typeof err === "string") return secrets.excerpt(err, ERROR_EXCERPT_CHARS);
+      if (err && typeof err === "object" && "message" in err && typeof err.message === "string") return secrets.excerpt(err.message, ERROR_EXCERPT_CHARS);
     }
   } catch {
     // not JSON: use the text
   }
-  return text.replace(/\s+/g, " ").trim().slice(0, 300);
+  return secrets.excerpt(text, ERROR_EXCERPT_CHARS);
 }
 
 /**

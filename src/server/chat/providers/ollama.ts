@@ -1,8 +1,12 @@
 // Ollama's native chat API (`POST {host}/api/chat`): NDJSON, one object per
 // line; the last (`done: true`) carries eval counts and durations.
 import { z } from "zod";
-import { linkedController, postJson, readText } from "./http";
+import { describeFetchError, ERROR_EXCERPT_CHARS, linkedController, postJson, readText } from "./http";
 import { ProviderError, type ChatProvider, type CompletionChunk, type CompletionRequest } from "./provider";
+import { SecretRedactor, urlCredentials } from "./secrets";
+
+/** Longest excerpt of a line Ollama sent that could not be read, kept in an error. */
+const LINE_EXCERPT_CHARS = 120;
 
 export interface OllamaOptions {
   host: string;
@@ -27,10 +31,13 @@ export class OllamaProvider implements ChatProvider {
   readonly readsDatabase = false;
   readonly defaultModel: string;
   private readonly host: string;
+  /** Credentials in OLLAMA_HOST, if any. */
+  private readonly secrets: SecretRedactor;
 
   constructor(private readonly options: OllamaOptions) {
     this.host = options.host.replace(/\/+$/, "");
     this.defaultModel = options.defaultModel;
+    this.secrets = new SecretRedactor(urlCredentials(options.host));
   }
 
   async listModels(signal?: AbortSignal): Promise<string[]> {
@@ -38,11 +45,11 @@ export class OllamaProvider implements ChatProvider {
     try {
       response = await fetch(`${this.host}/api/tags`, { signal });
     } catch (error) {
-      throw new ProviderError(`cannot reach ${this.host}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new ProviderError(`cannot reach Ollama: ${this.secrets.redact(describeFetchError(error))}`);
     }
-    if (!response.ok) throw new ProviderError(`HTTP ${response.status} from ${this.host}/api/tags`);
+    if (!response.ok) throw new ProviderError(`HTTP ${response.status} from Ollama's /api/tags`);
     const parsed = tagsSchema.safeParse(await response.json().catch(() => undefined));
-    if (!parsed.success) throw new ProviderError(`unexpected /api/tags answer from ${this.host}`);
+    if (!parsed.success) throw new ProviderError("unexpected /api/tags answer from Ollama");
     return parsed.data.models.map((m) => m.name);
   }
 
@@ -53,6 +60,7 @@ export class OllamaProvider implements ChatProvider {
       { model: request.model, messages: request.messages, stream: true, options: { temperature: request.temperature } },
       {},
       upstream.signal,
+      this.secrets,
     );
     let buffered = "";
     for await (const text of readText(response, this.options.stallMs, request.signal, (e) => upstream.abort(e))) {
@@ -67,17 +75,17 @@ export class OllamaProvider implements ChatProvider {
           json = JSON.parse(line);
         } catch {
           upstream.abort(new ProviderError("malformed line"));
-          throw new ProviderError(`malformed line from Ollama (not JSON): ${line.slice(0, 120)}`);
+          throw new ProviderError(`malformed line from Ollama (not JSON): ${this.secrets.excerpt(line, LINE_EXCERPT_CHARS)}`);
         }
         const parsed = lineSchema.safeParse(json);
         if (!parsed.success) {
           upstream.abort(new ProviderError("malformed line"));
-          throw new ProviderError(`malformed line from Ollama: ${line.slice(0, 120)}`);
+          throw new ProviderError(`malformed line from Ollama: ${this.secrets.excerpt(line, LINE_EXCERPT_CHARS)}`);
         }
         const chunk = parsed.data;
         if (chunk.error) {
           upstream.abort(new ProviderError("provider error"));
-          throw new ProviderError(`Ollama reported an error: ${chunk.error}`);
+          throw new ProviderError(`Ollama reported an error: ${this.secrets.excerpt(chunk.error, ERROR_EXCERPT_CHARS)}`);
         }
         if (chunk.message?.content) yield { type: "text", text: chunk.message.content };
         if (chunk.done) {

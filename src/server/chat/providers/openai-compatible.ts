@@ -3,8 +3,12 @@
 // The SSE body is parsed with eventsource-parser; `[DONE]` ends it.
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { z } from "zod";
-import { linkedController, postJson, readText, summarise } from "./http";
+import { describeFetchError, linkedController, postJson, readText, summarise } from "./http";
 import { ProviderError, type ChatProvider, type CompletionChunk, type CompletionRequest, type CompletionUsage } from "./provider";
+import { SecretRedactor, urlCredentials } from "./secrets";
+
+/** Longest excerpt of a chunk the provider sent that could not be read, kept in an error. */
+const CHUNK_EXCERPT_CHARS = 120;
 
 export interface OpenAiCompatibleOptions {
   baseUrl: string;
@@ -34,11 +38,14 @@ export class OpenAiCompatibleProvider implements ChatProvider {
   readonly readsDatabase = false;
   readonly defaultModel: string;
   private readonly baseUrl: string;
+  /** The key and any credentials in the base URL. */
+  private readonly secrets: SecretRedactor;
 
   constructor(private readonly options: OpenAiCompatibleOptions) {
     // Accept both `http://host:8080` and `http://host:8080/v1`.
     this.baseUrl = options.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "");
     this.defaultModel = options.defaultModel;
+    this.secrets = new SecretRedactor([options.apiKey, ...urlCredentials(options.baseUrl)]);
   }
 
   private headers(): Record<string, string> {
@@ -48,12 +55,13 @@ export class OpenAiCompatibleProvider implements ChatProvider {
   /**
    * Providers quote a refused key in their error text ("Incorrect API key
    * provided: sk-..."). Errors become message metadata (sent to clients) and
-   * log lines, so the key is cut out of every error this provider throws.
+   * log lines. Every excerpt of the provider's words is redacted before it is
+   * cut (secrets.ts); this last pass covers the whole text of every error thrown.
    */
   private withoutKey(error: unknown): unknown {
-    const key = this.options.apiKey;
-    if (!key || !(error instanceof ProviderError) || !error.message.includes(key)) return error;
-    return new ProviderError(error.message.replaceAll(key, "[redacted]"));
+    if (!(error instanceof ProviderError)) return error;
+    const redacted = this.secrets.redact(error.message);
+    return redacted === error.message ? error : new ProviderError(redacted);
   }
 
   async listModels(signal?: AbortSignal): Promise<string[]> {
@@ -77,11 +85,11 @@ export class OpenAiCompatibleProvider implements ChatProvider {
     try {
       response = await fetch(`${this.baseUrl}/v1/models`, { headers: this.headers(), signal });
     } catch (error) {
-      throw new ProviderError(`cannot reach ${this.baseUrl}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new ProviderError(`cannot reach the provider: ${this.secrets.redact(describeFetchError(error))}`);
     }
-    if (!response.ok) throw new ProviderError(`HTTP ${response.status} from ${this.baseUrl}/v1/models`);
+    if (!response.ok) throw new ProviderError(`HTTP ${response.status} from the provider's /v1/models`);
     const parsed = modelsSchema.safeParse(await response.json().catch(() => undefined));
-    if (!parsed.success) throw new ProviderError(`unexpected /v1/models answer from ${this.baseUrl}`);
+    if (!parsed.success) throw new ProviderError("unexpected /v1/models answer from the provider");
     return parsed.data.data.map((m) => m.id);
   }
 
@@ -98,6 +106,7 @@ export class OpenAiCompatibleProvider implements ChatProvider {
       },
       this.headers(),
       upstream.signal,
+      this.secrets,
     );
 
     const events: EventSourceMessage[] = [];
@@ -118,16 +127,16 @@ export class OpenAiCompatibleProvider implements ChatProvider {
           json = JSON.parse(event.data);
         } catch {
           upstream.abort(new ProviderError("malformed chunk"));
-          throw new ProviderError(`malformed chunk from the provider (not JSON): ${event.data.slice(0, 120)}`);
+          throw new ProviderError(`malformed chunk from the provider (not JSON): ${this.secrets.excerpt(event.data, CHUNK_EXCERPT_CHARS)}`);
         }
         const chunk = chunkSchema.safeParse(json);
         if (chunk.success && chunk.data.error != null) {
           upstream.abort(new ProviderError("provider error"));
-          throw new ProviderError(`the provider reported an error: ${summarise(event.data)}`);
+          throw new ProviderError(`the provider reported an error: ${summarise(event.data, this.secrets)}`);
         }
         if (!chunk.success) {
           upstream.abort(new ProviderError("malformed chunk"));
-          throw new ProviderError(`malformed chunk from the provider: ${event.data.slice(0, 120)}`);
+          throw new ProviderError(`malformed chunk from the provider: ${this.secrets.excerpt(event.data, CHUNK_EXCERPT_CHARS)}`);
         }
         for (const choice of chunk.data.choices) {
           const content = choice.delta?.content;

@@ -17,7 +17,7 @@ export interface CompletionRequest {
   sessionId: string;
   /** The persisted user message being answered (the built-in assistant leaves it out of its search). */
   questionMessageId: string;
-  /** Issue 6: the messages the asker may see; a provider that searches (the built-in one) stays inside it. */
+  /** The messages the asker may see; a provider that searches (the built-in one) stays inside it. */
   scope?: Prisma.MessageWhereInput;
   /** Aborting closes the upstream connection; the stream then throws. */
   signal: AbortSignal;

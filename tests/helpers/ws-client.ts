@@ -1,6 +1,6 @@
-// Clients for the issue-4 tests: a tRPC client that sends everything over one
-// WebSocket (so mutations carry the connection's principal), with an optional
-// display name in connectionParams; and a collector for subscriptions.
+// A tRPC client that sends everything over one WebSocket (so mutations carry
+// the connection's principal), with an optional display name in
+// connectionParams; and a collector for subscriptions.
 import { createTRPCClient, createWSClient, wsLink } from "@trpc/client";
 import superjson from "superjson";
 import NodeWebSocket from "ws";

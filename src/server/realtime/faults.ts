@@ -6,9 +6,11 @@
 //   delay=Nms         hold every frame N ms (order is kept)
 //   disconnectEvery=Ns  terminate each connection after about N s (±50 %)
 //   seed=N            make the random choices repeatable
-// Only frames that carry subscription data are dropped or duplicated; replies
-// to queries and mutations are never touched. Refused when NODE_ENV is
-// production unless PARLEY_FAULTS_IN_PRODUCTION=yes.
+// Only messages that carry subscription data are dropped or duplicated (every
+// frame the hub writes, and tRPC's own data messages); replies to queries and
+// mutations are never touched. The faults sit in front of each connection's
+// socket as its Outbound (connection.ts), so both ways out pass them in call
+// order. Refused when NODE_ENV is production unless PARLEY_FAULTS_IN_PRODUCTION=yes.
 import type { WebSocket } from "ws";
 import { z } from "zod";
 
@@ -71,6 +73,12 @@ export interface FaultCounters {
   disconnected: number;
 }
 
+/** Where a connection's bytes go (connection.ts): a text message framed by `ws`, or a complete frame for the TCP socket. */
+export interface Outbound {
+  text(data: string | Uint8Array): void;
+  frame(frame: Buffer): void;
+}
+
 const isSubscriptionData = (data: unknown) => typeof data === "string" && data.includes('"result":{"type":"data"') && data.includes('"id":');
 
 export class FaultInjector {
@@ -82,53 +90,86 @@ export class FaultInjector {
     this.rand = random(spec.seed ?? Date.now());
   }
 
-  /** Wrap a freshly connected socket's `send` (install after any other send wrapper). */
-  attach(socket: WebSocket): void {
+  /** The faulty way out of a freshly connected socket, in front of `inner`; also schedules its disconnect. */
+  outbound(socket: WebSocket, inner: Outbound): Outbound {
+    if (this.spec.disconnectEvery !== undefined) this.disconnectLater(socket, this.spec.disconnectEvery);
+    return new FaultyOutbound(this, socket, inner);
+  }
+
+  /** Whether to drop (true), and whether to duplicate, one message of subscription data. */
+  decide(): "drop" | "duplicate" | "send" {
     const { spec, counters } = this;
-    const send = socket.send.bind(socket) as (data: unknown) => void;
-    let lastDue = 0;
-    const deliver = (data: unknown) => {
-      if (spec.delay <= 0) return send(data);
-      const due = Math.max(Date.now() + spec.delay, lastDue);
-      lastDue = due;
-      counters.delayed++;
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        if (socket.readyState === socket.OPEN) send(data);
-      }, due - Date.now());
-      this.timers.add(timer);
-    };
-    socket.send = ((data: unknown) => {
-      if (isSubscriptionData(data)) {
-        if (this.rand() < spec.drop) {
-          counters.dropped++;
-          return;
-        }
-        if (this.rand() < spec.duplicate) {
-          counters.duplicated++;
-          deliver(data);
-        }
-      }
-      deliver(data);
-    }) as WebSocket["send"];
-    if (spec.disconnectEvery !== undefined) {
-      const after = spec.disconnectEvery * (0.5 + this.rand());
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        counters.disconnected++;
-        socket.terminate();
-      }, after);
-      timer.unref();
-      this.timers.add(timer);
-      socket.once("close", () => {
-        clearTimeout(timer);
-        this.timers.delete(timer);
-      });
+    if (this.rand() < spec.drop) {
+      counters.dropped++;
+      return "drop";
     }
+    if (this.rand() < spec.duplicate) {
+      counters.duplicated++;
+      return "duplicate";
+    }
+    return "send";
+  }
+
+  /** Run `send` after the spec's delay, never before an earlier delayed send (`after`: that one's due time); returns this one's due time. */
+  later(socket: WebSocket, after: number, send: () => void): number {
+    const due = Math.max(Date.now() + this.spec.delay, after);
+    this.counters.delayed++;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (socket.readyState === socket.OPEN) send();
+    }, due - Date.now());
+    this.timers.add(timer);
+    return due;
+  }
+
+  private disconnectLater(socket: WebSocket, everyMs: number): void {
+    const after = everyMs * (0.5 + this.rand());
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.counters.disconnected++;
+      socket.terminate();
+    }, after);
+    timer.unref();
+    this.timers.add(timer);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      this.timers.delete(timer);
+    });
   }
 
   close(): void {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+  }
+}
+
+/** One connection's way out through the faults: drops, duplicates and delays, order kept. */
+class FaultyOutbound implements Outbound {
+  private lastDue = 0;
+
+  constructor(
+    private readonly faults: FaultInjector,
+    private readonly socket: WebSocket,
+    private readonly inner: Outbound,
+  ) {}
+
+  text(data: string | Uint8Array): void {
+    this.pass(isSubscriptionData(data), () => this.inner.text(data));
+  }
+
+  frame(frame: Buffer): void {
+    this.pass(true, () => this.inner.frame(frame));
+  }
+
+  private pass(data: boolean, send: () => void): void {
+    const decision = data ? this.faults.decide() : "send";
+    if (decision === "drop") return;
+    if (decision === "duplicate") this.deliver(send);
+    this.deliver(send);
+  }
+
+  private deliver(send: () => void): void {
+    if (this.faults.spec.delay <= 0) send();
+    else this.lastDue = this.faults.later(this.socket, this.lastDue, send);
   }
 }

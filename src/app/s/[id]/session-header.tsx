@@ -1,0 +1,45 @@
+"use client";
+// The session's header: back to the list, its title, whether it is live, and who is here.
+import { ArrowLeft } from "lucide-react";
+import Link from "next/link";
+import type { PresenceMember } from "./presence";
+import type { Session } from "./session-stream";
+
+export function SessionHeader(props: {
+  session: Session | null;
+  live: boolean;
+  reconnecting: boolean;
+  loadedCount: number;
+  members: readonly PresenceMember[];
+}) {
+  const { session, live, reconnecting, loadedCount, members } = props;
+  return (
+    <div className="flex items-center gap-3 border-b border-border py-3">
+      <Link href="/" aria-label="All sessions" className="rounded-md p-1.5 text-muted hover:bg-subtle hover:text-fg">
+        <ArrowLeft size={18} />
+      </Link>
+      <div className="min-w-0 flex-1">
+        <h1 className="truncate text-lg font-semibold tracking-tight">{session?.title ?? "…"}</h1>
+        <p className="text-xs text-muted">
+          <span data-testid="live-state">{live ? "live" : reconnecting ? "reconnecting…" : "connecting…"}</span>
+          {session && ` · ${loadedCount} loaded`}
+          {session?.archivedAt && " · archived"}
+        </p>
+      </div>
+      <div className="flex items-center -space-x-2" aria-label="People here" data-testid="presence">
+        {members.slice(0, 6).map((m) => (
+          <span
+            key={m.principalId}
+            title={m.name}
+            className="grid h-8 w-8 place-items-center rounded-full border-2 border-panel bg-accent/80 text-xs font-semibold text-accent-fg uppercase"
+          >
+            {m.name.replace(/^Guest /, "").slice(0, 2)}
+          </span>
+        ))}
+        {members.length > 6 && (
+          <span className="grid h-8 w-8 place-items-center rounded-full border-2 border-panel bg-subtle text-xs">+{members.length - 6}</span>
+        )}
+      </div>
+    </div>
+  );
+}
