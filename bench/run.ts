@@ -1,4 +1,4 @@
-// `npm run bench [-- <scenario>...] [--smoke] [--rounds N]`
+// `npm run bench [-- <scenario>...] [--smoke] [--rounds N]` (and `npm run bench -- memory`, bench/memory.ts)
 // Runs Parley's production server and three baselines (plain `ws` prepared,
 // the physical limit; plain `ws` as commonly written; Socket.IO 4) in turn,
 // alternating their order each round, with load from worker threads on
@@ -23,6 +23,11 @@ const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume", "clie
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
+// `npm run bench -- memory [--smoke] [--size N]`: recall, store and message.post with memories (bench/memory.ts); only when named, and alone.
+if (argv.includes("memory")) {
+  await import("./memory");
+  process.exit(0);
+}
 const onlyArg = argv.indexOf("--only");
 /** `--only parley`: run one target (for profiling). */
 const targets: readonly TargetName[] = onlyArg >= 0 ? TARGETS.filter((t) => t === argv[onlyArg + 1]) : TARGETS;

@@ -14,10 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Role, Visibility } from "../src/generated/prisma/client";
 import type { AppRouter } from "../src/server/routers/_app";
 import { appRouter } from "../src/server/routers/_app";
+import type { Principal } from "../src/server/auth/principal";
 import { createAgent } from "../src/server/chat/agents";
 import { postMessage } from "../src/server/services/messages";
 import { agentEventPublishInput } from "../src/shared/agent-events";
 import { agentCreateInput, chatSendInput } from "../src/shared/chat";
+import { memoryStoreInput } from "../src/shared/memory";
 import type { SessionEvent } from "../src/shared/events";
 import { AUTH_CALL_MANY_ENV, firstValue, makePrincipal, outcome, type TestPrincipal } from "./helpers/auth";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
@@ -225,6 +227,8 @@ interface Fixture {
   /** A token for auth.revokeToken, and one WebSocket connection of it for system.disconnect. */
   victim: TestPrincipal;
   victimConnectionId: string;
+  /** Public memories of the session, stored by its owner: one to read, one to update, one to delete. */
+  memories: { read: string; update: string; delete: string };
 }
 
 interface Row {
@@ -235,7 +239,13 @@ interface Row {
   /** Acts on `owner`'s question or answer of this visibility: NOT_FOUND when the caller may not see it. */
   visibility?: Visibility;
   call: (f: Fixture) => Promise<string>;
+  /** When the rule alone does not say it: what the call should answer. */
+  want?: (rules: ReturnType<typeof expected>, role: Role, relation: Relation) => string;
 }
+
+/** A memory of the session: NOT_FOUND to whom may not read it; changed by the session's owner (not a viewer) and admins. */
+const changeSessionMemory = (rules: ReturnType<typeof expected>, role: Role, relation: Relation) =>
+  !rules.read ? "NOT_FOUND" : role === "admin" || (relation === "owner" && role !== "viewer") ? "ok" : "FORBIDDEN";
 
 /** Waits for the answer a chat.send or chat.regenerate started, so the next one does not meet CHAT_MAX_RUNS_PER_SESSION. */
 async function answered(started: Promise<{ runId: string }>): Promise<void> {
@@ -324,6 +334,43 @@ const rows: Row[] = [
   { name: "metrics.snapshot", path: "metrics.snapshot", rule: "signed-in", call: (f) => outcome(f.api.metrics.snapshot.query()) },
   { name: "metrics.instances", path: "metrics.instances", rule: "signed-in", call: (f) => outcome(f.api.metrics.instances.query()) },
   { name: "metrics.live", path: "metrics.live", rule: "signed-in", call: (f) => firstValue((h) => f.ws.api.metrics.live.subscribe({}, h)) },
+  { name: "memory.store global", path: "memory.store", rule: "non-viewer", call: (f) => outcome(f.api.memory.store.mutate({ content: "a global note" })) },
+  {
+    name: "memory.store in the session",
+    path: "memory.store",
+    rule: "write",
+    call: (f) => outcome(f.api.memory.store.mutate({ content: "a session note", scope: { kind: "session", sessionId: f.sessionId } })),
+  },
+  { name: "memory.list", path: "memory.list", rule: "signed-in", call: (f) => outcome(f.api.memory.list.query({})) },
+  { name: "memory.recall", path: "memory.recall", rule: "signed-in", call: (f) => outcome(f.api.memory.recall.query({ query: "note" })) },
+  { name: "memory.events", path: "memory.events", rule: "signed-in", call: (f) => firstValue((h) => f.ws.api.memory.events.subscribe({ lastEventId: "0" }, h)) },
+  {
+    name: "memory.get of a session memory",
+    path: "memory.get",
+    rule: "read",
+    want: (rules) => (rules.read ? "ok" : "NOT_FOUND"),
+    call: (f) => outcome(f.api.memory.get.query({ id: f.memories.read })),
+  },
+  {
+    name: "memory.update of a session memory",
+    path: "memory.update",
+    rule: "manage",
+    want: changeSessionMemory,
+    call: (f) => outcome(f.api.memory.update.mutate({ id: f.memories.update, content: "changed" })),
+  },
+  {
+    name: "memory.delete of a session memory",
+    path: "memory.delete",
+    rule: "manage",
+    want: changeSessionMemory,
+    call: (f) => outcome(f.api.memory.delete.mutate({ id: f.memories.delete })),
+  },
+  {
+    name: "message.search",
+    path: "message.search",
+    rule: "signed-in",
+    call: (f) => outcome(f.api.message.search.query({ query: "question", sessionId: f.sessionId })),
+  },
   ...visibilities.flatMap((visibility): Row[] => [
     {
       name: `chat.send ${visibility}`,
@@ -370,6 +417,7 @@ describe("authorization matrix: every other procedure", () => {
   /** What the rules say a call should answer. */
   function want(row: Row, role: Role, relation: Relation, callerId: string, ownerId: string): string {
     const rules = expected(role, relation);
+    if (row.want) return row.want(rules, role, relation);
     const allowed = {
       "signed-in": true,
       "non-viewer": role !== "viewer",
@@ -408,7 +456,13 @@ describe("authorization matrix: every other procedure", () => {
     await victimWs.api.auth.me.query();
     const victimConnectionId = connections.list().find((c) => c.principal.id === victim.id)?.connectionId ?? "none";
     const ws = wsClient(t.url, caller.token);
-    const f: Fixture = { api: t.client({ token: caller.token }).api, ws, sessionId: session.id, runs, member, agentId: agent.id, victim, victimConnectionId };
+    const ownerPrincipal: Principal = { id: sessionOwner.id, kind: "user", name: "owner", role: "member", tokenId: null, stored: true };
+    const sessionOwnerCaller = { principal: ownerPrincipal, sessionAccess: (id: string) => t.server.deps.auth.access.lookup(db, ownerPrincipal, id) };
+    const remember = async (content: string) =>
+      (await t.server.deps.memory.remember(sessionOwnerCaller, memoryStoreInput.parse({ content, scope: { kind: "session", sessionId: session.id } }))).id;
+    const memories = { read: await remember("to read"), update: await remember("to update"), delete: await remember("to delete") };
+    await t.server.deps.memory.remember(sessionOwnerCaller, memoryStoreInput.parse({ content: "for everyone" }));
+    const f: Fixture = { api: t.client({ token: caller.token }).api, ws, sessionId: session.id, runs, member, agentId: agent.id, victim, victimConnectionId, memories };
     try {
       const got: Record<string, string> = {};
       const wanted: Record<string, string> = {};

@@ -51,6 +51,10 @@ describe("every page", () => {
         await expect.poll(() => page.locator(".uplot").count(), poll).toBeGreaterThan(0);
       }],
       ["/events", "Events · Parley", connected],
+      ["/memory", "Memory · Parley", async (page) => {
+        await connected(page);
+        await page.getByLabel("Recall query").waitFor(poll);
+      }],
       ["/connections", "Connections · Parley", async (page) => {
         await expect.poll(() => page.getByText("session.events").or(page.getByText("metrics.live")).or(page.getByText(/connection/i)).count(), poll).toBeGreaterThan(0);
       }],

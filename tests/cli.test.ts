@@ -310,6 +310,29 @@ describe("parley CLI", () => {
     expect((await cli(["--help"])).code).toBe(0);
   });
 
+  it("memory add, ls, recall and rm, and search, for people and with --json", async () => {
+    const added = await cli(["--json", "memory", "add", "The staging database is refreshed every Sunday night.", "--title", "Staging refresh", "--tag", "ops"]);
+    expect(added.code).toBe(0);
+    const memory = JSON.parse(added.stdout) as { id: string; tags: string[] };
+    expect(memory.tags).toEqual(["ops"]);
+    const listed = await cli(["memory", "ls", "--tag", "ops"]);
+    expect(listed.stdout).toContain(memory.id);
+    expect(listed.stdout).toContain("Staging refresh: The staging database");
+    const recalled = await cli(["memory", "recall", "when is staging refreshed"]);
+    expect(recalled.code).toBe(0);
+    expect(recalled.stdout).toContain(memory.id);
+    expect(recalled.stdout).toMatch(/\[refresh(ed)?\]/i);
+    expect((await cli(["memory", "rm", memory.id])).stdout).toContain(`deleted ${memory.id}`);
+    expect((await cli(["memory", "rm", memory.id])).code).toBe(5);
+
+    const sessionId = (await cli(["sessions", "create", "Search me"])).stdout.split(" ")[0] ?? "";
+    await cli(["send", sessionId, "The flamingo budget was approved.", "--author", "ada"]);
+    const found = await cli(["search", "flamingo"]);
+    expect(found.stdout).toContain(`/s/${sessionId}#seq-1`);
+    expect(found.stdout).toContain("[flamingo]");
+    expect((await cli(["--json", "memory", "add", "x", "--session", "a", "--mine"])).code).toBe(2);
+  });
+
   it("examples/agent-bot, set up as its README says (token create, sessions create, sessions add-member), answers a message that mentions it and reports agent.progress", async () => {
     // The README's steps, as an admin: the bot's token, a session, and the bot a member of it.
     const botToken = (await cli(["token", "create", "bot", "--role", "agent"])).stdout.split("\n")[0] ?? "";
@@ -342,6 +365,11 @@ describe("parley CLI", () => {
       expect(answers).toHaveLength(1);
       expect(answers[0]).toMatchObject({ parentId: question.id, status: "complete" });
       expect(answers[0]?.content).toContain("> The launch is on Friday.");
+      // It remembered the question (memory.store) and recalls it next time (memory.recall); who asked is
+      // the asker's principal, not the --author label beside it.
+      const remembered = await sdk.api.memory.list.query({ scope: { kind: "session", sessionId }, tag: "agent-bot" });
+      expect(remembered.items.map((m) => m.content)).toEqual(["cli admin asked: @bot when is the launch?"]);
+      expect(output(bot)).toContain(`recalled 0 memories for #${question.seq}`);
 
       const progress: { step: string | number; percent: number }[] = [];
       const sub = sdk.api.events.subscribe.subscribe(

@@ -38,6 +38,9 @@ async function progress(taskId: string, step: string, percent: number, message: 
 async function answer(question: Message): Promise<void> {
   const taskId = question.id;
   await progress(taskId, "received", 0, `answering #${question.seq} from ${question.author}`);
+  // What the bot remembers of earlier questions in this session (memory.recall).
+  const recalled = await parley.recall(question.content, { scope: { kind: "session", sessionId }, tag: "agent-bot", limit: 3 });
+  console.log(`recalled ${recalled.items.length} memories for #${question.seq}`);
   const started = await parley.api.chat.regenerate.mutate({ messageId: question.id, agentId: values.agent });
   let chars = 0;
   let reported = 0;
@@ -53,6 +56,13 @@ async function answer(question: Message): Promise<void> {
     } else {
       const status = item.message.status;
       await progress(taskId, status === "complete" ? "done" : status, 100, `answer #${item.message.seq} is ${status}`);
+      // Remember that this was asked and answered (memory.store), for the next question.
+      const memory = await parley.remember(`${question.author} asked: ${question.content.slice(0, 500)}`, {
+        title: `question #${question.seq}`,
+        scope: { kind: "session", sessionId },
+        tags: ["agent-bot"],
+      });
+      console.log(`remembered ${memory.id}`);
       console.log(`answered #${question.seq} (${status}): ${item.message.content.slice(0, 80)}`);
     }
   }

@@ -7,21 +7,13 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Archive, ArchiveRestore, MessagesSquare, Search } from "lucide-react";
 import Link from "next/link";
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { CreateSessionDialog } from "./_components/create-session-dialog";
 import { notify } from "./_components/toasts";
 import { useTRPC } from "./_components/trpc";
 import { Button, Card, EmptyState, ErrorState, Loading, PageHeader, relativeTime } from "./_components/ui";
 import { errorMessage } from "./_components/parley";
-
-function useDebounced<T>(value: T, ms: number): T {
-  const [debounced, setDebounced] = useState(value);
-  useEffect(() => {
-    const timer = setTimeout(() => setDebounced(value), ms);
-    return () => clearTimeout(timer);
-  }, [value, ms]);
-  return debounced;
-}
+import { useDebounced } from "./_components/use-debounced";
 
 export default function SessionsPage() {
   const trpc = useTRPC();

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { registerChat } from "./chat";
 import { createContext, DEFAULT_URL, type CliContext, type GlobalOptions } from "./context";
+import { registerMemory } from "./memory";
 import { CliError, ExitCode, toCliError } from "./exit-codes";
 import { registerSessions } from "./sessions";
 import { registerStreams } from "./streams";
@@ -16,7 +17,7 @@ let exitCode: number = ExitCode.ok;
 
 function buildProgram(): Command {
   const program = new Command("parley")
-    .description("Parley from the command line: sessions, live events, chat, metrics, tokens")
+    .description("Parley from the command line: sessions, live events, chat, metrics, tokens, memory and search")
     .option("--url <url>", `server URL (env PARLEY_URL, default ${DEFAULT_URL})`)
     .option("--token <token>", "API token (env PARLEY_TOKEN)")
     .option("--json", "machine-readable output: one JSON value per line")
@@ -48,6 +49,7 @@ function buildProgram(): Command {
   registerStreams(program, run);
   registerChat(program, run);
   registerTokens(program, run);
+  registerMemory(program, run);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

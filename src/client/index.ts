@@ -17,7 +17,7 @@ import {
 } from "@trpc/client";
 import { EventSource as NodeEventSource } from "eventsource";
 import superjson from "superjson";
-import type { AppRouter } from "../server/routers/_app";
+import type { AppRouter, RouterOutputs } from "../server/routers/_app";
 import { askSession, followRun, type AskItem, type AskOptions } from "./ask";
 import {
   ConnectionStateSource,
@@ -26,6 +26,7 @@ import {
   sseConnectionStateLink,
   type ConnectionStateObservable,
 } from "./connection-state";
+import { recall, remember, type RecallOptions, type RememberOptions } from "./memory";
 import { UpgradeRefusals, type UpgradeRefusal } from "./refusals";
 import { tailSession, type TailItem, type TailOptions } from "./tail";
 
@@ -33,6 +34,7 @@ export type * from "./types";
 export type { AskItem, AskOptions } from "./ask";
 export type { ConnectionState, ConnectionStateListener, ConnectionStateObservable } from "./connection-state";
 export type { TailItem, TailOptions } from "./tail";
+export type { RecallOptions, RememberOptions } from "./memory";
 export { describeFailure, isPermanentFailure, type ParleyFailure, type ParleyFailureKind } from "./errors";
 export type { UpgradeRefusal, UpgradeRefusalCode } from "./refusals";
 
@@ -89,6 +91,10 @@ export interface ParleyClient {
    * chat.send): its deltas from the start, then `done`. Aborting `signal` stops the run.
    */
   followRun(runId: string, options?: { signal?: AbortSignal }): AsyncGenerator<AskItem, void, undefined>;
+  /** Store a memory (memory.store): global and public unless `options` say otherwise. */
+  remember(content: string, options?: RememberOptions): Promise<RouterOutputs["memory"]["store"]>;
+  /** The memories that best match `query` (memory.recall), with scores and matched words. */
+  recall(query: string, options?: RecallOptions): Promise<RouterOutputs["memory"]["recall"]>;
   /** Close the WebSocket; pending subscriptions end, `tail` and `ask` iterators return. */
   close(): Promise<void>;
 }
@@ -166,6 +172,8 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     ask: (sessionId, prompt, askOptions = {}) =>
       askSession(api, sessionId, prompt, { ...askOptions, lifetime: lifetime.signal, retryDelayMs }),
     followRun: (runId, runOptions = {}) => followRun(api, runId, { signal: runOptions.signal, lifetime: lifetime.signal, retryDelayMs }),
+    remember: (content, rememberOptions) => remember(api, content, rememberOptions),
+    recall: (query, recallOptions) => recall(api, query, recallOptions),
     close: async () => {
       lifetime.abort();
       stopFollowing();

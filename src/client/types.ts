@@ -8,6 +8,7 @@ export type { SessionEvent, ChatStreamEvent } from "../shared/events";
 export type { ChatRunEvent, RunMetadata, ProviderId, FinishReason } from "../shared/chat";
 export type { AgentEvent, AgentEventEnvelope, AgentEventPublishInput, KnownAgentEventType } from "../shared/agent-events";
 export type { MetricsSample, MetricsResolutionMs } from "../shared/metrics";
+export type { MemoryEvent, MemoryItem, RecallHit, RecallResult, MessageSearchHit, Highlight } from "../shared/memory";
 
 /** A session as the API returns it. */
 export type Session = RouterOutputs["session"]["create"];

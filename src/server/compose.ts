@@ -17,6 +17,8 @@ import { ClusterMetrics } from "./cluster/metrics";
 import type { ServerDeps } from "./context";
 import { openStorage } from "./db";
 import type { Config } from "./env";
+import { MemoryService } from "./memory";
+import { createEmbedder } from "./memory/embedder";
 import { MetricsCollector } from "./metrics/collector";
 import { QueryLabels } from "./metrics/db-queries";
 import { HubStats } from "./metrics/hub-stats";
@@ -67,12 +69,26 @@ export async function composeServer(config: Config, log: Logger, connectionCount
   // REDIS_URL selects the Redis bus (scale-out); the in-process bus otherwise.
   const bus: Bus = config.REDIS_URL ? await RedisBus.connect({ url: config.REDIS_URL, log: busLog }) : new MemoryBus(busLog);
 
+  // The typed event log: the memory feature (next) publishes its figures there.
+  const agentEvents = new AgentEventLog({
+    db,
+    bus,
+    log: log.child({ component: "events" }),
+    stats,
+    limits: { maxCount: config.EVENTS_MAX_COUNT, maxAgeMs: config.EVENTS_MAX_AGE_MS, payloadMaxBytes: config.EVENTS_PAYLOAD_MAX_BYTES },
+  });
+  // Memories, before chat (assistants read them): the embedder (null without
+  // EMBEDDINGS_PROVIDER) embeds in the background; the service stores, recalls
+  // and streams changes.
+  const embedder = createEmbedder(config, { db, bus, log: log.child({ component: "embeddings" }) });
+  const memory = new MemoryService({ storage, bus, log, config, agentEvents, embedder });
+
   // The write side: the session log, message.post's group commit, chat runs.
   const sessionLog = new SessionLog(storage, bus);
   const messages = new MessageWriter(storage, sessionLog);
   const chatLog = log.child({ component: "chat" });
-  const providers = createProviders(config, db);
-  const chat = new ChatRunRegistry({ db, bus, sessionLog, log: chatLog, config, providers });
+  const providers = createProviders(config, storage, memory);
+  const chat = new ChatRunRegistry({ db, bus, sessionLog, log: chatLog, config, providers, memories: memory });
   await chat.recoverInterrupted();
   const seeded = await seedDefaultAgents(db, providers);
   // Provider ids only: base URLs may carry credentials, keys are never logged.
@@ -104,15 +120,8 @@ export async function composeServer(config: Config, log: Logger, connectionCount
     if (revoked.length > 0) log.info({ tokenId: change.tokenId, closed: revoked.length }, "closed connections of a revoked token");
   });
 
-  // Presence, typed agent events, the cluster and the metrics that read them all.
+  // Presence, the cluster and the metrics that read them all.
   const presence = new PresenceTracker(bus, config.PRESENCE_TYPING_TTL_MS);
-  const agentEvents = new AgentEventLog({
-    db,
-    bus,
-    log: log.child({ component: "events" }),
-    stats,
-    limits: { maxCount: config.EVENTS_MAX_COUNT, maxAgeMs: config.EVENTS_MAX_AGE_MS, payloadMaxBytes: config.EVENTS_PAYLOAD_MAX_BYTES },
-  });
   // Only a shared bus has other instances to hear from; without one nothing goes on the bus.
   const members = new ClusterMembers(bus, Boolean(config.REDIS_URL));
   const clusterConnections = new ClusterConnections({ bus, members, registry: connections, log: log.child({ component: "cluster" }) });
@@ -149,6 +158,7 @@ export async function composeServer(config: Config, log: Logger, connectionCount
     presence,
     agentEvents,
     cluster: { members, connections: clusterConnections, metrics: clusterMetrics },
+    memory,
   };
 
   return {
@@ -162,6 +172,7 @@ export async function composeServer(config: Config, log: Logger, connectionCount
       clusterMetrics.start();
       metrics.start(instance);
       agentEvents.start();
+      embedder?.start();
       prometheus.start(instance, PARLEY_VERSION);
       auth.start();
     },
@@ -174,9 +185,11 @@ export async function composeServer(config: Config, log: Logger, connectionCount
       metrics.close();
       presence.close();
       connections.close();
-      await agentEvents.close();
       prometheus.close();
       await chat.close(); // running answers end as "interrupted", saved before the database closes
+      memory.close(); // its last coalesced events reach the event log before that closes
+      await embedder?.close();
+      await agentEvents.close();
       await bus.close();
       await storage.close();
     },

@@ -15,6 +15,7 @@ import type { ClusterMembers } from "./cluster/members";
 import type { ClusterMetrics } from "./cluster/metrics";
 import type { Db, Storage } from "./db";
 import type { Config } from "./env";
+import type { MemoryService } from "./memory";
 import type { MetricsCollector } from "./metrics/collector";
 import type { HubStats } from "./metrics/hub-stats";
 import type { Connection, ConnectionRegistry } from "./realtime/connection";
@@ -53,6 +54,8 @@ export interface ServerDeps {
   agentEvents: AgentEventLog;
   /** The other instances, with a shared bus (REDIS_URL): who is up, every instance's connections and metrics. */
   cluster: { members: ClusterMembers; connections: ClusterConnections; metrics: ClusterMetrics };
+  /** Memories: store, recall and their live changes (src/server/memory). */
+  memory: MemoryService;
 }
 
 export type Transport = "http" | "ws";

@@ -174,6 +174,36 @@ export const configSchema = z.object({
   CHAT_MAX_RUNS_PER_PRINCIPAL: int(2, 1, 10_000),
   // --- end of authentication configuration --------------------------------
 
+  // --- Memory and search (src/server/memory, src/server/search). ----------
+  // Full-text ranking always; vector similarity too when an embeddings
+  // provider is set. Embedding runs in the background: a stored memory is
+  // recallable by its words at once, and by meaning once embedded.
+  /** Largest memory content (UTF-8 bytes); more is refused with PAYLOAD_TOO_LARGE. */
+  MEMORY_MAX_BYTES: int(16 * 1024, 64, 1024 * 1024),
+  /** Memories stored per principal per minute (token bucket); past it TOO_MANY_REQUESTS. */
+  MEMORY_WRITES_PER_MINUTE: int(600, 1, 1_000_000),
+  /** memory.events changes kept: the newest this many; a cursor older than them resumes from the oldest kept. */
+  MEMORY_EVENTS_MAX_COUNT: int(100_000, 100, 100_000_000),
+  /** `openai` (OpenAI-compatible /v1/embeddings) or `ollama` (/api/embed); unset: text ranking only. */
+  EMBEDDINGS_PROVIDER: z.enum(["openai", "ollama"]).optional(),
+  /** Base URL of the embeddings server (default https://api.openai.com for openai, OLLAMA_HOST for ollama). */
+  EMBEDDINGS_BASE_URL: z.url().optional(),
+  /** Bearer key for an OpenAI-compatible embeddings server (default OPENAI_API_KEY). Never logged. */
+  EMBEDDINGS_API_KEY: z.string().min(1).optional(),
+  /** Embedding model name. */
+  EMBEDDINGS_MODEL: z.string().min(1).max(200).default("text-embedding-3-small"),
+  /** One embeddings request waits at most this long. */
+  EMBEDDINGS_TIMEOUT_MS: int(10_000, 50, 600_000),
+  /** Memories embedded per request. */
+  EMBEDDINGS_BATCH_SIZE: int(32, 1, 2_048),
+  /** Attempts per memory before it stays text-only (each retry waits twice as long as the last, from 1 s). */
+  EMBEDDINGS_MAX_ATTEMPTS: int(6, 1, 100),
+  /** How long recall waits for the query's embedding before answering by text alone. */
+  EMBEDDINGS_QUERY_TIMEOUT_MS: int(2_000, 10, 60_000),
+  /** Memories an agent with a model provider is given as context per run (0: none). */
+  CHAT_MEMORY_CONTEXT: int(5, 0, 50),
+  // --- end of memory and search configuration ----------------------------
+
   // --- Prisma Studio (`npm run studio`, src/studio/). ---------------------
   /** Interface `npm run studio` binds. Loopback by default: Studio reads and edits every row, without sign-in. */
   STUDIO_HOST: z.string().min(1).default("127.0.0.1"),

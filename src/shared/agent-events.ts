@@ -122,17 +122,37 @@ const known = z.discriminatedUnion("type", [
     type: z.literal("tool.error"),
     data: z.object({ callId: idSchema, name: text(200), message: text(2_000) }),
   }),
-  // Memory.
+  // Memory. Parley's memory store (memory.*) publishes these itself with
+  // counts and timings only: `key` is the memory id, `namespace` its scope
+  // kind; never its content, nor the query.
   z.object({
     type: z.literal("memory.store"),
-    data: z.object({ key: text(500), namespace: text(200).optional(), value: z.json().optional() }),
+    data: z.object({
+      key: text(500),
+      namespace: text(200).optional(),
+      value: z.json().optional(),
+      /** created | updated | deleted */
+      operation: text(20).optional(),
+      /** Writes this event stands for (Parley coalesces a principal's writes over 250 ms; `key` is the last one's). */
+      operations: count.optional(),
+      bytes: count.optional(),
+      durationMs: ms.optional(),
+    }),
   }),
   z.object({
     type: z.literal("memory.recall"),
     data: z.object({
-      query: text(2_000),
+      query: text(2_000).optional(),
       namespace: text(200).optional(),
-      results: z.array(z.object({ key: text(500), score: z.number().optional(), value: z.json().optional() })).max(100),
+      results: z.array(z.object({ key: text(500), score: z.number().optional(), value: z.json().optional() })).max(100).optional(),
+      /** Results returned, and how they were ranked (text | hybrid). */
+      count: count.optional(),
+      /** Recalls this event stands for (coalesced over 250 ms: results summed, times the slowest). */
+      operations: count.optional(),
+      mode: text(20).optional(),
+      durationMs: ms.optional(),
+      textMs: ms.optional(),
+      vectorMs: ms.optional(),
     }),
   }),
   z.object({
@@ -140,10 +160,13 @@ const known = z.discriminatedUnion("type", [
     data: z.object({
       message: text(2_000),
       code: text(100).optional(),
-      /** What failed: `store`, `recall`, `delete`, ... */
+      /** What failed: `store`, `recall`, `delete`, `embed` (Parley's own embeddings queue), ... */
       operation: text(100).optional(),
       key: text(500).optional(),
       namespace: text(200).optional(),
+      /** Memories the failure concerned (a failed embeddings batch), and which attempt it was. */
+      count: count.optional(),
+      attempt: count.optional(),
     }),
   }),
   // A task's progress: reasoning steps, an evolution run's generations.

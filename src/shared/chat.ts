@@ -38,6 +38,8 @@ export const runMetadataSchema = z.object({
   usageSource: z.enum(["provider", "estimated"]).optional(),
   /** Readable reason for `finishReason: "error"` ("interrupted", "HTTP 500: ...", "stalled: ..."). */
   error: z.string().optional(),
+  /** The memories the provider was given as context (CHAT_MEMORY_CONTEXT), by id. */
+  memoryIds: z.array(z.string()).optional(),
 });
 export type RunMetadata = z.infer<typeof runMetadataSchema>;
 

@@ -149,14 +149,21 @@ async function startFake(dialect: Dialect): Promise<FakeProvider> {
     res.end(finalFrames(dialect, answer, answer.tokens.length));
   }
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  fake.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  Object.assign(fake, await serveOnLoopback(server));
   return fake;
+}
+
+/** Listen on a loopback port (0: any free one); its URL, and a close that ends open connections too. */
+export async function serveOnLoopback(server: http.Server, port = 0): Promise<{ url: string; close: () => Promise<void> }> {
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 export const startFakeOpenAi = () => startFake("openai");

@@ -1,13 +1,15 @@
 "use client";
 // The frame of every page: brand, navigation and the connection badge.
-import { Activity, Cable, MessagesSquare, Radio, Stethoscope } from "lucide-react";
+import { Activity, Brain, Cable, MessagesSquare, Radio, Stethoscope } from "lucide-react";
 import Link from "next/link";
 import { usePathname } from "next/navigation";
 import type { ReactNode } from "react";
 import { ConnectionBadge } from "./connection-badge";
+import { GlobalSearch } from "./global-search";
 
 const nav = [
   { href: "/", label: "Sessions", icon: MessagesSquare, match: (p: string) => p === "/" || p.startsWith("/s/") },
+  { href: "/memory", label: "Memory", icon: Brain, match: (p: string) => p.startsWith("/memory") },
   { href: "/metrics", label: "Metrics", icon: Activity, match: (p: string) => p.startsWith("/metrics") },
   { href: "/events", label: "Events", icon: Radio, match: (p: string) => p.startsWith("/events") },
   { href: "/connections", label: "Connections", icon: Cable, match: (p: string) => p.startsWith("/connections") },
@@ -42,6 +44,7 @@ export function AppShell({ children }: { children: ReactNode }) {
               );
             })}
           </nav>
+          <GlobalSearch />
           <ConnectionBadge />
         </div>
       </header>

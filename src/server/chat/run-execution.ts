@@ -82,9 +82,17 @@ export class RunExecutor {
    * What the provider is sent: the asker's visible complete messages up to the
    * question. Read inside the transaction that stores the run's answer (the
    * question's seq is known there), so the request can start before it
-   * commits (startEarly), with no database round trip after it.
+   * commits (startEarly), with no database round trip after it. `memoryText`
+   * (the run's memory context) follows the agent's system prompt.
    */
-  async history(tx: Prisma.TransactionClient, sessionId: string, questionSeq: number, agent: AgentConfig, scope: Prisma.MessageWhereInput): Promise<ChatTurn[]> {
+  async history(
+    tx: Prisma.TransactionClient,
+    sessionId: string,
+    questionSeq: number,
+    agent: AgentConfig,
+    scope: Prisma.MessageWhereInput,
+    memoryText?: string | null,
+  ): Promise<ChatTurn[]> {
     const rows = await tx.message.findMany({
       where: {
         sessionId,
@@ -108,6 +116,7 @@ export class RunExecutor {
       turns.push({ role: row.role as ChatTurn["role"], content: row.content });
     }
     turns.reverse();
+    if (memoryText) turns.unshift({ role: "system", content: memoryText });
     if (agent.systemPrompt) turns.unshift({ role: "system", content: agent.systemPrompt });
     return turns;
   }

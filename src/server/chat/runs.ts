@@ -37,6 +37,14 @@ export interface ChatRunDeps {
   log: Logger;
   config: Config;
   providers: ProviderRegistry;
+  /** Memories a run's provider is told (a system turn after the agent's prompt; their ids go in the run's metadata). */
+  memories?: RunMemories;
+}
+
+/** Where a run's memory context comes from (memory/index.ts MemoryService). */
+export interface RunMemories {
+  /** At most `limit` memories an answer of `agentId` in `sessionId` may quote for `question`: a system turn listing them (null: none) and their ids. */
+  runContext(run: { sessionId: string; agentId: string | null; question: string; limit: number }): Promise<{ text: string | null; ids: string[] }>;
 }
 
 /**
@@ -156,6 +164,7 @@ export class ChatRunRegistry implements ActiveRunSource {
     const session = await sessionRead;
     if (!session) throw sessionNotFound(input.sessionId);
     const agent = await (namedAgent ?? this.agentFor(undefined, session.defaultAgentId));
+    const memory = await this.memoryContext(input.sessionId, agent, input.content);
     const release = this.admission.reserve(input.sessionId);
     /** The provider request, once sent from inside the transaction (cancelled if the transaction fails). */
     const early: { completion: StartedCompletion | null } = { completion: null };
@@ -183,9 +192,9 @@ export class ChatRunRegistry implements ActiveRunSource {
             },
           });
           const assistant = await tx.message.create({
-            data: this.assistantData(input.sessionId, counters.lastSeq, userMessage, runId, agent),
+            data: this.assistantData(input.sessionId, counters.lastSeq, userMessage, runId, agent, memory?.ids),
           });
-          const history = await this.executor.history(tx, input.sessionId, userMessage.seq, agent, asker.scope);
+          const history = await this.executor.history(tx, input.sessionId, userMessage.seq, agent, asker.scope, memory?.text);
           early.completion = this.executor.startEarly(agent, history, input.sessionId, userMessage.id, asker.scope);
           const envelopes = await this.deps.sessionLog.append(tx, input.sessionId, [
             { type: "message.created", message: userMessage },
@@ -225,6 +234,7 @@ export class ChatRunRegistry implements ActiveRunSource {
     const previousAgentId = target.role === "user" ? undefined : agentIdOf(target);
     const agent = await this.agentFor(input.agentId ?? previousAgentId ?? undefined, session.defaultAgentId, input.agentId === undefined);
     const question = parent;
+    const memory = await this.memoryContext(question.sessionId, agent, question.content);
     const release = this.admission.reserve(question.sessionId);
     /** The provider request, once sent from inside the transaction (cancelled if the transaction fails). */
     const early: { completion: StartedCompletion | null } = { completion: null };
@@ -238,9 +248,9 @@ export class ChatRunRegistry implements ActiveRunSource {
             select: { lastSeq: true },
           });
           const assistant = await tx.message.create({
-            data: this.assistantData(question.sessionId, counters.lastSeq, question, runId, agent),
+            data: this.assistantData(question.sessionId, counters.lastSeq, question, runId, agent, memory?.ids),
           });
-          const history = await this.executor.history(tx, question.sessionId, question.seq, agent, asker.scope);
+          const history = await this.executor.history(tx, question.sessionId, question.seq, agent, asker.scope, memory?.text);
           early.completion = this.executor.startEarly(agent, history, question.sessionId, question.id, asker.scope);
           const [envelope] = await this.deps.sessionLog.append(tx, question.sessionId, [{ type: "message.created", message: assistant }]);
           if (!envelope) throw new Error("the session log appended nothing");
@@ -359,6 +369,23 @@ export class ChatRunRegistry implements ActiveRunSource {
     return agent;
   }
 
+  /**
+   * Agents with a model provider are told the CHAT_MEMORY_CONTEXT best public
+   * memories of their scopes (global, the agent's, the session's) for the
+   * question. The built-in assistant quotes memories itself. A failed recall
+   * leaves the run without memories, never without an answer.
+   */
+  private async memoryContext(sessionId: string, agent: AgentConfig, question: string): Promise<{ text: string | null; ids: string[] } | null> {
+    const limit = this.deps.config.CHAT_MEMORY_CONTEXT;
+    if (!this.deps.memories || limit === 0 || agent.provider === "builtin") return null;
+    try {
+      return await this.deps.memories.runContext({ sessionId, agentId: agent.id, question, limit });
+    } catch (error) {
+      this.deps.log.warn({ err: error, sessionId }, "memories for the run could not be read; it runs without them");
+      return null;
+    }
+  }
+
   /** The answer inherits its question's audience (visibility and author). */
   private assistantData(
     sessionId: string,
@@ -366,6 +393,7 @@ export class ChatRunRegistry implements ActiveRunSource {
     question: Pick<Message, "id" | "visibility" | "authorId">,
     runId: string,
     agent: AgentConfig,
+    memoryIds?: string[],
   ): Prisma.MessageUncheckedCreateInput {
     const metadata: RunMetadata = {
       runId,
@@ -374,6 +402,7 @@ export class ChatRunRegistry implements ActiveRunSource {
       agentName: agent.name,
       provider: agent.provider,
       model: agent.model,
+      ...(memoryIds && memoryIds.length > 0 ? { memoryIds } : {}),
     };
     return {
       sessionId,

@@ -54,8 +54,8 @@ export function parseFaults(text: string): FaultSpec {
   return result.data;
 }
 
-/** mulberry32: small, fast, seedable. */
-function random(seed: number): () => number {
+/** mulberry32: small, fast, seedable (also the benchmarks' generator). */
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -5,6 +5,7 @@ import { agentRouter } from "./agent";
 import { authRouter } from "./auth";
 import { chatRouter } from "./chat";
 import { eventsRouter } from "./events";
+import { memoryRouter } from "./memory";
 import { messageRouter } from "./message";
 import { metricsRouter } from "./metrics";
 import { presenceRouter } from "./presence";
@@ -21,6 +22,7 @@ export const appRouter = router({
   chat: chatRouter,
   agent: agentRouter,
   auth: authRouter,
+  memory: memoryRouter,
 });
 
 export type AppRouter = typeof appRouter;

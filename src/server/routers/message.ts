@@ -1,8 +1,10 @@
-// message.*: post and page through a session's messages.
+// message.*: post and page through a session's messages, and search every message one may read.
 import { TRPCError } from "@trpc/server";
+import { messageSearchInput } from "../../shared/memory";
 import { messageListInput, messagePostInput } from "../../shared/schemas";
 import { requireSession } from "../auth/access";
 import { canSeeMessage, mayPostRole, visibleMessagesWhere } from "../auth/policy";
+import { searchMessages } from "../search/messages";
 import { requireOwnOrVisible } from "../services/errors";
 import { listMessages, postMessage } from "../services/messages";
 import { authedProcedure, router } from "../trpc";
@@ -33,4 +35,8 @@ export const messageRouter = router({
     await requireSession(ctx, input.sessionId, "read");
     return listMessages(ctx, input, visibleMessagesWhere(ctx.principal));
   }),
+  /** Ranked full-text search over every message the caller may see (the rules of list), with highlights and links. */
+  search: authedProcedure.input(messageSearchInput).query(({ ctx, input }) =>
+    searchMessages(ctx.storage, ctx.principal, input),
+  ),
 });

@@ -5,6 +5,7 @@
 // over after a failed load or a stream that ended with an error.
 import { useEffect, useState } from "react";
 import type { RouterOutputs } from "../../../client";
+import { followAfterLoad } from "../../_components/follow-after-load";
 import { parley } from "../../_components/parley";
 import type { TimelineStore } from "./timeline-store";
 
@@ -22,44 +23,34 @@ export function useSessionStream(id: string, store: TimelineStore) {
   const [attempt, setAttempt] = useState(0);
 
   useEffect(() => {
-    let cancelled = false;
-    let subscription: { unsubscribe: () => void } | null = null;
     const { api } = parley();
-    void (async () => {
-      try {
-        const s = await api.session.get.query({ id });
-        if (cancelled) return;
-        setSession(s);
-        const page = await api.message.list.query({ sessionId: id, beforeSeq: s.lastSeq + 1, limit: PAGE_SIZE });
-        if (cancelled) return;
-        store.addPage(page.items, (page.items[0]?.seq ?? 1) > 1);
-        setReady(true);
-        subscription = api.session.events.subscribe(
-          { sessionId: id, lastEventId: String(s.lastEventSeq) },
-          {
-            onStarted: () => {
-              setLive(true);
-              setStreamError(null);
-            },
-            onData: ({ data: event }) => {
-              store.apply(event);
-              if (event.type === "session.updated") setSession((prev) => (prev ? { ...prev, ...event.session } : prev));
-            },
-            onError: (error) => {
-              setLive(false);
-              setStreamError(error);
-            },
-            onConnectionStateChange: (state) => setLive(state.state === "pending"),
+    return followAfterLoad(async (current) => {
+      const s = await api.session.get.query({ id });
+      if (!current()) return null;
+      setSession(s);
+      const page = await api.message.list.query({ sessionId: id, beforeSeq: s.lastSeq + 1, limit: PAGE_SIZE });
+      if (!current()) return null;
+      store.addPage(page.items, (page.items[0]?.seq ?? 1) > 1);
+      setReady(true);
+      return api.session.events.subscribe(
+        { sessionId: id, lastEventId: String(s.lastEventSeq) },
+        {
+          onStarted: () => {
+            setLive(true);
+            setStreamError(null);
           },
-        );
-      } catch (error) {
-        if (!cancelled) setLoadError(error);
-      }
-    })();
-    return () => {
-      cancelled = true;
-      subscription?.unsubscribe();
-    };
+          onData: ({ data: event }) => {
+            store.apply(event);
+            if (event.type === "session.updated") setSession((prev) => (prev ? { ...prev, ...event.session } : prev));
+          },
+          onError: (error) => {
+            setLive(false);
+            setStreamError(error);
+          },
+          onConnectionStateChange: (state) => setLive(state.state === "pending"),
+        },
+      );
+    }, setLoadError);
   }, [id, store, attempt]);
   useEffect(() => () => store.dispose(), [store]);
 

@@ -3,7 +3,7 @@
 // scrolled up) of live events merged by message id with streaming answers,
 // the queued messages of the offline outbox, and the composer. The subjects
 // live beside it: session-stream.ts (load and follow), answers.ts (siblings,
-// stop, regenerate), timeline-scroll.ts, session-header.tsx.
+// stop, regenerate), timeline-scroll.ts (and a link's #seq-<n> target), session-header.tsx.
 import { useQuery } from "@tanstack/react-query";
 import { ArrowDown, Loader2, MessageSquareDashed } from "lucide-react";
 import { useEffect, useState, useSyncExternalStore } from "react";
@@ -37,7 +37,7 @@ export function SessionView({ id }: { id: string }) {
   }, [title]);
 
   const { rows, selectSibling, activeRun, stop, onStop, onRegenerate } = useAnswers(timeline.messages);
-  const { scrollRef, virtualizer, totalSize, loadingOlder, showJump, onScroll, jumpToEnd } = useTimelineScroll(id, store, rows, timeline, queued.length);
+  const { scrollRef, virtualizer, totalSize, loadingOlder, showJump, onScroll, jumpToEnd, targetSeq } = useTimelineScroll(id, store, rows, timeline, queued.length, ready);
   const agents = useQuery({ ...trpc.agent.list.queryOptions(), staleTime: 60_000 });
 
   if (loadError) return <ErrorState title="Could not open this session" message={errorMessage(loadError)} retry={retry} />;
@@ -85,6 +85,7 @@ export function SessionView({ id }: { id: string }) {
                     <div
                       key={item.key}
                       data-index={item.index}
+                      data-target={m.seq === targetSeq ? "true" : undefined}
                       ref={virtualizer.measureElement}
                       style={{ position: "absolute", top: 0, left: 0, width: "100%", transform: `translateY(${item.start}px)` }}
                     >

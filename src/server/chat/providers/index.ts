@@ -1,8 +1,9 @@
 // The providers this server can use, built once from the configuration.
 // "builtin" is always there; "openai" and "ollama" only when configured.
 import type { ProviderId } from "../../../shared/chat";
-import type { Db } from "../../db";
+import type { Storage } from "../../db";
 import type { Config } from "../../env";
+import type { MemoryService } from "../../memory";
 import { BuiltinRetrievalProvider } from "./builtin";
 import { OllamaProvider } from "./ollama";
 import { OpenAiCompatibleProvider } from "./openai-compatible";
@@ -10,9 +11,11 @@ import type { ChatProvider } from "./provider";
 
 export type ProviderRegistry = ReadonlyMap<ProviderId, ChatProvider>;
 
-export function createProviders(config: Config, db: Db): ProviderRegistry {
+/** `memory`: the memories the built-in assistant quotes (without it, messages only). */
+export function createProviders(config: Config, storage: Storage, memory?: MemoryService): ProviderRegistry {
   const providers = new Map<ProviderId, ChatProvider>();
-  providers.set("builtin", new BuiltinRetrievalProvider({ db, chunkDelayMs: config.CHAT_BUILTIN_CHUNK_DELAY_MS }));
+  const builtin = { db: storage.db, postgres: storage.dialect === "postgres", chunkDelayMs: config.CHAT_BUILTIN_CHUNK_DELAY_MS, memory };
+  providers.set("builtin", new BuiltinRetrievalProvider(builtin));
   if (config.OPENAI_BASE_URL || config.OPENAI_API_KEY) {
     providers.set(
       "openai",
