@@ -326,6 +326,7 @@ describe("GET /api/metrics", () => {
       parley_ws_messages_sent_total: "counter",
       parley_ws_bytes_sent_total: "counter",
       parley_bus_publishes_total: "counter",
+      parley_bus_publish_failures_total: "counter",
       parley_events_published_total: "counter",
       parley_fanout_latency_seconds: "histogram",
       parley_chat_active_runs: "gauge",

@@ -79,7 +79,7 @@ export class PrometheusEndpoint {
   private registry: Registry | null = null;
 
   constructor(
-    private readonly deps: { stats: HubStats; collector: MetricsCollector; bus: Pick<Bus, "publishedCount">; log: Logger },
+    private readonly deps: { stats: HubStats; collector: MetricsCollector; bus: Pick<Bus, "publishedCount" | "failedPublishCount">; log: Logger },
   ) {}
 
   start(instance: string, version: string): void {
@@ -127,7 +127,7 @@ function createPrometheusRegistry(opts: {
   version: string;
   stats: HubStats;
   collector: MetricsCollector;
-  bus: Pick<Bus, "publishedCount">;
+  bus: Pick<Bus, "publishedCount" | "failedPublishCount">;
 }): Registry {
   const { stats, collector } = opts;
   const registry = new Registry();
@@ -193,6 +193,7 @@ function createPrometheusRegistry(opts: {
   mirroredCounter(registry, "parley_ws_messages_sent_total", "WebSocket frames sent to clients.", () => stats.messagesOut);
   mirroredCounter(registry, "parley_ws_bytes_sent_total", "Payload bytes of WebSocket frames sent (UTF-8).", () => stats.bytesOut);
   mirroredCounter(registry, "parley_bus_publishes_total", "Messages published on the bus.", () => opts.bus.publishedCount());
+  mirroredCounter(registry, "parley_bus_publish_failures_total", "Bus publishes the transport could not carry (their channels' gaps are announced once it is back).", () => opts.bus.failedPublishCount());
   mirroredCounter(registry, "parley_events_published_total", "Agent events persisted (events.publish, system.demoFlow).", () => stats.eventsPublished);
   new HotPathHistogram(stats.fanout, {
     name: "parley_fanout_latency_seconds",
