@@ -164,6 +164,11 @@ export class Connection implements TrpcSocket, Outbound {
    * queue, so whole frames interleave in call order.
    */
   frame(frame: Buffer): void {
+    if (this.stream.writableLength > 0) {
+      // Bytes still waiting in this process: the frame waits behind them (a slow reader's cost).
+      this.registry.stats.heldFrames++;
+      this.registry.stats.heldBytes += frame.length;
+    }
     if (!this.corked) {
       // Publishes come in bursts (a group commit publishes its batch in one
       // loop): cork the TCP socket until the burst is over, so every frame of
