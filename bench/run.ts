@@ -34,8 +34,9 @@ const roundsArg = argv.indexOf("--rounds");
 const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : smoke ? 1 : 3;
 const chosen = argv.filter((a): a is Scenario => (SCENARIOS as readonly string[]).includes(a));
 /**
- * Without names: every scenario, except at full size `slow` (6,000 events at a
- * fixed 100 msg/s, twice per round, three rounds: about eight minutes),
+ * Without names: every scenario, except at full size `slow` (20,000 events at a
+ * fixed 200 msg/s, twice per round, three rounds: about twelve minutes; the
+ * paused client's backlog passes the kernel's socket buffers, ~10 MB here),
  * `reconnect` (10,000 SDK clients) and `scaleout` (it starts Redis,
  * PostgreSQL, nginx and up to three instances of each target); name them to
  * run them. Smoke runs include them.
@@ -52,7 +53,7 @@ if (unknown.length > 0) {
 
 const sizes = smoke
   ? { client: { subscribers: 5, rate: 20, seconds: 0.5, warmupSeconds: 0.2 }, sdk: { subscribers: 5, rate: 10, seconds: 0.5, warmupSeconds: 0.2, workers: 1 }, scaleOut: { instances: [1, 2], subscribers: 10, fanoutSeconds: 0.5, latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, writes: 60, writers: 4, workers: 1 }, fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: [5], latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, connections: 20, writes: 60, writesWarmup: 20, writers: 4, workers: 1, slow: { subscribers: 5, events: 2_000, rate: 1_000, writers: 2, workers: 1 }, reconnect: { clients: 50, workers: 1 } }
-  : { client: { subscribers: 100, rate: 50, seconds: 5, warmupSeconds: 2 }, sdk: { subscribers: 150, rate: 10, seconds: 10, warmupSeconds: 2, workers: 2 }, scaleOut: { instances: [1, 2, 3], subscribers: 1000, fanoutSeconds: 5, latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, writes: 10_000, writers: 20, workers: 4 }, fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: [100, 1000, 2000], latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, connections: 10_000, writes: 10_000, writesWarmup: 1_000, writers: 20, workers: 4, slow: { subscribers: 100, events: 6_000, rate: 100, writers: 4, workers: 4 }, reconnect: { clients: 10_000, workers: 4 } };
+  : { client: { subscribers: 100, rate: 50, seconds: 5, warmupSeconds: 2 }, sdk: { subscribers: 150, rate: 10, seconds: 10, warmupSeconds: 2, workers: 2 }, scaleOut: { instances: [1, 2, 3], subscribers: 1000, fanoutSeconds: 5, latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, writes: 10_000, writers: 20, workers: 4 }, fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: [100, 1000, 2000], latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, connections: 10_000, writes: 10_000, writesWarmup: 1_000, writers: 20, workers: 4, slow: { subscribers: 100, events: 20_000, rate: 200, writers: 4, workers: 4 }, reconnect: { clients: 10_000, workers: 4 } };
 /** `--n 1000`: only this fan-out and latency size. */
 if (nArg >= 0) sizes.fanoutN = sizes.latencyN = [Number(argv[nArg + 1])];
 /** `--workers 2`: load worker threads per pool. */

@@ -12,7 +12,7 @@ import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createParleyClient, type ParleyClient } from "../src/client";
 import { RedisBus } from "../src/server/bus/redis";
-import { RedisAdmin, redisSkipReason, startRedis, type RedisServer } from "./helpers/redis";
+import { RedisAdmin, redisSkipReason, startRedis, type RedisClientInfo, type RedisServer } from "./helpers/redis";
 import { freshDatabase, startTestServer, waitFor, type TestServer } from "./helpers/server";
 import { range } from "./helpers/stream";
 import { wsOnlyClient, type WsOnlyClient } from "./helpers/ws-client";
@@ -107,6 +107,21 @@ describe.skipIf(redisSkipReason !== null)("events the Redis bus loses reach ever
     return { sessionId, watchers };
   }
 
+  /**
+   * Restart Redis while both instances' `held` connections are kept down;
+   * resolves once both of the other kind are back (and `back` holds for them).
+   */
+  async function restartRedisHolding(held: "publish" | "subscribe", back: (c: RedisClientInfo) => boolean) {
+    await redis.stop();
+    await waitFor(() => a.server.deps.bus.health().status === "down" && b.server.deps.bus.health().status === "down", "both buses down");
+    const holding = admin.hold([names(a)[held], names(b)[held]]);
+    await redis.start();
+    const other = held === "publish" ? "subscribe" : "publish";
+    const expected = [names(a)[other], names(b)[other]];
+    await waitForClients(admin, (list) => expected.every((n) => list.some((c) => c.name === n && back(c))), `both ${other} connections back`);
+    return holding;
+  }
+
   /** Post through A until one post's publish fails (A's publish connection is held down); its seq. */
   async function postWhilePublishFails(sessionId: string): Promise<number> {
     const bus = a.server.deps.bus;
@@ -149,12 +164,8 @@ describe.skipIf(redisSkipReason !== null)("events the Redis bus loses reach ever
 
   it("Redis restarts and the subscribers reconnect before the publishers: the event posted in between arrives", async () => {
     const { sessionId, watchers } = await quietSession("restart, subscribers first");
-    await redis.stop();
-    await waitFor(() => a.server.deps.bus.health().status === "down" && b.server.deps.bus.health().status === "down", "both buses down");
-    const held = admin.hold([names(a).publish, names(b).publish]);
-    await redis.start();
     // Both subscribe connections back and subscribed (the gaps channel and the session's).
-    await waitForClients(admin, (list) => [names(a).subscribe, names(b).subscribe].every((n) => list.some((c) => c.name === n && c.subscriptions >= 2)), "both subscribe connections back");
+    const held = await restartRedisHolding("publish", (c) => c.subscriptions >= 2);
     const last = await postWhilePublishFails(sessionId);
     await held.release();
     await expectDelivered(watchers, last, performance.now());
@@ -162,11 +173,7 @@ describe.skipIf(redisSkipReason !== null)("events the Redis bus loses reach ever
 
   it("Redis restarts and the publishers reconnect before the subscribers: the event posted in between arrives", async () => {
     const { sessionId, watchers } = await quietSession("restart, publishers first");
-    await redis.stop();
-    await waitFor(() => a.server.deps.bus.health().status === "down" && b.server.deps.bus.health().status === "down", "both buses down");
-    const held = admin.hold([names(a).subscribe, names(b).subscribe]);
-    await redis.start();
-    await waitForClients(admin, (list) => [names(a).publish, names(b).publish].every((n) => list.some((c) => c.name === n)), "both publish connections back");
+    const held = await restartRedisHolding("subscribe", () => true);
     const failed = a.server.deps.bus.failedPublishCount();
     const last = (await a.client().api.session.update.mutate({ id: sessionId, title: "posted while nobody listens" })).lastEventSeq;
     await new Promise((r) => setTimeout(r, 50));
@@ -192,7 +199,7 @@ describe.skipIf(redisSkipReason !== null)("events the Redis bus loses reach ever
   }, 30_000);
 });
 
-async function waitForClients(admin: RedisAdmin, ok: (list: Awaited<ReturnType<RedisAdmin["clients"]>>) => boolean, what: string): Promise<void> {
+async function waitForClients(admin: RedisAdmin, ok: (list: RedisClientInfo[]) => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (!ok(await admin.clients())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
