@@ -1,7 +1,7 @@
 // Entry point: `npm start` (production build) and `npm run dev` (--dev, hot
-// reload). Reads the configuration once, serves everything on one port and
-// shuts down gracefully on SIGINT/SIGTERM.
-import next from "next";
+// reload). Reads the configuration once, serves everything on one port (the
+// API as soon as the database and the bus are ready, pages once Next.js is
+// prepared) and shuts down gracefully on SIGINT/SIGTERM.
 import { startServer } from "./src/server/app";
 import { recordSignInBase } from "./src/server/auth/sign-in-base";
 import { parseConfig } from "./src/server/env";
@@ -27,6 +27,8 @@ const server = await startServer({
   config,
   log,
   async createNext({ port }) {
+    // Loaded here, not at the top: the API listens without waiting for Next's modules.
+    const { default: next } = await import("next");
     const app = next({ dev, dir: import.meta.dirname, hostname: config.HOST, port, turbopack: true });
     await app.prepare();
     const handle = app.getRequestHandler();
@@ -38,6 +40,14 @@ const server = await startServer({
 });
 
 log.info({ url: server.url, dev }, "Parley is listening");
+// The API is up; the web app follows (page requests wait for it). Without it the server is useless to people: stop.
+server.webReady.then(
+  () => log.info("web app ready"),
+  (error: unknown) => {
+    log.fatal({ err: error }, "the web app could not start");
+    process.exit(1);
+  },
+);
 // `npm run token -- signin | user` in another shell prints links to this server (its port or PUBLIC_URL).
 const forgetSignInBase = recordSignInBase(config, server.url);
 console.log(`\n  Parley ${dev ? "(dev) " : ""}is running at ${server.url}\n`);

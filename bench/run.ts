@@ -12,6 +12,7 @@ import { renderChart } from "./chart";
 import { SubscriberPool } from "./load/pool";
 import { createParleySession, openPublisher } from "./publisher";
 import { scaleOut, scaleOutMissing } from "./scale-out";
+import { reconnectBurst } from "./reconnect";
 import { slowConsumer } from "./slow-consumer";
 import { writeThenResume } from "./writes";
 import { clientCost, sdkWritePath } from "./client";
@@ -19,7 +20,7 @@ import { measureLatency, measureThroughput } from "./measure";
 import { median } from "./stats";
 import { migratedTemplate, PAYLOAD_BYTES, processUsage, root, startTarget, TARGET_LABELS, TARGETS, type RunningTarget, type TargetName } from "./targets";
 
-const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume", "client", "sdk", "slow", "scaleout"] as const;
+const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume", "client", "sdk", "slow", "reconnect", "scaleout"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
@@ -38,12 +39,14 @@ const roundsArg = argv.indexOf("--rounds");
 const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : smoke ? 1 : 3;
 const chosen = argv.filter((a): a is Scenario => (SCENARIOS as readonly string[]).includes(a));
 /**
- * Without names: every scenario, except at full size `slow` (100,000 events at
- * a fixed 100 msg/s, twice per round: over half an hour) and `scaleout` (it
- * starts Redis, PostgreSQL, nginx and up to three instances of each target);
- * name them to run them. Smoke runs include them.
+ * Without names: every scenario, except at full size `slow` (20,000 events at a
+ * fixed 200 msg/s, twice per round, three rounds: about twelve minutes; the
+ * paused client's backlog passes the kernel's socket buffers, ~10 MB here),
+ * `reconnect` (10,000 SDK clients) and `scaleout` (it starts Redis,
+ * PostgreSQL, nginx and up to three instances of each target); name them to
+ * run them. Smoke runs include them.
  */
-const NAMED_ONLY: readonly Scenario[] = ["slow", "scaleout"];
+const NAMED_ONLY: readonly Scenario[] = ["slow", "reconnect", "scaleout"];
 const scenarios: Scenario[] = chosen.length > 0 ? chosen : SCENARIOS.filter((s) => !NAMED_ONLY.includes(s) || smoke);
 const unknown = argv.filter(
   (a, i) => !a.startsWith("--") && !["--rounds", "--only", "--n", "--workers"].includes(argv[i - 1] ?? "") && !(SCENARIOS as readonly string[]).includes(a),
@@ -54,8 +57,8 @@ if (unknown.length > 0) {
 }
 
 const sizes = smoke
-  ? { client: { subscribers: 5, rate: 20, seconds: 0.5, warmupSeconds: 0.2 }, sdk: { subscribers: 5, rate: 10, seconds: 0.5, warmupSeconds: 0.2, workers: 1 }, scaleOut: { instances: [1, 2], subscribers: 10, fanoutSeconds: 0.5, latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, writes: 60, writers: 4, workers: 1 }, fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: [5], latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, connections: 20, writes: 60, writesWarmup: 20, writers: 4, workers: 1, slow: { subscribers: 5, events: 2_000, rate: 1_000, writers: 2, workers: 1 } }
-  : { client: { subscribers: 100, rate: 50, seconds: 5, warmupSeconds: 2 }, sdk: { subscribers: 150, rate: 10, seconds: 10, warmupSeconds: 2, workers: 2 }, scaleOut: { instances: [1, 2, 3], subscribers: 1000, fanoutSeconds: 5, latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, writes: 10_000, writers: 20, workers: 4 }, fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: [100, 1000, 2000], latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, connections: 10_000, writes: 10_000, writesWarmup: 1_000, writers: 20, workers: 4, slow: { subscribers: 100, events: 100_000, rate: 100, writers: 4, workers: 4 } };
+  ? { client: { subscribers: 5, rate: 20, seconds: 0.5, warmupSeconds: 0.2 }, sdk: { subscribers: 5, rate: 10, seconds: 0.5, warmupSeconds: 0.2, workers: 1 }, scaleOut: { instances: [1, 2], subscribers: 10, fanoutSeconds: 0.5, latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, writes: 60, writers: 4, workers: 1 }, fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: [5], latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, connections: 20, writes: 60, writesWarmup: 20, writers: 4, workers: 1, slow: { subscribers: 5, events: 2_000, rate: 1_000, writers: 2, workers: 1 }, reconnect: { clients: 50, workers: 1 } }
+  : { client: { subscribers: 100, rate: 50, seconds: 5, warmupSeconds: 2 }, sdk: { subscribers: 150, rate: 10, seconds: 10, warmupSeconds: 2, workers: 2 }, scaleOut: { instances: [1, 2, 3], subscribers: 1000, fanoutSeconds: 5, latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, writes: 10_000, writers: 20, workers: 4 }, fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: [100, 1000, 2000], latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, connections: 10_000, writes: 10_000, writesWarmup: 1_000, writers: 20, workers: 4, slow: { subscribers: 100, events: 20_000, rate: 200, writers: 4, workers: 4 }, reconnect: { clients: 10_000, workers: 4 } };
 /** `--n 1000`: only this fan-out and latency size. */
 if (nArg >= 0) sizes.fanoutN = sizes.latencyN = [Number(argv[nArg + 1])];
 /** `--workers 2`: load worker threads per pool. */
@@ -250,6 +253,7 @@ if (scenarios.includes("scaleout")) {
   if (missing) console.error(`[scaleout skipped: ${missing}]`);
   else await step("scaleout", async () => void rows.push(...(await scaleOut({ sizes: sizes.scaleOut, rounds, env }))));
 }
+if (scenarios.includes("reconnect")) await step("reconnect", async () => void rows.push(...(await reconnectBurst({ sizes: sizes.reconnect, rounds: smoke ? 1 : Math.min(rounds, 2), env }))));
 if (scenarios.includes("slow")) await step("slow", async () => void rows.push(...(await slowConsumer({ sizes: sizes.slow, rounds, env, payloadBytes: PAYLOAD_BYTES }))));
 
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;

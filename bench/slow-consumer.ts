@@ -3,7 +3,9 @@
 // Parley only (the baselines have no persistence to resume from). Each round
 // runs twice on a fresh server, alternating the order: without and with the
 // paused client. It reports the others' publish→receive latency in both runs,
-// the server's peak RSS and the paused connection's peak send buffer; then the
+// the server's CPU per delivery, its peak RSS and the paused connection's peak
+// send buffer, and what the pause cost the server (from /api/metrics: frames
+// held in memory behind a slow reader, and the session log re-read); then the
 // paused client reads again and must end with every persisted event exactly
 // once, in order (it throws otherwise, and when the buffer passes its bound).
 import WebSocket from "ws";
@@ -158,9 +160,32 @@ async function postAtRate(writers: Writer[], sessionId: string, total: number, r
   return (nowMs() - started) / 1000;
 }
 
+/** The server's counters of what slow readers cost (parley_* series of /api/metrics). */
+interface PauseCosts {
+  heldFrames: number;
+  heldBytes: number;
+  rereads: number;
+  rereadEvents: number;
+}
+
+async function pauseCosts(port: number): Promise<PauseCosts> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/api/metrics`)).text();
+  const read = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+  return {
+    heldFrames: read("parley_ws_held_frames_total"),
+    heldBytes: read("parley_ws_held_bytes_total"),
+    rereads: read("parley_session_rereads_total"),
+    rereadEvents: read("parley_session_reread_events_total"),
+  };
+}
+
 interface RunResult {
   p50: number;
   p99: number;
+  /** Server CPU per delivery to the normal subscribers (µs). */
+  cpuUsPerDelivery: number;
+  /** Counted from the start of the flow to the end of the run (the paused client's catch-up included). */
+  costs: PauseCosts;
   peakRssMiB: number;
   peakBufferedKiB: number;
   postSeconds: number;
@@ -179,6 +204,7 @@ async function oneRun(withSlowClient: boolean, sizes: SlowConsumerSizes, env: Re
     slow?.pause();
     const writers = await Promise.all(Array.from({ length: sizes.writers }, () => openWsWriter(target.port)));
     const watch = watchServer(target);
+    const costsBefore = await pauseCosts(target.port);
     const cpuBefore = processUsage(target.pid).cpuMs;
     const flowStarted = nowMs();
 
@@ -201,12 +227,23 @@ async function oneRun(withSlowClient: boolean, sizes: SlowConsumerSizes, env: Re
       if (nowMs() - since > STALL_MS) throw new Error(`slow consumer: the ${sizes.subscribers} subscribers stalled at ${report.caughtUp} of ${sizes.events}`);
     }
     const { peakRss, peakBuffered } = watch.stop();
-    const cpuPercent = ((processUsage(target.pid).cpuMs - cpuBefore) / (nowMs() - flowStarted)) * 100;
+    const cpuMs = processUsage(target.pid).cpuMs - cpuBefore;
+    const cpuPercent = (cpuMs / (nowMs() - flowStarted)) * 100;
+    const cpuUsPerDelivery = (cpuMs * 1000) / (sizes.events * sizes.subscribers);
     for (const w of writers) w.close();
     await pool.close();
 
     const summary = latencySummary(latencies);
-    const result: RunResult = { p50: summary.p50, p99: summary.p99, peakRssMiB: peakRss / 2 ** 20, peakBufferedKiB: peakBuffered / 1024, postSeconds, cpuPercent };
+    const result: RunResult = {
+      p50: summary.p50,
+      p99: summary.p99,
+      cpuUsPerDelivery,
+      costs: { heldFrames: 0, heldBytes: 0, rereads: 0, rereadEvents: 0 },
+      peakRssMiB: peakRss / 2 ** 20,
+      peakBufferedKiB: peakBuffered / 1024,
+      postSeconds,
+      cpuPercent,
+    };
     if (slow) {
       const bound = serverConfig.WS_SOFT_BUFFER_BYTES + ONE_FRAME_BYTES;
       if (peakBuffered > bound) throw new Error(`slow consumer: ${peakBuffered} bytes queued on one connection, past WS_SOFT_BUFFER_BYTES + one frame (${bound})`);
@@ -226,6 +263,13 @@ async function oneRun(withSlowClient: boolean, sizes: SlowConsumerSizes, env: Re
       if (!inOrder) throw new Error(`slow consumer: the paused client's ids are not exactly 1..${sizes.events} (got ${ids.length}, duplicates ${duplicates}, first wrong at index ${ids.findIndex((id, i) => id !== i + 1)})`);
       result.slow = { received: ids.length, duplicates, reconnects: slow.reconnects, catchUpS };
     }
+    const costsAfter = await pauseCosts(target.port);
+    result.costs = {
+      heldFrames: costsAfter.heldFrames - costsBefore.heldFrames,
+      heldBytes: costsAfter.heldBytes - costsBefore.heldBytes,
+      rereads: costsAfter.rereads - costsBefore.rereads,
+      rereadEvents: costsAfter.rereadEvents - costsBefore.rereadEvents,
+    };
     return result;
   } finally {
     await target.stop();
@@ -241,7 +285,10 @@ export async function slowConsumer(opts: { sizes: SlowConsumerSizes; rounds: num
     for (const slowFirst of round % 2 === 0 ? [false, true] : [true, false]) {
       const result = await oneRun(slowFirst, sizes, opts.env, opts.payloadBytes);
       (slowFirst ? withSlow : without).push(result);
-      console.error(`[slow: ${slowFirst ? "with" : "without"} the paused client: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ${(sizes.events / result.postSeconds).toFixed(0)} posts/s acknowledged, server CPU ${result.cpuPercent.toFixed(0)} %, peak RSS ${result.peakRssMiB.toFixed(0)} MiB]`);
+      const { costs } = result;
+      console.error(
+        `[slow, round ${round + 1}: ${slowFirst ? "with" : "without"} the paused client: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ${(sizes.events / result.postSeconds).toFixed(0)} posts/s acknowledged, server CPU ${result.cpuPercent.toFixed(0)} % (${result.cpuUsPerDelivery.toFixed(1)} µs per delivery), peak RSS ${result.peakRssMiB.toFixed(0)} MiB; held ${costs.heldFrames} frames (${(costs.heldBytes / 2 ** 20).toFixed(1)} MiB), log re-reads ${costs.rereads} (${costs.rereadEvents} events)]`,
+      );
     }
   }
   const med = (runs: RunResult[], pick: (r: RunResult) => number) => median(runs.map(pick));
@@ -258,6 +305,14 @@ export async function slowConsumer(opts: { sizes: SlowConsumerSizes; rounds: num
     row("others' p99 with / without (target ≤ 2)", "×", p99b / p99a),
     row("server CPU while events flowed, no slow client (100 = one core)", "%", med(without, (r) => r.cpuPercent)),
     row("server CPU while events flowed, one paused client", "%", med(withSlow, (r) => r.cpuPercent)),
+    row("server CPU per delivery to the others, no slow client", "µs", med(without, (r) => r.cpuUsPerDelivery)),
+    row("server CPU per delivery to the others, one paused client", "µs", med(withSlow, (r) => r.cpuUsPerDelivery)),
+    row("frames held in memory behind a slow reader, no slow client", "frames", med(without, (r) => r.costs.heldFrames)),
+    row("frames held in memory behind a slow reader, one paused client", "frames", med(withSlow, (r) => r.costs.heldFrames)),
+    row("bytes of those held frames, one paused client", "MiB", med(withSlow, (r) => r.costs.heldBytes / 2 ** 20)),
+    row("session log re-reads (streams that fell behind live), one paused client", "re-reads", med(withSlow, (r) => r.costs.rereads)),
+    row("events re-read from the log, one paused client", "events", med(withSlow, (r) => r.costs.rereadEvents)),
+    row("session log re-reads, no slow client", "re-reads", med(without, (r) => r.costs.rereads)),
     row("server peak RSS, no slow client", "MiB", med(without, (r) => r.peakRssMiB)),
     row("server peak RSS, one paused client", "MiB", med(withSlow, (r) => r.peakRssMiB)),
     row(`peak send buffer of one connection (the paused one; bound: WS_SOFT_BUFFER_BYTES ${serverConfig.WS_SOFT_BUFFER_BYTES / 1024} KiB + one frame)`, "KiB", med(withSlow, (r) => r.peakBufferedKiB)),

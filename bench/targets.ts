@@ -64,7 +64,8 @@ export async function startTarget(name: TargetName, env: Record<string, string> 
       fs.copyFileSync(template, path.join(dataDir, "parley.db"));
       databaseUrl = `file:${path.join(dataDir, "parley.db")}`;
     }
-    Object.assign(childEnv, PARLEY_BENCH_ENV, { PORT: "0", DATABASE_URL: databaseUrl, LOG_LEVEL: "warn" });
+    // PORT in `env`: a restart on the port clients know (the reconnect scenario).
+    Object.assign(childEnv, PARLEY_BENCH_ENV, { PORT: env.PORT ?? "0", DATABASE_URL: databaseUrl, LOG_LEVEL: "warn" });
     args = ["--import", "tsx", "server.ts"];
   } else {
     args = ["--import", "tsx", `bench/baselines/${BASELINES[name]}`];

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { channel, type Bus } from "../src/server/bus/bus";
 import { MemoryBus } from "../src/server/bus/memory";
 import { RedisBus } from "../src/server/bus/redis";
-import { redisSkipReason, startRedis, type RedisServer } from "./helpers/redis";
+import { RedisAdmin, redisSkipReason, startRedis, type RedisServer } from "./helpers/redis";
 import { waitFor } from "./helpers/server";
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
@@ -232,6 +232,30 @@ describe.skipIf(redisSkipReason !== null)("RedisBus across a Redis outage", () =
     publisher.publish(topic, { n: 3, at: new Date() });
     await waitFor(() => received.includes(3), "delivery after the outage");
     expect(received).toEqual([1, 3]);
+  });
+
+  it("remembers a publish that failed and, once its publish connection is back, resyncs that channel's listeners on every instance", async () => {
+    const publisher = await RedisBus.connect({ url: server.url, log });
+    const subscriber = await RedisBus.connect({ url: server.url, log });
+    buses.push(publisher, subscriber);
+    const admin = new RedisAdmin(server.url);
+    const lossy = channel<Stamped>("lossy");
+    const quiet = channel<Stamped>("quiet");
+    const resyncs = { lossyThere: 0, lossyHere: 0, quiet: 0 };
+    subscriber.subscribe(lossy, () => undefined, { onResync: () => resyncs.lossyThere++ });
+    publisher.subscribe(lossy, () => undefined, { onResync: () => resyncs.lossyHere++ });
+    subscriber.subscribe(quiet, () => undefined, { onResync: () => resyncs.quiet++ });
+    await Promise.all([subscriber.ready(), publisher.ready()]);
+    const confirmed = { ...resyncs };
+
+    const held = admin.hold([publisher.connectionNames.publish]);
+    await waitFor(() => publisher.health().status === "down", "the publish connection down");
+    publisher.publish(lossy, { n: 1, at: new Date() });
+    await waitFor(() => publisher.failedPublishCount() === 1, "the failed publish counted");
+    await held.release();
+    admin.close();
+    await waitFor(() => resyncs.lossyThere > confirmed.lossyThere && resyncs.lossyHere > confirmed.lossyHere, "the gap announced on both instances");
+    expect(resyncs.quiet).toBe(confirmed.quiet); // a channel that lost nothing is left alone
   });
 
   it("refuses to start with a message naming REDIS_URL when nothing listens there", async () => {

@@ -23,7 +23,7 @@ it("merges 5,000 queued deltas of one run into one delta, with a queue bound of 
   const posted = await c.api.message.post.mutate({ sessionId: session.id, content: "first" });
   const controller = new AbortController();
   // Session streams as the server builds them, with a queue bound of 10 and no running answers.
-  const streams = new SessionStreams({ hub: new Hub(bus, log), log: sessionLog, runs: { activeRuns: () => [] }, stats, queueLimit: 10, frames: true });
+  const streams = new SessionStreams({ hub: new Hub(bus, log, sessionLog, 0), log: sessionLog, runs: { activeRuns: () => [] }, stats, queueLimit: 10, frames: true });
   // No connection (as over SSE): every event is yielded.
   const stream = streams.open({ sessionId: session.id, lastEventId: null, signal: controller.signal, connection: null, authorize: () => Promise.resolve(SEE_EVERYTHING) });
   // The consumer reads one event (subscribed by then), then stalls while 5,000 deltas arrive.

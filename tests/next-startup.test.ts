@@ -1,9 +1,13 @@
 // The server listens before Next.js is ready (Next needs the port it got):
 // a page request in that window waits for Next instead of getting a 404,
-// while /api/health already answers.
+// while /api/health, API calls and WebSocket subscriptions are already served
+// (startServer does not wait for Next: a restart is back for API clients as
+// soon as the database and the bus are).
 import { describe, expect, it } from "vitest";
+import { createParleyClient } from "../src/client";
 import type { NextApp } from "../src/server/app";
-import { startServerAt, testDatabase } from "./helpers/server";
+import { startServerAt, testDatabase, waitFor } from "./helpers/server";
+import { collectSessionEvents } from "./helpers/stream";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -33,11 +37,45 @@ describe("start-up order", () => {
       },
     });
     try {
+      await server.webReady;
       expect(healthWhilePreparing).toBe(200);
       await expect.poll(() => early).toEqual({ status: 200, body: "<html>page from next</html>" });
       const later = await fetch(`${server.url}/sessions`);
       expect(await later.text()).toBe("<html>page from next</html>");
     } finally {
+      await server.close();
+      await db.remove();
+    }
+  });
+
+  it("serves API calls and WebSocket subscriptions before Next is prepared: startServer does not wait for it", async () => {
+    const db = await testDatabase();
+    let prepared: (app: NextApp) => void = () => undefined;
+    const server = await startServerAt(0, db.url, {}, { createNext: () => new Promise<NextApp>((resolve) => (prepared = resolve)) });
+    const client = createParleyClient({ url: server.url });
+    try {
+      // Next is still preparing (nothing resolved it): the API answers all the same.
+      let page: string | null = null;
+      void fetch(`${server.url}/sessions`).then(async (r) => (page = await r.text()));
+      const session = await client.api.session.create.mutate({ title: "before the web app" });
+      const events = collectSessionEvents(client, session.id);
+      await client.api.message.post.mutate({ sessionId: session.id, content: "over the WebSocket" });
+      await waitFor(() => events.events.length === 1, "a live event over the WebSocket");
+      expect(page).toBeNull();
+
+      prepared({
+        handle: (_req, res) => {
+          res.writeHead(200, { "content-type": "text/html" });
+          res.end("<html>now</html>");
+          return Promise.resolve();
+        },
+        ownsUpgrades: false,
+        close: () => Promise.resolve(),
+      });
+      await server.webReady;
+      await expect.poll(() => page).toBe("<html>now</html>");
+    } finally {
+      await client.close();
       await server.close();
       await db.remove();
     }

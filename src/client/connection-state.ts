@@ -5,6 +5,7 @@
 import type { TRPCLink, TRPCWebSocketClient } from "@trpc/client";
 import type { AnyTRPCRouter } from "@trpc/server";
 import { observable } from "@trpc/server/observable";
+import type { ReconnectGate } from "./reconnect";
 import type { UpgradeRefusal, UpgradeRefusalCode, UpgradeRefusals } from "./refusals";
 
 /**
@@ -92,13 +93,15 @@ function sameState(a: ConnectionState, b: ConnectionState): boolean {
  * (connectionState `connecting` with an error), once per attempt. When the
  * server refused the upgrade (`refusals`), the delay is at least its
  * Retry-After and the state says `refused`; a final refusal goes to `onFinal`
- * (which ends the subscriptions and stops the client).
+ * (which ends the subscriptions and stops the client). With a `gate`
+ * (reconnect.ts), the delay is the gate's to wait (tRPC is told 0).
  */
 export function reportingRetryDelay(
   source: ConnectionStateSource,
   retryDelayMs: (attempt: number) => number,
   lastError: () => string | null,
   refusals?: { take: UpgradeRefusals["take"]; onFinal: (refusal: UpgradeRefusal) => void },
+  gate?: Pick<ReconnectGate, "arm">,
 ): (attempt: number) => number {
   return (attempt) => {
     const refusal = refusals?.take() ?? null;
@@ -110,18 +113,26 @@ export function reportingRetryDelay(
     } else {
       source.set({ state: "reconnecting", attempt: attempt + 1, delayMs, nextRetryAt: Date.now() + delayMs, error: lastError() });
     }
-    return delayMs;
+    if (!gate) return delayMs;
+    gate.arm(delayMs, refusal === null);
+    return 0;
   };
 }
 
 /** A final refusal (nothing retries): the state stays as it is until something needs a connection again. */
 const isFinalRefusal = (state: ConnectionState) => state.state === "refused" && state.nextRetryAt === null;
 
-/** Follows tRPC's wsClient.connectionState (idle | connecting | pending, with the error of a lost connection). */
-export function followWsClient(source: ConnectionStateSource, wsClient: TRPCWebSocketClient, onError: (message: string | null) => void): () => void {
+/** Follows tRPC's wsClient.connectionState (idle | connecting | pending, with the error of a lost connection); `onOpen` on each connection. */
+export function followWsClient(
+  source: ConnectionStateSource,
+  wsClient: TRPCWebSocketClient,
+  onError: (message: string | null) => void,
+  onOpen: () => void = () => undefined,
+): () => void {
   const subscription = wsClient.connectionState.subscribe({
     next: (s) => {
       if (s.state === "pending") {
+        onOpen();
         onError(null);
         source.set({ state: "open" });
       } else if (s.state === "idle") {

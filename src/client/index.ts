@@ -27,6 +27,7 @@ import {
   type ConnectionStateObservable,
 } from "./connection-state";
 import { recall, remember, type RecallOptions, type RememberOptions } from "./memory";
+import { fullJitterRetryDelayMs, ReconnectGate } from "./reconnect";
 import { UpgradeRefusals, type UpgradeRefusal } from "./refusals";
 import { tailSession, type TailItem, type TailOptions } from "./tail";
 
@@ -37,6 +38,7 @@ export type { TailItem, TailOptions } from "./tail";
 export type { RecallOptions, RememberOptions } from "./memory";
 export { describeFailure, isPermanentFailure, type ParleyFailure, type ParleyFailureKind } from "./errors";
 export type { UpgradeRefusal, UpgradeRefusalCode } from "./refusals";
+export { fullJitterRetryDelayMs, PROBE_PERIOD_MS, RETRY_BASE_MS, RETRY_CAP_MS } from "./reconnect";
 
 export const TRPC_HTTP_PATH = "/api/trpc";
 export const TRPC_WS_PATH = "/api/trpc-ws";
@@ -48,7 +50,12 @@ export interface ParleyClientOptions {
   token?: string;
   /** How subscriptions travel. Default `ws`. */
   transport?: "ws" | "sse";
-  /** Reconnect delay for attempt N (ms). Default: 0, then doubling from 250 ms up to 10 s. */
+  /**
+   * Reconnect delay for attempt N (ms). Default: full jitter, a random wait
+   * up to 250 ms · 2^N, capped at 4 s (`fullJitterRetryDelayMs`). A WebSocket
+   * client probes `/api/health` while it waits and tries again within about
+   * a second of the server answering (reconnect.ts).
+   */
   retryDelayMs?: (attempt: number) => number;
   /** A display name sent as WS connectionParams `name` (presence; with PARLEY_AUTH=off, the principal's name). */
   name?: string;
@@ -56,7 +63,7 @@ export interface ParleyClientOptions {
   lazy?: boolean;
 }
 
-export const defaultRetryDelayMs = (attempt: number) => (attempt === 0 ? 0 : Math.min(250 * 2 ** (attempt - 1), 10_000));
+export const defaultRetryDelayMs = (attempt: number) => fullJitterRetryDelayMs(attempt);
 
 export interface ParleyClient {
   /** The typed tRPC client: `api.session.create.mutate(...)`, `api.session.events.subscribe(...)`. */
@@ -120,16 +127,18 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
     void wsClient?.close();
   };
 
+  // Each reconnect attempt waits here: its scheduled delay, or less once a probe finds the server back.
+  const gate = new ReconnectGate({ healthUrl: `${base}/api/health`, signal: lifetime.signal });
   const wsClient =
     options.transport === "sse"
       ? null
       : createWSClient({
-          url: wsUrl,
+          url: () => gate.wait().then(() => wsUrl),
           // Browsers have a global WebSocket (which does not tell why an upgrade failed); in Node, `ws`, which does.
           WebSocket: globalThis.WebSocket ?? (refusals.nodeWebSocket() as unknown as typeof WebSocket),
           connectionParams:
             token || options.name ? { ...(token ? { token } : {}), ...(options.name ? { name: options.name } : {}) } : undefined,
-          retryDelayMs: reportingRetryDelay(connectionState, retryDelayMs, () => lastConnectionError, { take: () => refusals.take(), onFinal: onFinalRefusal }),
+          retryDelayMs: reportingRetryDelay(connectionState, retryDelayMs, () => lastConnectionError, { take: () => refusals.take(), onFinal: onFinalRefusal }, gate),
           // Open the socket with the first subscription, close it 5 s after the last one ends.
           lazy: { enabled: options.lazy ?? true, closeMs: 5_000 },
           keepAlive: { enabled: true, intervalMs: 15_000, pongTimeoutMs: 5_000 },
@@ -151,7 +160,9 @@ export function createParleyClient(options: ParleyClientOptions): ParleyClient {
         }),
       });
 
-  const stopFollowing = wsClient ? followWsClient(connectionState, wsClient, (message) => (lastConnectionError = message)) : () => undefined;
+  const stopFollowing = wsClient
+    ? followWsClient(connectionState, wsClient, (message) => (lastConnectionError = message), () => gate.connected())
+    : () => undefined;
 
   const api = createTRPCClient<AppRouter>({
     links: [

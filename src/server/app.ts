@@ -40,6 +40,13 @@ export interface ParleyServer {
   wsServer: WebSocketEndpoint<typeof appRouter>["server"];
   /** PARLEY_FAULTS in effect (with counts of what it did), or null. */
   faults: FaultInjector | null;
+  /**
+   * Resolves once the web app (Next.js) is prepared; rejects if it cannot be.
+   * The API does not wait for it: `startServer` resolves as soon as the
+   * database and the bus are ready and the port listens (page requests that
+   * come earlier wait for Next). Resolved at once without a web app.
+   */
+  webReady: Promise<void>;
   /** Graceful stop: reconnect notice to WS clients, stop accepting, finish within SHUTDOWN_TIMEOUT_MS. */
   close: () => Promise<void>;
 }
@@ -201,7 +208,13 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
     nextReady.catch(() => undefined); // a failure is thrown by the await below, not reported as unhandled meanwhile
   }
   const signInUrl = await auth.firstStart(url);
-  if (nextReady) nextApp = await nextReady;
+  // Not awaited: WebSocket upgrades and API calls are served from now on; pages wait for Next.
+  const webReady = nextReady
+    ? nextReady.then((app) => {
+        nextApp = app;
+      })
+    : Promise.resolve();
+  webReady.catch(() => undefined); // the caller decides what a failed web app means (server.ts exits)
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -217,12 +230,16 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       ws.close();
       for (const socket of sockets) socket.destroy();
       await Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - 500)))]);
-      await nextApp?.close().catch(() => undefined);
+      // Next may still be preparing: close it once it is, within what is left of the deadline.
+      if (nextReady) {
+        const closed = nextReady.then((app) => app.close());
+        await Promise.race([closed, new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]).catch(() => undefined);
+      }
       await parts.close();
       log.info("shut down");
     })();
     return closing;
   };
 
-  return { url, port, deps, signInUrl, wsServer: ws.server, faults, close };
+  return { url, port, deps, signInUrl, wsServer: ws.server, faults, webReady, close };
 }

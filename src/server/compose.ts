@@ -103,7 +103,8 @@ export async function composeServer(config: Config, log: Logger, connectionCount
     { softBytes: config.WS_SOFT_BUFFER_BYTES, hardBytes: config.WS_MAX_BUFFER_BYTES },
     faults,
   );
-  const hub = new Hub(bus, log.child({ component: "hub" }));
+  // Positions are checked only behind a bus that can lose messages (the in-process bus cannot).
+  const hub = new Hub(bus, log.child({ component: "hub" }), sessionLog, config.REDIS_URL ? config.SESSION_POSITION_CHECK_MS : 0);
   const sessionStreams = new SessionStreams({
     hub,
     log: sessionLog,
@@ -175,9 +176,11 @@ export async function composeServer(config: Config, log: Logger, connectionCount
       embedder?.start();
       prometheus.start(instance, PARLEY_VERSION);
       auth.start();
+      hub.start();
     },
     async close() {
       stopRevocations();
+      hub.close();
       auth.close();
       clusterConnections.close();
       clusterMetrics.close();

@@ -66,6 +66,12 @@ export const configSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, "REDIS_URL must start with redis:// or rediss://")
     .optional(),
+  /**
+   * With REDIS_URL: how often each instance compares the last seq of every
+   * session it streams with the database (one batched query), so an event the
+   * bus lost reaches caught-up subscribers within two of these.
+   */
+  SESSION_POSITION_CHECK_MS: int(500, 50, 60_000),
   // --- end of scale-out configuration -------------------------------------
 
   // --- Chat: providers, defaults and run limits. -------------------------

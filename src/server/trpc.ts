@@ -73,7 +73,8 @@ async function gate<R extends GateResult>(opts: GateOptions, signedIn: boolean, 
 /** A stream: runs the procedure with its guard as `ctx.stream`, and hands tRPC the guard to read the stream through. */
 async function guardStream(opts: GateOptions) {
   const { ctx, path, signal } = opts;
-  const guard = new StreamGuard(ctx.auth, ctx.principal, ctx.connectionId, path, ctx.connections, signal);
+  // Over HTTP a stream is SSE: a connection of its own, counted against the connection limits.
+  const guard = new StreamGuard(ctx.auth, ctx.principal, ctx.connectionId, path, ctx.connections, signal, ctx.transport === "http" ? ctx.clientAddress : null);
   const scope: StreamScope = guard;
   let result;
   try {

@@ -6,6 +6,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { Redis } from "ioredis";
 
 /** `redis-server` on PATH (or REDIS_SERVER), or null when it is not installed. */
 export const redisServerPath: string | null = findBinary(process.env.REDIS_SERVER, "redis-server");
@@ -129,4 +130,68 @@ function ping(port: number): Promise<boolean> {
     socket.once("connect", () => socket.write("PING\r\n"));
     socket.once("data", (data: Buffer) => done(data.toString().startsWith("+PONG")));
   });
+}
+
+/** One connection of a Redis server's CLIENT LIST. */
+export interface RedisClientInfo {
+  id: string;
+  name: string;
+  /** Channels it is subscribed to. */
+  subscriptions: number;
+}
+
+/**
+ * What a test does to a Redis server's clients: list them, kill some by name
+ * (CLIENT KILL ID), or keep killing them as they reconnect (a connection held
+ * down while the others are up). Reconnects by itself across a restart.
+ */
+export class RedisAdmin {
+  private readonly client: Redis;
+
+  constructor(url: string) {
+    this.client = new Redis(url, { connectionName: "parley-test-admin", retryStrategy: () => 20, maxRetriesPerRequest: null });
+    this.client.on("error", () => undefined); // while Redis is down: retried
+  }
+
+  async clients(): Promise<RedisClientInfo[]> {
+    const list = String(await this.client.call("CLIENT", "LIST"));
+    return list
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .map((line) => {
+        const fields = new Map(line.trim().split(" ").map((pair) => pair.split("=", 2) as [string, string]));
+        return { id: fields.get("id") ?? "", name: fields.get("name") ?? "", subscriptions: Number(fields.get("sub") ?? 0) };
+      });
+  }
+
+  /** Kill every connection named one of `names`; how many were killed. */
+  async kill(names: readonly string[]): Promise<number> {
+    const doomed = (await this.clients()).filter((c) => names.includes(c.name));
+    for (const c of doomed) await this.client.call("CLIENT", "KILL", "ID", c.id).catch(() => undefined);
+    return doomed.length;
+  }
+
+  /**
+   * Keep the connections named `names` down: kill them now and every few
+   * milliseconds after, until `release` (which resolves once the loop has stopped).
+   */
+  hold(names: readonly string[]): { release: () => Promise<void> } {
+    let holding = true;
+    const loop = (async () => {
+      while (holding) {
+        await this.kill(names).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 3));
+      }
+    })();
+    return {
+      release: async () => {
+        holding = false;
+        await loop;
+      },
+    };
+  }
+
+  close(): void {
+    this.client.disconnect();
+  }
 }

@@ -5,10 +5,10 @@
 // (presence.typing must travel on the connection that is present).
 import { createTRPCClient, TRPCClientError, wsLink } from "@trpc/client";
 import superjson from "superjson";
-import { createParleyClient, type AppRouter, type ParleyClient } from "../../client";
+import { createParleyClient, fullJitterRetryDelayMs, type AppRouter, type ParleyClient } from "../../client";
 
-/** Reconnect backoff for the browser: 0, 250 ms, doubling up to 5 s (shorter than the SDK's 10 s cap). */
-export const browserRetryDelayMs = (attempt: number) => (attempt === 0 ? 0 : Math.min(250 * 2 ** (attempt - 1), 5_000));
+/** Reconnect backoff for the browser: the SDK's (full jitter up to 4 s; the client probes /api/health meanwhile). */
+export const browserRetryDelayMs = (attempt: number) => fullJitterRetryDelayMs(attempt);
 
 export type ConnectionStatus =
   | { kind: "connecting" }
@@ -16,7 +16,7 @@ export type ConnectionStatus =
   | { kind: "reconnecting"; attempt: number; nextRetryAt: number | null; error: string | null }
   | { kind: "offline"; attempt: number; nextRetryAt: number | null; error: string | null };
 
-/** After this many failed attempts (about 4 s), "reconnecting" becomes "offline" (still retrying). */
+/** After this many failed attempts (several seconds), "reconnecting" becomes "offline" (still retrying). */
 const OFFLINE_AFTER_ATTEMPTS = 5;
 
 interface Browser {

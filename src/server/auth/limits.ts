@@ -129,7 +129,28 @@ export class Limits {
   /** What every call on a WebSocket connection over MAX_CONNECTIONS_PER_PRINCIPAL is answered (the connection stays open). */
   connectionRefusal(): TRPCError {
     const max = this.connectionsByPrincipal.max;
-    return tooManyRequests(`${max} connections of yours are open; the limit is ${max} (MAX_CONNECTIONS_PER_PRINCIPAL). Close one, then reconnect`, SLOT_RETRY_AFTER_MS);
+    return tooManyRequests(`${max} connections of yours (WebSockets and SSE streams) are open; the limit is ${max} (MAX_CONNECTIONS_PER_PRINCIPAL). Close one, then reconnect`, SLOT_RETRY_AFTER_MS);
+  }
+
+  /**
+   * An SSE stream holds an HTTP response open as a WebSocket holds its
+   * socket, so it is a connection too: a slot of MAX_CONNECTIONS_PER_PRINCIPAL
+   * and one of MAX_CONNECTIONS_PER_ADDRESS (`address`: the client behind any
+   * trusted proxy), or TOO_MANY_REQUESTS. The release is idempotent.
+   */
+  openStream(principalId: string, address: string): () => void {
+    const byPrincipal = this.connectionsByPrincipal.take(principalId);
+    if (!byPrincipal) throw this.connectionRefusal();
+    const byAddress = this.connectionsByAddress.take(address);
+    if (!byAddress) {
+      byPrincipal();
+      const max = this.connectionsByAddress.max;
+      throw tooManyRequests(`${max} connections (WebSockets and SSE streams) are open from your address; the limit is ${max} (MAX_CONNECTIONS_PER_ADDRESS). Close one first`, SLOT_RETRY_AFTER_MS);
+    }
+    return () => {
+      byPrincipal();
+      byAddress();
+    };
   }
 
   /** A chat run slot for a principal, or TOO_MANY_REQUESTS. */

@@ -1,6 +1,7 @@
 // Every subscription runs inside a StreamGuard (trpc.ts, `streamProcedure`).
-// The guard takes the caller's subscription slot (MAX_SUBSCRIPTIONS_PER_CONNECTION),
-// counts the subscription by procedure while it runs, and watches the
+// The guard takes the caller's subscription slot (MAX_SUBSCRIPTIONS_PER_CONNECTION)
+// and, for an SSE stream (a connection of its own), a connection slot of its
+// principal and of its address (auth/limits.ts `openStream`), counts the subscription by procedure while it runs, and watches the
 // caller's access: a revoked or expired token ends the stream with
 // UNAUTHORIZED; losing read access to a session the stream reads (removed as
 // a member) ends it with FORBIDDEN. The stream gets the guard as `ctx.stream`:
@@ -43,10 +44,12 @@ export class StreamGuard implements StreamScope, AsyncIterableIterator<unknown> 
   private interrupt: ((reason: Error) => void) | null = null;
   private readonly stopWatching: (() => void) | null;
   private readonly release: () => void;
+  /** SSE: the stream's connection slots; null on a WebSocket (its connection holds them). */
+  private readonly releaseConnection: (() => void) | null;
   private iterator: AsyncIterator<unknown> | null = null;
   private ended = false;
 
-  /** Takes the subscription slot (TOO_MANY_REQUESTS when none is free) and starts watching. */
+  /** Takes the subscription slot and an SSE stream's connection slots (TOO_MANY_REQUESTS when one is not free) and starts watching. */
   constructor(
     auth: Auth,
     principal: Principal,
@@ -55,8 +58,16 @@ export class StreamGuard implements StreamScope, AsyncIterableIterator<unknown> 
     private readonly counts: SubscriptionCounts,
     /** tRPC's signal for this subscription. */
     private readonly trpcSignal: AbortSignal | undefined,
+    /** SSE: the client's address (behind a trusted proxy, the one it names); null on a WebSocket. */
+    sseAddress: string | null,
   ) {
     this.release = auth.limits.openSubscription(connectionId);
+    try {
+      this.releaseConnection = sseAddress === null ? null : auth.limits.openStream(principal.id, sseAddress);
+    } catch (error) {
+      this.release();
+      throw error;
+    }
     counts.subscriptionOpened(connectionId, path);
     const sessions = auth.enabled && principal.kind !== "anonymous" ? new Set<string>() : null;
     this.stopWatching = sessions && auth.watchStream(principal, sessions, (error) => this.lose(error));
@@ -142,6 +153,7 @@ export class StreamGuard implements StreamScope, AsyncIterableIterator<unknown> 
     this.trpcSignal?.removeEventListener("abort", this);
     this.stopWatching?.();
     this.release();
+    this.releaseConnection?.();
     this.counts.subscriptionClosed(this.connectionId, this.path);
   }
 

@@ -55,9 +55,19 @@ export interface BusHealth {
  *   delivery to other listeners or breaks the publisher.
  * - Listeners are called synchronously or soon after publish and must not
  *   block: they should only enqueue.
- * - Gaps are announced: whenever a listener may have missed messages because
- *   the transport was down or its subscription was not yet confirmed, its
- *   `onResync` runs once the subscription is live again (see SubscribeOptions).
+ * - Gaps are announced, from both ends. Subscribing end: whenever a listener
+ *   may have missed messages because the transport was down or its
+ *   subscription was not yet confirmed, its `onResync` runs once the
+ *   subscription is live again (see SubscribeOptions). Publishing end: a
+ *   publish the transport could not carry is remembered by channel, and once
+ *   the transport carries publishes again the publisher announces a gap on
+ *   each such channel: every listener of it, on every instance, gets
+ *   `onResync`. Redis: the publish connection reconnects within
+ *   REDIS_RETRY_MAX_MS of Redis being reachable, and announces at once.
+ * - What no announcement can cover (a publisher that dies before it can
+ *   announce, a message Redis accepted but never delivered) is left to the
+ *   readers' own positions: persisted streams compare what they hold with the
+ *   database (realtime/hub.ts, the position check).
  */
 export interface Bus {
   /**
@@ -78,6 +88,8 @@ export interface Bus {
   listenerCount(): number;
   /** Messages this instance has published since it started, dropped ones included (metrics). */
   publishedCount(): number;
+  /** Of those, the ones the transport could not carry (their channels' gaps are announced; metrics). */
+  failedPublishCount(): number;
   health(): BusHealth;
   close(): Promise<void>;
 }

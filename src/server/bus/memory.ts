@@ -64,6 +64,11 @@ export class MemoryBus implements Bus {
     return this.published;
   }
 
+  // Delivery is a function call: a publish cannot fail.
+  failedPublishCount(): number {
+    return 0;
+  }
+
   health(): BusHealth {
     return { kind: "memory", status: "up" };
   }

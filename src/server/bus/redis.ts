@@ -2,9 +2,13 @@
 // Same contract as the in-process bus (bus.ts); one publisher and one
 // subscriber connection per instance, Redis channels refcounted by the local
 // listeners, each message encoded once with superjson and decoded once.
+// Gaps are announced on one extra Redis channel (`<prefix>bus:gaps`) that
+// every instance's subscriber connection always listens on.
+import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import superjson from "superjson";
+import { z } from "zod";
 import { unsubscribeOnce, type Bus, type BusHealth, type Channel, type SubscribeOptions, type Unsubscribe } from "./bus";
 
 export interface RedisBusOptions {
@@ -15,6 +19,8 @@ export interface RedisBusOptions {
   prefix?: string;
   /** How long `connect` waits for the first connection before giving up. */
   connectTimeoutMs?: number;
+  /** Names the two connections `<name>-pub` and `<name>-sub` (CLIENT LIST); default `parley-<random tag>`. */
+  connectionName?: string;
 }
 
 interface Entry {
@@ -28,8 +34,21 @@ interface ChannelState {
   live: boolean;
 }
 
-/** Reconnect quickly at first, then every second: a bus outage delays live delivery. */
-const retryStrategy = (attempt: number) => Math.min(attempt * 100, 1_000);
+/**
+ * The longest wait between two reconnection attempts: a connection is back
+ * at most this long after Redis is reachable again (then gaps are announced).
+ */
+export const REDIS_RETRY_MAX_MS = 500;
+
+/** Reconnect quickly at first, then every REDIS_RETRY_MAX_MS: a bus outage delays live delivery. */
+const retryStrategy = (attempt: number) => Math.min(attempt * 100, REDIS_RETRY_MAX_MS);
+
+/** Channels whose lost publishes are remembered one by one; past it, the announcement names every channel. */
+const MAX_REMEMBERED_GAPS = 1_000;
+
+/** What goes on the gaps channel: the Redis channels that lost a publish, or all of them. */
+const gapNotice = z.union([z.object({ channels: z.array(z.string()) }), z.object({ all: z.literal(true) })]);
+type GapNotice = z.infer<typeof gapNotice>;
 
 /**
  * Delivery: at most once (Redis pub/sub keeps nothing). Ordering: one
@@ -38,6 +57,11 @@ const retryStrategy = (attempt: number) => Math.min(attempt * 100, 1_000);
  * drops (and logs) and `health()` is down; after the subscriber connection
  * comes back, every channel is subscribed again and every listener's
  * `onResync` runs, so persisted streams re-read the gap from the database.
+ * A publish that fails (the publish connection down, killed, or Redis
+ * restarting) is remembered by channel; when the publish connection is ready
+ * again it announces those channels on the gaps channel, and every instance
+ * runs `onResync` for their listeners, so the order in which the two
+ * connections come back does not matter.
  */
 export class RedisBus implements Bus {
   private readonly channels = new Map<string, ChannelState>();
@@ -47,24 +71,35 @@ export class RedisBus implements Bus {
   /** True between a completed (re)subscription and the next loss of the subscriber connection. */
   private subscriberLive = false;
   private closed = false;
-  private droppedSinceLog = 0;
   private published = 0;
+  private failed = 0;
+  /** Redis channels that lost a publish since the last announcement (`lostAll`: too many to name). */
+  private lost = new Set<string>();
+  private lostAll = false;
+  /** The Redis channel gap notices travel on. */
+  private readonly gapsChannel: string;
 
   private constructor(
     private readonly publisher: Redis,
     private readonly subscriber: Redis,
     private readonly prefix: string,
     private readonly log: Logger,
+    /** The two connections' names, as CLIENT LIST shows them. */
+    readonly connectionNames: { publish: string; subscribe: string },
   ) {
+    this.gapsChannel = `${prefix}bus:gaps`;
     subscriber.on("messageBuffer", (name: Buffer, payload: Buffer) => this.deliver(name.toString(), payload));
     subscriber.on("ready", () => this.resubscribe());
+    publisher.on("ready", () => {
+      log.info({ connection: "publisher" }, "redis connected");
+      this.announceGaps();
+    });
     const lost = (which: string) => () => {
       if (which === "subscriber") this.subscriberLive = false;
       if (!this.closed) log.warn({ connection: which }, "redis connection lost; reconnecting");
     };
     subscriber.on("close", lost("subscriber"));
     publisher.on("close", lost("publisher"));
-    publisher.on("ready", () => log.info({ connection: "publisher" }, "redis connected"));
     // ioredis emits connection errors as events; without a listener they would crash the process.
     const onError = (which: string) => (err: Error) => log.debug({ err: err.message, connection: which }, "redis error");
     subscriber.on("error", onError("subscriber"));
@@ -83,12 +118,16 @@ export class RedisBus implements Bus {
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
     };
-    const publisher = new Redis(options.url, { ...common, connectionName: "parley-pub" });
-    const subscriber = new Redis(options.url, { ...common, connectionName: "parley-sub" });
-    const bus = new RedisBus(publisher, subscriber, options.prefix ?? "parley:", options.log);
+    const name = options.connectionName ?? `parley-${randomBytes(3).toString("hex")}`;
+    const names = { publish: `${name}-pub`, subscribe: `${name}-sub` };
+    const publisher = new Redis(options.url, { ...common, connectionName: names.publish });
+    const subscriber = new Redis(options.url, { ...common, connectionName: names.subscribe });
+    const bus = new RedisBus(publisher, subscriber, options.prefix ?? "parley:", options.log, names);
     const timeoutMs = options.connectTimeoutMs ?? 10_000;
     try {
       await Promise.all([waitReady(publisher, timeoutMs), waitReady(subscriber, timeoutMs)]);
+      // The subscriber's first subscription (the gaps channel): live once it resolves.
+      await bus.ready();
     } catch (error) {
       await bus.close();
       throw new Error(`cannot reach Redis at ${redactUrl(options.url)} (REDIS_URL): ${(error as Error).message}`, { cause: error });
@@ -106,16 +145,41 @@ export class RedisBus implements Bus {
       this.log.error({ err, channel: channel.name }, "bus message cannot be serialised; dropped");
       return;
     }
-    this.publisher.publish(this.prefix + channel.name, payload).catch((err: unknown) => {
-      // One line per outage, not one per message: subscribers resync when Redis is back.
-      if (this.droppedSinceLog++ === 0) {
-        this.log.warn({ err: (err as Error).message, channel: channel.name }, "redis publish failed; messages dropped until it is back");
-      }
-    });
-    if (this.droppedSinceLog > 0 && this.publisher.status === "ready") {
-      this.log.info({ dropped: this.droppedSinceLog }, "redis publish recovered");
-      this.droppedSinceLog = 0;
+    const name = this.prefix + channel.name;
+    this.publisher.publish(name, payload).catch((err: unknown) => this.publishFailed(name, err));
+  }
+
+  /** A publish Redis did not take (or may not have): remember its channel for the announcement. */
+  private publishFailed(name: string, err: unknown): void {
+    if (this.closed) return;
+    this.failed++;
+    if (!this.lostAll && this.lost.size === 0) {
+      // One line per outage, not one per message.
+      this.log.warn({ err: (err as Error).message, channel: name }, "redis publish failed; its channels' gaps are announced once Redis is back");
     }
+    if (!this.lostAll) this.lost.add(name);
+    if (this.lost.size > MAX_REMEMBERED_GAPS) {
+      this.lostAll = true;
+      this.lost.clear();
+    }
+    // The connection may already be back (the failure was of a command in flight when it dropped).
+    if (this.publisher.status === "ready") queueMicrotask(() => this.announceGaps());
+  }
+
+  /** On the publish connection's (re)connection: tell every instance which channels lost a publish. */
+  private announceGaps(): void {
+    if (this.closed || (!this.lostAll && this.lost.size === 0) || this.publisher.status !== "ready") return;
+    const notice: GapNotice = this.lostAll ? { all: true } : { channels: [...this.lost] };
+    this.lost = new Set();
+    this.lostAll = false;
+    this.publisher.publish(this.gapsChannel, JSON.stringify(notice)).then(
+      () => this.log.info({ channels: "all" in notice ? "all" : notice.channels.length }, "redis publish recovered; gaps announced"),
+      (err: unknown) => {
+        // Lost again: remembered for the next reconnection.
+        if ("all" in notice) this.lostAll = true;
+        else for (const name of notice.channels) this.publishFailed(name, err);
+      },
+    );
   }
 
   subscribe<T>(channel: Channel<T>, listener: (message: T) => void, options?: SubscribeOptions): Unsubscribe {
@@ -154,6 +218,10 @@ export class RedisBus implements Bus {
 
   publishedCount(): number {
     return this.published;
+  }
+
+  failedPublishCount(): number {
+    return this.failed;
   }
 
   health(): BusHealth {
@@ -195,7 +263,7 @@ export class RedisBus implements Bus {
     if (this.closed) return;
     const names = [...this.channels.keys()];
     for (const state of this.channels.values()) state.live = false;
-    const done = names.length > 0 ? this.subscriber.subscribe(...names) : Promise.resolve();
+    const done = this.subscriber.subscribe(this.gapsChannel, ...names);
     void this.track(
       done.then(() => {
         if (this.closed || this.subscriber.status !== "ready") return;
@@ -223,7 +291,24 @@ export class RedisBus implements Bus {
     }
   }
 
+  /** Another instance (or this one) lost publishes: the named channels' listeners re-read what they hold. */
+  private gapsAnnounced(payload: Buffer) {
+    let notice: GapNotice;
+    try {
+      notice = gapNotice.parse(JSON.parse(payload.toString("utf8")));
+    } catch (err) {
+      this.log.error({ err }, "undecodable gap notice dropped");
+      return;
+    }
+    const states = "all" in notice ? [...this.channels.values()] : notice.channels.flatMap((name) => this.channels.get(name) ?? []);
+    for (const state of states) if (state.live) this.resyncListeners(state);
+  }
+
   private deliver(name: string, payload: Buffer) {
+    if (name === this.gapsChannel) {
+      this.gapsAnnounced(payload);
+      return;
+    }
     const state = this.channels.get(name);
     if (!state) return;
     let message: unknown;

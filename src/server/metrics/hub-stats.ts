@@ -76,6 +76,18 @@ export class HubStats {
   procedureErrors = 0;
   internalErrors = 0;
   /**
+   * What slow consumers and lost messages cost. Re-reads: session streams
+   * that fell behind live (a queue overflow, a gap, a bus resync) and read
+   * the log again, and the events they read (a subscriber's first back-fill
+   * is not counted). Held: frames written to a socket that still had bytes
+   * waiting in the process (its reader was slow), so they were kept in memory
+   * instead of going to the kernel at once.
+   */
+  sessionRereads = 0;
+  sessionRereadEvents = 0;
+  heldFrames = 0;
+  heldBytes = 0;
+  /**
    * Fan-out latency of live deliveries only: from the bus delivering a message
    * to this instance to its frame written to the socket (WebSocket), or its
    * value handed to tRPC (SSE and the other streams). Replayed history and

@@ -79,7 +79,7 @@ export class PrometheusEndpoint {
   private registry: Registry | null = null;
 
   constructor(
-    private readonly deps: { stats: HubStats; collector: MetricsCollector; bus: Pick<Bus, "publishedCount">; log: Logger },
+    private readonly deps: { stats: HubStats; collector: MetricsCollector; bus: Pick<Bus, "publishedCount" | "failedPublishCount">; log: Logger },
   ) {}
 
   start(instance: string, version: string): void {
@@ -127,7 +127,7 @@ function createPrometheusRegistry(opts: {
   version: string;
   stats: HubStats;
   collector: MetricsCollector;
-  bus: Pick<Bus, "publishedCount">;
+  bus: Pick<Bus, "publishedCount" | "failedPublishCount">;
 }): Registry {
   const { stats, collector } = opts;
   const registry = new Registry();
@@ -193,6 +193,11 @@ function createPrometheusRegistry(opts: {
   mirroredCounter(registry, "parley_ws_messages_sent_total", "WebSocket frames sent to clients.", () => stats.messagesOut);
   mirroredCounter(registry, "parley_ws_bytes_sent_total", "Payload bytes of WebSocket frames sent (UTF-8).", () => stats.bytesOut);
   mirroredCounter(registry, "parley_bus_publishes_total", "Messages published on the bus.", () => opts.bus.publishedCount());
+  mirroredCounter(registry, "parley_session_rereads_total", "Session streams that fell behind live (queue overflow, gap, bus resync) and re-read the log.", () => stats.sessionRereads);
+  mirroredCounter(registry, "parley_session_reread_events_total", "Events those re-reads read from the log.", () => stats.sessionRereadEvents);
+  mirroredCounter(registry, "parley_ws_held_frames_total", "Frames written to a socket that still had bytes waiting in the process (a slow reader): kept in memory, not handed to the kernel at once.", () => stats.heldFrames);
+  mirroredCounter(registry, "parley_ws_held_bytes_total", "Bytes of those frames.", () => stats.heldBytes);
+  mirroredCounter(registry, "parley_bus_publish_failures_total", "Bus publishes the transport could not carry (their channels' gaps are announced once it is back).", () => opts.bus.failedPublishCount());
   mirroredCounter(registry, "parley_events_published_total", "Agent events persisted (events.publish, system.demoFlow).", () => stats.eventsPublished);
   new HotPathHistogram(stats.fanout, {
     name: "parley_fanout_latency_seconds",

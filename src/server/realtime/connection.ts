@@ -70,6 +70,8 @@ export class Connection implements TrpcSocket, Outbound {
   subscriptions: string[] | null = null;
   /** Corked until the end of the current burst of frames. */
   corked = false;
+  /** The current burst started behind bytes still waiting in this process (HubStats.heldFrames). */
+  private held = false;
   /** Where bytes go: this connection itself, or a fault injector in front of it (PARLEY_FAULTS). */
   private readonly out: Outbound;
 
@@ -165,12 +167,18 @@ export class Connection implements TrpcSocket, Outbound {
    */
   frame(frame: Buffer): void {
     if (!this.corked) {
+      // Bytes still waiting in this process when a burst starts: its frames wait behind them (a slow reader's cost).
+      this.held = this.stream.writableLength > 0;
       // Publishes come in bursts (a group commit publishes its batch in one
       // loop): cork the TCP socket until the burst is over, so every frame of
       // the burst leaves in one write instead of one system call each.
       this.corked = true;
       this.stream.cork();
       this.registry.uncorkLater(this);
+    }
+    if (this.held) {
+      this.registry.stats.heldFrames++;
+      this.registry.stats.heldBytes += frame.length;
     }
     this.stream.write(frame);
   }

@@ -99,6 +99,8 @@ class SessionStream implements HubSubscriber {
   private direct = false;
   /** `signal.aborted`, as a plain flag for the per-event check. */
   private stopped = false;
+  /** The first back-fill is done: later catch-ups are re-reads (HubStats). */
+  private backfilled = false;
 
   constructor(
     private readonly streams: SessionStreams,
@@ -147,6 +149,8 @@ class SessionStream implements HubSubscriber {
     try {
       const lastEventSeq = await log.lastSeq(sessionId);
       if (lastEventSeq === null) return;
+      // The back-fill below reads up to it: the hub's position check need not look for it on the bus.
+      hub.observed(sessionId, lastEventSeq);
       // The lane learns its subscription id first (a probe that sends nothing).
       if (lane) yield tracked(sub.cursorId, lane.probe);
       const reset = sub.start(lastEventId, lastEventSeq);
@@ -263,9 +267,15 @@ class SessionStream implements HubSubscriber {
   private async *catchUp(): AsyncGenerator<Tracked> {
     const { sub, lane, sessionId, signal, connection } = this;
     if (!sub) return;
-    const { log } = this.streams.deps;
+    const { log, hub, stats } = this.streams.deps;
+    const reread = this.backfilled;
+    this.backfilled = true;
+    if (reread) stats.sessionRereads++;
     for (;;) {
       const page = await log.readAfter(sessionId, sub.position);
+      const last = page.at(-1);
+      if (last) hub.observed(sessionId, last.seq);
+      if (reread) stats.sessionRereadEvents += page.length;
       for (const row of page) {
         const draining = connection?.drained(signal);
         if (draining) await draining;

@@ -32,6 +32,9 @@ type Tx = Prisma.TransactionClient;
 /** Most events `readAfter` returns by default (one back-fill page). */
 export const LOG_PAGE = 500;
 
+/** Sessions per query of `lastSeqs` (well under SQLite's bound on parameters). */
+const LAST_SEQS_CHUNK = 500;
+
 const TAKE_EVENT_SEQS_SQL = `UPDATE "Session" SET "lastEventSeq" = "lastEventSeq" + ?, "updatedAt" = ? WHERE "id" = ? RETURNING "lastEventSeq"`;
 const EVENT_COLUMNS = `"sessionId", "seq", "type", "payload", "createdAt"`;
 
@@ -122,6 +125,23 @@ export class SessionLog {
     const { sqlite, db } = this.storage;
     if (!sqlite) return (await db.session.findUnique({ where: { id: sessionId }, select: { lastEventSeq: true } }))?.lastEventSeq ?? null;
     return sqlite.statement<[string], { lastEventSeq: number }>(`SELECT "lastEventSeq" FROM "Session" WHERE "id" = ?`).get(sessionId)?.lastEventSeq ?? null;
+  }
+
+  /** The last event seq of each of `sessionIds` that exists: one query per LAST_SEQS_CHUNK sessions (the hub's position check). */
+  async lastSeqs(sessionIds: readonly string[]): Promise<Map<string, number>> {
+    const { sqlite, db } = this.storage;
+    const out = new Map<string, number>();
+    for (let i = 0; i < sessionIds.length; i += LAST_SEQS_CHUNK) {
+      const chunk = sessionIds.slice(i, i + LAST_SEQS_CHUNK);
+      // SQLite: one prepared statement whatever the count (the ids as one JSON array).
+      const rows = sqlite
+        ? sqlite
+            .statement<[string], { id: string; lastEventSeq: number }>(`SELECT "id", "lastEventSeq" FROM "Session" WHERE "id" IN (SELECT "value" FROM json_each(?))`)
+            .all(JSON.stringify(chunk))
+        : await db.session.findMany({ where: { id: { in: chunk } }, select: { id: true, lastEventSeq: true } });
+      for (const row of rows) out.set(row.id, row.lastEventSeq);
+    }
+    return out;
   }
 
   private async takeSeqs(tx: Tx, sessionId: string, count: number): Promise<number> {
