@@ -4,6 +4,9 @@ export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
     globalSetup: ["tests/global-setup.ts"],
+    // The watchdog ends a run that hangs (a blocked worker, a pool that does not close) and names the file.
+    reporters: ["default", "./tests/reporters/watchdog.ts"],
+    teardownTimeout: 20_000,
     testTimeout: 30_000,
     hookTimeout: 120_000,
     pool: "forks",

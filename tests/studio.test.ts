@@ -157,7 +157,9 @@ function studioSpec(name: string, database: () => Promise<{ url: string; remove:
       await expect.poll(() => page.getByRole("row").filter({ hasText: "Backups first" }).count(), poll).toBe(1);
       await expect.poll(() => page.getByRole("row").filter({ hasText: "Then the dashboards" }).count(), poll).toBe(1);
       expect(await page.getByRole("row").filter({ hasText: "Pager fired" }).count()).toBe(0);
-      expect(await page.getByRole("row").filter({ hasText: "Backups first" }).textContent()).toContain(planningId);
+      // The grid renders only the cells in view (on PostgreSQL, sessionId is off to the right), so the
+      // session is read from Studio's filter in the URL rather than from the row's text.
+      expect(decodeURIComponent(new URL(page.url()).hash)).toMatch(new RegExp(`"column":"sessionId","operator":"=","value":"${planningId}"`));
 
       // Edit the session's title in Studio; Parley's own Prisma client reads the new one.
       await page.getByRole("navigation", { name: "Tables" }).getByRole("link", { name: "Session", exact: true }).click();
