@@ -8,6 +8,7 @@ import type { TRPCError } from "@trpc/server";
 import type { Logger } from "pino";
 import type { Auth } from "./auth";
 import type { Principal } from "./auth/principal";
+import { addressKey } from "./auth/proxies";
 import type { Bus } from "./bus/bus";
 import type { ChatRunRegistry } from "./chat/runs";
 import type { ClusterConnections } from "./cluster/connections";
@@ -107,7 +108,7 @@ export function createContextFactory(deps: ServerDeps) {
       principal,
       authProblem: problem,
       // Behind a trusted proxy one TCP connection carries many clients' requests: key on the client instead.
-      rateKey: transport === "ws" ? connectionId : client.viaProxy ? `http:${client.address}` : `http:${req.socket.remoteAddress}:${req.socket.remotePort}`,
+      rateKey: transport === "ws" ? connectionId : client.viaProxy ? `http:${addressKey(client.address)}` : `http:${req.socket.remoteAddress}:${req.socket.remotePort}`,
       connectionRefusal: null,
     };
   };

@@ -8,6 +8,7 @@ import { TRPCError } from "@trpc/server";
 import type { Redis } from "ioredis";
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Config } from "../env";
+import { addressKey } from "./proxies";
 
 /** The cause of a rate-limit refusal; trpc.ts copies `retryAfterMs` into the error's data. */
 export class RetryAfter extends Error {
@@ -56,20 +57,25 @@ function bucket(prefix: string, rate: number, burst: number, store: Redis | null
 /** Counts of open things per key, with a cap. */
 class Counter {
   private readonly counts = new Map<string, number>();
-  constructor(readonly max: number) {}
+  /** @param keyOf what a slot is counted by (addresses: `addressKey`, an IPv6 client's /64) */
+  constructor(
+    readonly max: number,
+    private readonly keyOf: (key: string) => string = (key) => key,
+  ) {}
   count(key: string): number {
-    return this.counts.get(key) ?? 0;
+    return this.counts.get(this.keyOf(key)) ?? 0;
   }
   /** Take one slot; null when full. The release function is idempotent. */
-  take(key: string): (() => void) | null {
-    const n = this.count(key);
+  take(slot: string): (() => void) | null {
+    const key = this.keyOf(slot);
+    const n = this.counts.get(key) ?? 0;
     if (n >= this.max) return null;
     this.counts.set(key, n + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const left = this.count(key) - 1;
+      const left = (this.counts.get(key) ?? 0) - 1;
       if (left > 0) this.counts.set(key, left);
       else this.counts.delete(key);
     };
@@ -93,7 +99,7 @@ export class Limits {
     this.perPrincipal = bucket("principal", config.RATE_LIMIT_PER_PRINCIPAL, config.RATE_LIMIT_BURST, store);
     this.subscriptions = new Counter(config.MAX_SUBSCRIPTIONS_PER_CONNECTION);
     this.connectionsByPrincipal = new Counter(config.MAX_CONNECTIONS_PER_PRINCIPAL);
-    this.connectionsByAddress = new Counter(config.MAX_CONNECTIONS_PER_ADDRESS);
+    this.connectionsByAddress = new Counter(config.MAX_CONNECTIONS_PER_ADDRESS, addressKey);
     this.chatRuns = new Counter(config.CHAT_MAX_RUNS_PER_PRINCIPAL);
   }
 

@@ -24,6 +24,25 @@ function hopAddress(hop: string): string | null {
   return candidate !== undefined && net.isIP(candidate) !== 0 ? unmapped(candidate.toLowerCase()) : null;
 }
 
+/**
+ * What per-address limits count a client by. An IPv4 address is itself; an
+ * IPv6 client is its /64, since one host is normally given a whole /64 and
+ * could otherwise take a fresh address for every connection.
+ */
+export function addressKey(address: string): string {
+  const plain = unmapped(address.toLowerCase());
+  if (net.isIP(plain) !== 6) return plain;
+  const [head = "", tail] = plain.split("::", 2);
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  // An embedded IPv4 tail (::ffff:… is unmapped above; others like 64:ff9b::1.2.3.4) is two groups.
+  const groups = [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length - (right.at(-1)?.includes(".") ? 1 : 0))).fill("0"), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`;
+}
+
 /** The last value of a header a proxy may have appended to (`https, http` → `http`). */
 function lastValue(header: string | string[] | undefined): string | null {
   const joined = Array.isArray(header) ? header.join(",") : header;
