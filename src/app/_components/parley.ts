@@ -5,7 +5,7 @@
 // (presence.typing must travel on the connection that is present).
 import { createTRPCClient, TRPCClientError, wsLink } from "@trpc/client";
 import superjson from "superjson";
-import { createParleyClient, fullJitterRetryDelayMs, type AppRouter, type ParleyClient } from "../../client";
+import { createParleyClient, fullJitterRetryDelayMs, type AppRouter, type ParleyClient } from "@parley/client";
 
 /** Reconnect backoff for the browser: the SDK's (full jitter up to 4 s; the client probes /api/health meanwhile). */
 export const browserRetryDelayMs = (attempt: number) => fullJitterRetryDelayMs(attempt);

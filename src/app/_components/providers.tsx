@@ -4,7 +4,7 @@
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import * as Tooltip from "@radix-ui/react-tooltip";
 import { useState, type ReactNode } from "react";
-import type { AppRouter } from "../../client";
+import type { AppRouter } from "@parley/client";
 import { createTRPCClient, type TRPCClient } from "@trpc/client";
 import { parley } from "./parley";
 import { notifyError, Toasts } from "./toasts";

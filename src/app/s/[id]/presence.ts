@@ -2,7 +2,7 @@
 // Who is in the session and who is typing (session.presence over the tab's
 // WebSocket; it restarts with a fresh `sync` after a reconnect).
 import { useEffect, useState } from "react";
-import type { RouterOutputs } from "../../../client";
+import type { RouterOutputs } from "@parley/client";
 import { parley } from "../../_components/parley";
 
 type PresenceUpdate = RouterOutputs["session"]["presence"] extends AsyncIterable<infer U> ? U : never;
