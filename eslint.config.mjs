@@ -5,7 +5,7 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  // examples/ are separate projects with their own tsconfig (type-checked by tests/consumer.test.ts and `tsc -p examples/agent-bot`).
+  // examples/ are separate projects with their own tsconfig (type-checked by tests/npm-pack.test.ts and `tsc -p examples/agent-bot`).
   { ignores: ["node_modules/", ".next/", "src/generated/", "dist/", "packages/*/dist/", "next-env.d.ts", "examples/", "bench/results/"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
