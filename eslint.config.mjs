@@ -5,8 +5,8 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  // examples/ are separate projects with their own tsconfig (type-checked by tests/consumer.test.ts and `tsc -p examples/agent-bot`).
-  { ignores: ["node_modules/", ".next/", "src/generated/", "dist/", "next-env.d.ts", "examples/", "bench/results/"] },
+  // examples/ are separate projects with their own tsconfig (type-checked by tests/npm-pack.test.ts and `tsc -p examples/agent-bot`).
+  { ignores: ["node_modules/", ".next/", "src/generated/", "dist/", "packages/*/dist/", "next-env.d.ts", "examples/", "bench/results/"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -24,5 +24,5 @@ export default tseslint.config(
     },
   },
   { files: ["**/*.mjs"], ...tseslint.configs.disableTypeChecked },
-  { files: ["server.ts", "scripts/**", "tests/**", "bench/**"], rules: { "no-console": "off" } },
+  { files: ["server.ts", "scripts/**", "packages/*/scripts/**", "tests/**", "bench/**"], rules: { "no-console": "off" } },
 );

@@ -1,6 +1,17 @@
+import path from "node:path";
 import { defineConfig } from "vitest/config";
 
+// The repository's code imports the client package from its sources (as tsconfig.json's paths do);
+// the built package is what tests/npm-pack.test.ts installs.
+const clientSources = path.resolve(import.meta.dirname, "packages/client/src");
+
 export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^@parley\/client$/, replacement: path.join(clientSources, "index.ts") },
+      { find: /^@parley\/client\/react$/, replacement: path.join(clientSources, "react.tsx") },
+    ],
+  },
   test: {
     include: ["tests/**/*.test.ts"],
     globalSetup: ["tests/global-setup.ts"],

@@ -14,7 +14,7 @@
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ensureWebBuild } from "../scripts/web-build";
-import { createParleyClient } from "../src/client";
+import { createParleyClient } from "@parley/client";
 import { HEALTH_PATH } from "../src/server/app";
 import { startFakeOpenAi } from "../tests/helpers/chat-fakes";
 import type { ChatReaderMessage, ChatReaderOptions } from "./load/chat-readers";

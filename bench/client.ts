@@ -9,7 +9,7 @@
 //   posting over the WebSocket, in the same run on the same server.
 import { spawn, type ChildProcess } from "node:child_process";
 import readline from "node:readline";
-import { createParleyClient } from "../src/client";
+import { createParleyClient } from "@parley/client";
 import { SubscriberPool } from "./load/pool";
 import { createParleySession, openPublisher, openWsWriter, type Publisher } from "./publisher";
 import type { ResultRow } from "./run";

@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { createParleyClient } from "../src/client";
+import { createParleyClient } from "@parley/client";
 import { startServer } from "../src/server/app";
 import { parseConfig } from "../src/server/env";
 import { random } from "../src/server/realtime/faults";

@@ -2,7 +2,7 @@
 // Parley's WebSocket (raw tRPC mutations) and over HTTP (the SDK's batched
 // link); then a resume of everything written. Used by the writes/resume
 // scenarios (bench/run.ts) and by the scale-out scenario on PostgreSQL.
-import { createParleyClient } from "../src/client";
+import { createParleyClient } from "@parley/client";
 import { SubscriberPool } from "./load/pool";
 import { createParleySession, openWsWriter } from "./publisher";
 import { nowMs, payload, PAYLOAD_BYTES } from "./targets";

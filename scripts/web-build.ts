@@ -17,7 +17,7 @@ export function ensureWebBuild({ force = false } = {}): BuildResult {
        * does not check (`npm run typecheck` does), so they are left out.
        */
       sources: {
-        dirs: ["src/app", "src/client", "src/shared"],
+        dirs: ["src/app", "packages/client/src", "src/shared"],
         files: ["next.config.mjs", "package-lock.json", "tsconfig.json", "postcss.config.mjs"],
       },
       outputs: [".next/BUILD_ID"],

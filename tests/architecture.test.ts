@@ -1,6 +1,8 @@
 // The layout rules docs/architecture.md states, checked on the sources: no
 // import cycles in src/, `ws` and tRPC's WebSocket adapter only in the
-// realtime layer, the generated Prisma client only where storage lives.
+// realtime layer, the generated Prisma client only where storage lives; the
+// client package (packages/client) reaches the server only through its
+// server-types.ts, for types, and imports no server library.
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -37,6 +39,7 @@ function resolve(from: string, specifier: string): string | null {
   return null;
 }
 
+const clientPackage = path.join(root, "packages", "client", "src");
 const files = sources(src);
 const graph = new Map(files.map((file) => [file, specifiers(file)]));
 const relative = (file: string) => path.relative(root, file);
@@ -91,8 +94,22 @@ describe("source layout", () => {
     expect(cycles()).toEqual([]);
   });
 
-  it("touches WebSockets and frames only in src/server/realtime/ (the SDK has its own client socket)", () => {
-    expect(importersOutside(/^ws$|^@trpc\/server\/adapters\/ws$/, ["src/server/realtime/", "src/client/"])).toEqual([]);
+  it("touches WebSockets and frames only in src/server/realtime/", () => {
+    expect(importersOutside(/^ws$|^@trpc\/server\/adapters\/ws$/, ["src/server/realtime/"])).toEqual([]);
+  });
+
+  it("the client package imports the server only in server-types.ts, for types, and no server library", () => {
+    const bridge = path.join(clientPackage, "server-types.ts");
+    const outsideImports = sources(clientPackage).flatMap((file) =>
+      specifiers(file)
+        .filter((s) => s.startsWith(".") && !path.resolve(path.dirname(file), s).startsWith(clientPackage))
+        .map((s) => `${relative(file)} -> ${s}`),
+    );
+    expect(outsideImports.every((line) => line.startsWith(relative(bridge)))).toBe(true);
+    expect(fs.readFileSync(bridge, "utf8")).not.toMatch(/^\s*(import|export)\s+(?!type\b)[^;]*\sfrom\s/m);
+    const serverLibraries = /^(@prisma\/|prisma$|better-sqlite3$|ioredis$|pino$|pg$|next($|\/)|zod($|\/)|prom-client$|@\/)/;
+    const libraryImports = sources(clientPackage).flatMap((file) => specifiers(file).filter((s) => serverLibraries.test(s)).map((s) => `${relative(file)} -> ${s}`));
+    expect(libraryImports).toEqual([]);
   });
 
   it("uses the generated Prisma client only in storage, services and features that own their tables (types excepted)", () => {

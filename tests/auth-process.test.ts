@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import { z } from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createParleyClient } from "../src/client";
+import { createParleyClient } from "@parley/client";
 import { signInWithLink, upgrade } from "./helpers/auth";
 import { freshDatabase, spawnServer, waitFor, type ServerProcess } from "./helpers/server";
 

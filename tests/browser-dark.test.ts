@@ -5,7 +5,7 @@
 import path from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createParleyClient } from "../src/client";
+import { createParleyClient } from "@parley/client";
 import { artifactsDir, browserSuite } from "./helpers/browser";
 
 const suite = browserSuite({ CHAT_BUILTIN_CHUNK_DELAY_MS: "40" });

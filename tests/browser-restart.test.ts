@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createParleyClient } from "../src/client";
+import { createParleyClient } from "@parley/client";
 import { artifactsDir, launchChromium } from "./helpers/browser";
 import { freshDatabase, restartableServer, type RestartableServer } from "./helpers/server";
 

@@ -4,7 +4,7 @@
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { createParleyClient } from "../src/client";
+import { createParleyClient } from "@parley/client";
 import { artifactsDir, browserSuite } from "./helpers/browser";
 
 // A slower built-in assistant so an answer streams over a few seconds.

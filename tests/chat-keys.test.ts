@@ -7,7 +7,7 @@
 // any excerpt is cut: a key at every offset around each cut leaves no fragment.
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createParleyClient, type ParleyClient } from "../src/client";
+import { createParleyClient, type ParleyClient } from "@parley/client";
 import { OpenAiCompatibleProvider } from "../src/server/chat/providers/openai-compatible";
 import { ProviderError } from "../src/server/chat/providers/provider";
 import { startFakeOpenAi, type FakeAnswer, type FakeProvider } from "./helpers/chat-fakes";

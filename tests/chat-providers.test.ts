@@ -4,7 +4,7 @@
 // provider error object mid-stream, a refused connection; and agent.models,
 // which asks each provider for its models.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AskItem, ParleyClient } from "../src/client";
+import type { AskItem, ParleyClient } from "@parley/client";
 import type { ProviderId } from "../src/shared/chat";
 import { BUILTIN_MODEL } from "../src/shared/chat";
 import { closedPortUrl, startFakeOllama, startFakeOpenAi, type FakeAnswer, type FakeProvider } from "./helpers/chat-fakes";

@@ -2,7 +2,7 @@
 // session.events and chat.run, resume without gaps, stop, fail readably, and
 // the built-in retrieval assistant answers with links.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { ParleyClient, SessionEvent } from "../src/client";
+import type { ParleyClient, SessionEvent } from "@parley/client";
 import type { ChatRunEvent } from "../src/shared/chat";
 import { startServer } from "../src/server/app";
 import { parseConfig } from "../src/server/env";

@@ -2,23 +2,23 @@
 // authentication on: each command's output and exit code, --json for scripts,
 // and the errors scripts branch on (unreachable 3, bad token 4, not found 5,
 // usage 2, Ctrl-C 130). The process is the built binary, package.json's `bin`
-// (dist/cli/index.js, run through its shebang as a shell would); one test
+// (packages/client/dist/cli/index.js, run through its shebang as a shell would); one test
 // checks that `npm run parley` (the sources through tsx) is the same program.
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ensureSdkBuild } from "../scripts/sdk-build";
-import { createParleyClient, type ParleyClient } from "../src/client";
+import { clientPackageDir, ensureSdkBuild } from "../scripts/sdk-build";
+import { createParleyClient, type ParleyClient } from "@parley/client";
 import type { ParleyServer } from "../src/server/app";
 import { createPrincipalWithToken } from "../src/server/auth/tokens";
 import { startFakeOpenAi, closedPortUrl, type FakeProvider } from "./helpers/chat-fakes";
 import { freshDatabase, repoRoot, startServerAt, startTestServer, waitFor, type TestServer } from "./helpers/server";
 import { postNumbered, range } from "./helpers/stream";
 
-const packageBin = (JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { bin: { parley: string } }).bin.parley;
-const cliBin = path.join(repoRoot, packageBin);
-const cliSource = path.join(repoRoot, "src", "cli", "index.ts");
+const packageBin = (JSON.parse(fs.readFileSync(path.join(clientPackageDir, "package.json"), "utf8")) as { bin: { parley: string } }).bin.parley;
+const cliBin = path.join(clientPackageDir, packageBin);
+const cliSource = path.join(clientPackageDir, "src", "cli", "index.ts");
 
 interface Run {
   code: number | null;

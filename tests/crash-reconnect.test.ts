@@ -10,7 +10,7 @@
 import fs from "node:fs";
 import { afterAll, expect, it } from "vitest";
 import { z } from "zod";
-import { createParleyClient, type ParleyClient } from "../src/client";
+import { createParleyClient, type ParleyClient } from "@parley/client";
 import { startFakeOpenAi, type FakeProvider } from "./helpers/chat-fakes";
 import { freshDatabase, spawnServer, waitFor, type ServerProcess } from "./helpers/server";
 import { range } from "./helpers/stream";

@@ -4,7 +4,7 @@
 // streaming), and a subscribing client resumes with nothing lost or repeated.
 import fs from "node:fs";
 import { afterAll, expect, it } from "vitest";
-import { createParleyClient } from "../src/client";
+import { createParleyClient } from "@parley/client";
 import { startFakeOpenAi, type FakeProvider } from "./helpers/chat-fakes";
 import { freshDatabase, spawnServer, waitFor, type ServerProcess } from "./helpers/server";
 import { collectSessionEvents, range } from "./helpers/stream";

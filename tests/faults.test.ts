@@ -2,7 +2,7 @@
 // purpose, and a client that checks its tracked ids (skip what it has, resume
 // from its last id on a gap) still ends with exactly the persisted stream.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ParleyClient } from "../src/client";
+import type { ParleyClient } from "@parley/client";
 import { parseConfig } from "../src/server/env";
 import { startServer } from "../src/server/app";
 import { parseFaults } from "../src/server/realtime/faults";

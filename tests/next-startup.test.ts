@@ -4,7 +4,7 @@
 // (startServer does not wait for Next: a restart is back for API clients as
 // soon as the database and the bus are).
 import { describe, expect, it } from "vitest";
-import { createParleyClient } from "../src/client";
+import { createParleyClient } from "@parley/client";
 import type { NextApp } from "../src/server/app";
 import { startServerAt, testDatabase, waitFor } from "./helpers/server";
 import { collectSessionEvents } from "./helpers/stream";

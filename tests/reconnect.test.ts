@@ -3,7 +3,7 @@
 // is back. The restart is real: a server on a fixed port and database, closed
 // and started again.
 import { afterAll, describe, expect, it } from "vitest";
-import { createParleyClient, fullJitterRetryDelayMs, PROBE_PERIOD_MS, RETRY_CAP_MS, type ConnectionState } from "../src/client";
+import { createParleyClient, fullJitterRetryDelayMs, PROBE_PERIOD_MS, RETRY_CAP_MS, type ConnectionState } from "@parley/client";
 import type { ParleyServer } from "../src/server/app";
 import { freePort } from "./helpers/redis";
 import { startServerAt, testDatabase, waitFor } from "./helpers/server";

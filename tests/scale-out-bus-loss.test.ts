@@ -10,7 +10,7 @@
 // instances' position checks bring it.
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createParleyClient, type ParleyClient } from "../src/client";
+import { createParleyClient, type ParleyClient } from "@parley/client";
 import { RedisBus } from "../src/server/bus/redis";
 import { RedisAdmin, redisSkipReason, startRedis, type RedisClientInfo, type RedisServer } from "./helpers/redis";
 import { freshDatabase, startTestServer, waitFor, type TestServer } from "./helpers/server";

@@ -11,7 +11,7 @@ import fs from "node:fs";
 import http from "node:http";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import WebSocket from "ws";
-import { createParleyClient, type AskItem, type ParleyClient, type TailItem } from "../src/client";
+import { createParleyClient, type AskItem, type ParleyClient, type TailItem } from "@parley/client";
 import type { ChatRunEvent } from "../src/shared/chat";
 import { startFakeOpenAi, type FakeProvider } from "./helpers/chat-fakes";
 import { nginxSkipReason, startNginx, type NginxServer } from "./helpers/nginx";

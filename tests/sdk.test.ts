@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { createParleyClient, describeFailure, isPermanentFailure, type AskItem, type ConnectionState, type ParleyClient, type TailItem } from "../src/client";
+import { createParleyClient, describeFailure, isPermanentFailure, type AskItem, type ConnectionState, type ParleyClient, type TailItem } from "@parley/client";
 import { startFakeOpenAi, type FakeProvider } from "./helpers/chat-fakes";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
 import { range } from "./helpers/stream";

@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import NodeWebSocket from "ws";
-import { createParleyClient } from "../src/client";
+import { createParleyClient } from "@parley/client";
 import { freshDatabase, spawnServer, waitFor, type ServerProcess } from "./helpers/server";
 import { collectSessionEvents } from "./helpers/stream";
 

@@ -3,7 +3,7 @@
 // is updated between two pages; title search pages the same way.
 import { TRPCClientError } from "@trpc/client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { ParleyClient } from "../src/client";
+import type { ParleyClient } from "@parley/client";
 import { startTestServer, type TestServer } from "./helpers/server";
 
 let t: TestServer;

@@ -8,7 +8,7 @@
 // When the churn stops, the process holds no more descriptors than before.
 import fs from "node:fs";
 import { afterAll, expect, it } from "vitest";
-import { createParleyClient } from "../src/client";
+import { createParleyClient } from "@parley/client";
 import { connectInspector } from "./helpers/inspector";
 import { freshDatabase, spawnServer, type ServerProcess } from "./helpers/server";
 

@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { createParleyClient } from "../src/client";
+import { createParleyClient } from "@parley/client";
 import type { ParleyServer } from "../src/server/app";
 import { freshDatabase, startServerAt, startTestServer, waitFor, type TestServer } from "./helpers/server";
 import { collectSessionEvents, postNumbered, range } from "./helpers/stream";

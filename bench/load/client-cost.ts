@@ -11,7 +11,7 @@ import { createTRPCClient, createWSClient, wsLink } from "@trpc/client";
 import superjson from "superjson";
 import WebSocket from "ws";
 import { z } from "zod";
-import { createParleyClient } from "../../src/client";
+import { createParleyClient } from "@parley/client";
 import type { AppRouter } from "../../src/server/routers/_app";
 import { CLIENT_KINDS } from "../client";
 

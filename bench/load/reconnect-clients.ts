@@ -4,7 +4,7 @@
 // per client, when its WebSocket opened again and when the event `resumeSeq`
 // (posted right after the restart) reached it.
 import { parentPort, workerData } from "node:worker_threads";
-import { createParleyClient } from "../../src/client";
+import { createParleyClient } from "@parley/client";
 
 interface Data {
   port: number;

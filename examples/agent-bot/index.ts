@@ -5,7 +5,7 @@
 //   PARLEY_URL=http://127.0.0.1:3000 PARLEY_TOKEN=<agent token> \
 //     npx tsx examples/agent-bot/index.ts --session <id> [--name bot] [--agent <agentId>]
 import { parseArgs } from "node:util";
-import { createParleyClient, describeFailure, type Message } from "../../src/client";
+import { createParleyClient, describeFailure, type Message } from "@parley/client";
 
 const { values } = parseArgs({
   options: {

@@ -13,10 +13,10 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Run `command` in `cwd` with the test's environment plus `env`. */
-export async function sh(command: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<CommandResult> {
+/** Run `command` in `cwd` with the test's environment plus `env`; killed after `timeoutMs` (default 5 minutes), so a test never hangs on it. */
+export async function sh(command: string, args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 300_000): Promise<CommandResult> {
   try {
-    const { stdout, stderr } = await execFileAsync(command, args, { cwd, env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout, stderr } = await execFileAsync(command, args, { cwd, env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024, timeout: timeoutMs });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };

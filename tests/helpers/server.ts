@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { inject } from "vitest";
-import { createParleyClient, type ParleyClientOptions } from "../../src/client";
+import { createParleyClient, type ParleyClientOptions } from "@parley/client";
 import { startServer, type ParleyServer, type StartOptions } from "../../src/server/app";
 import { parseConfig } from "../../src/server/env";
 

@@ -1,6 +1,6 @@
 // Collecting a `session.events` subscription the way an app would.
 import type { SessionEvent } from "../../src/shared/events";
-import type { ParleyClient } from "../../src/client";
+import type { ParleyClient } from "@parley/client";
 
 export interface Collected {
   ids: string[];

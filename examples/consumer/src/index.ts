@@ -1,7 +1,7 @@
 // A program outside Parley's repository using the built SDK: it creates a
 // session, posts, reads the event back with tail, asks the session's agent
 // and prints one JSON line with what it saw. PARLEY_URL, PARLEY_TOKEN.
-import { createParleyClient, type Message, type SessionEvent } from "parley/client";
+import { createParleyClient, type Message, type SessionEvent } from "@parley/client";
 
 const parley = createParleyClient({ url: process.env.PARLEY_URL ?? "http://127.0.0.1:3000", token: process.env.PARLEY_TOKEN || undefined });
 

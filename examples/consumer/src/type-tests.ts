@@ -2,7 +2,7 @@
 // expect-error directive below must find an error, or `tsc` fails ("Unused
 // '@ts-expect-error' directive"), so an SDK whose types degraded to `any`
 // fails this project's typecheck.
-import type { ChatSendInput, ParleyClient, RouterInputs, RouterOutputs, SessionEvent } from "parley/client";
+import type { ChatSendInput, ParleyClient, RouterInputs, RouterOutputs, SessionEvent } from "@parley/client";
 
 export async function typeTests(parley: ParleyClient): Promise<void> {
   // @ts-expect-error: there is no procedure session.creat (a typo of session.create)

@@ -1,12 +1,42 @@
 "use client";
 // The global connection badge: connected / reconnecting (next retry) / offline,
-// from the tRPC WebSocket client's connection state.
+// from the client's connection state (useConnectionState of the client package).
 import * as Tooltip from "@radix-ui/react-tooltip";
+import { useConnectionState } from "@parley/client/react";
 import { useEffect, useState, useSyncExternalStore } from "react";
-import { connectionStore, type ConnectionStatus } from "./parley";
+
+export type ConnectionStatus =
+  | { kind: "connecting" }
+  | { kind: "connected" }
+  | { kind: "reconnecting" | "offline"; attempt: number; nextRetryAt: number | null; error: string | null };
+
+/** After this many failed attempts (several seconds), "reconnecting" becomes "offline" (still retrying). */
+const OFFLINE_AFTER_ATTEMPTS = 5;
+
+const subscribeOnline = (onChange: () => void) => {
+  window.addEventListener("online", onChange);
+  window.addEventListener("offline", onChange);
+  return () => {
+    window.removeEventListener("online", onChange);
+    window.removeEventListener("offline", onChange);
+  };
+};
 
 export function useConnection(): ConnectionStatus {
-  return useSyncExternalStore(connectionStore.subscribe, connectionStore.get, connectionStore.getServer);
+  const state = useConnectionState();
+  const online = useSyncExternalStore(subscribeOnline, () => navigator.onLine, () => true);
+  switch (state.state) {
+    case "open":
+      return { kind: "connected" };
+    case "reconnecting":
+    case "refused": {
+      const error = state.state === "refused" ? state.message : state.error;
+      const offline = !online || state.attempt >= OFFLINE_AFTER_ATTEMPTS;
+      return { kind: offline ? "offline" : "reconnecting", attempt: state.attempt, nextRetryAt: state.nextRetryAt, error };
+    }
+    default:
+      return { kind: "connecting" };
+  }
 }
 
 function useNow(active: boolean) {

@@ -8,7 +8,7 @@ import { useQuery } from "@tanstack/react-query";
 import { Search, X } from "lucide-react";
 import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState, type KeyboardEvent as ReactKeyboardEvent } from "react";
-import type { Highlight, MessageSearchHit } from "../../client";
+import type { Highlight, MessageSearchHit } from "@parley/client";
 import { errorMessage } from "./parley";
 import { useTRPC } from "./trpc";
 import { useDebounced } from "./use-debounced";

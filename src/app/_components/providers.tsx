@@ -1,14 +1,12 @@
 "use client";
-// TanStack Query + typed tRPC + tooltips + toasts for every page. Failed
+// The client package's provider (TanStack Query + typed tRPC + the SDK hooks), tooltips and toasts for every page. Failed
 // queries and mutations become toasts with the server's message.
-import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { MutationCache, QueryCache, QueryClient } from "@tanstack/react-query";
 import * as Tooltip from "@radix-ui/react-tooltip";
+import { ParleyProvider } from "@parley/client/react";
 import { useState, type ReactNode } from "react";
-import type { AppRouter } from "../../client";
-import { createTRPCClient, type TRPCClient } from "@trpc/client";
 import { parley } from "./parley";
 import { notifyError, Toasts } from "./toasts";
-import { TRPCProvider } from "./trpc";
 
 function makeQueryClient() {
   return new QueryClient({
@@ -33,18 +31,14 @@ function makeQueryClient() {
 
 export function Providers({ children }: { children: ReactNode }) {
   const [queryClient] = useState(makeQueryClient);
-  // The server render never calls the API: give it a client that is never used.
-  const [trpcClient] = useState<TRPCClient<AppRouter>>(() =>
-    typeof window === "undefined" ? createTRPCClient<AppRouter>({ links: [] }) : parley().api,
-  );
+  // The server render never calls the API: it gets no client (the hooks stay idle).
+  const [client] = useState(() => (typeof window === "undefined" ? null : parley()));
   return (
-    <QueryClientProvider client={queryClient}>
-      <TRPCProvider trpcClient={trpcClient} queryClient={queryClient}>
-        <Tooltip.Provider delayDuration={250}>
-          {children}
-          <Toasts />
-        </Tooltip.Provider>
-      </TRPCProvider>
-    </QueryClientProvider>
+    <ParleyProvider client={client} queryClient={queryClient}>
+      <Tooltip.Provider delayDuration={250}>
+        {children}
+        <Toasts />
+      </Tooltip.Provider>
+    </ParleyProvider>
   );
 }

@@ -1,6 +1,6 @@
 // The checks /diagnostics runs: each resolves to a result a person can read,
 // never throws.
-import { createParleyClient } from "../../client";
+import { createParleyClient } from "@parley/client";
 import { forceReconnect, parley, parleyBrowser } from "../_components/parley";
 
 export interface CheckResult {

@@ -5,7 +5,7 @@
 // resumed from the listing's own cursor so nothing between the two is missed.
 import { Brain, Pencil, Trash2 } from "lucide-react";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
-import type { MemoryItem, RecallHit, RouterInputs } from "../../client";
+import type { MemoryItem, RecallHit, RouterInputs } from "@parley/client";
 import { followAfterLoad } from "../_components/follow-after-load";
 import { Marked } from "../_components/global-search";
 import { errorMessage, parley } from "../_components/parley";

@@ -6,7 +6,7 @@
 import * as Select from "@radix-ui/react-select";
 import { Check, ChevronDown, SendHorizontal, Square } from "lucide-react";
 import { useEffect, useRef, useState, useSyncExternalStore, type FormEvent } from "react";
-import type { RouterOutputs } from "../../../client";
+import type { RouterOutputs } from "@parley/client";
 import { useConnection } from "../../_components/connection-badge";
 import { isNetworkError, parley, parleyBrowser } from "../../_components/parley";
 import { notifyError } from "../../_components/toasts";

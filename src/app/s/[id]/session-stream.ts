@@ -4,7 +4,7 @@
 // that cursor (events the page already holds merge by id). `retry` starts
 // over after a failed load or a stream that ended with an error.
 import { useEffect, useState } from "react";
-import type { RouterOutputs } from "../../../client";
+import type { RouterOutputs } from "@parley/client";
 import { followAfterLoad } from "../../_components/follow-after-load";
 import { parley } from "../../_components/parley";
 import type { TimelineStore } from "./timeline-store";

@@ -3,7 +3,7 @@
 // plus the text of answers still streaming (chat.snapshot / chat.delta).
 // React reads it through useSyncExternalStore; changes are coalesced into at
 // most one new snapshot per animation frame, however fast deltas arrive.
-import type { RouterOutputs, SessionEvent } from "../../../client";
+import type { RouterOutputs, SessionEvent } from "@parley/client";
 
 export type Message = RouterOutputs["message"]["list"]["items"][number];
 

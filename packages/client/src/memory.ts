@@ -2,7 +2,8 @@
 // a plain signature for the common case: text in, stored memory or ranked
 // hits out. Everything else is on `api.memory.*`.
 import type { TRPCClient } from "@trpc/client";
-import type { AppRouter, RouterInputs, RouterOutputs } from "../server/routers/_app";
+import type { AppRouter } from "./server-types";
+import type { RouterInputs, RouterOutputs } from "./types";
 
 export type RememberOptions = Omit<RouterInputs["memory"]["store"], "content">;
 export type RecallOptions = Omit<RouterInputs["memory"]["recall"], "query">;

@@ -1,7 +1,7 @@
 // parley token create | list | revoke: API tokens through the server's auth.*
 // procedures (admins only). A new token is shown once.
 import type { Command } from "commander";
-import type { RouterOutputs } from "../client";
+import type { RouterOutputs } from "../index";
 import { role, roles, type CliContext, type Role } from "./context";
 import { CliError, ExitCode } from "./exit-codes";
 

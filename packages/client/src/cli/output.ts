@@ -1,6 +1,6 @@
 // How the CLI prints: one line per record for people, one JSON value per line
 // (NDJSON for streams) with --json for scripts. Dates print as ISO strings.
-import type { AgentEventEnvelope, Message, MetricsWindow, Session, SessionEvent } from "../client";
+import type { AgentEventEnvelope, Message, MetricsWindow, Session, SessionEvent } from "../index";
 
 export interface Output {
   json: boolean;

@@ -17,7 +17,8 @@ import {
 } from "@trpc/client";
 import { EventSource as NodeEventSource } from "eventsource";
 import superjson from "superjson";
-import type { AppRouter, RouterOutputs } from "../server/routers/_app";
+import type { AppRouter } from "./server-types";
+import type { RouterOutputs } from "./types";
 import { askSession, followRun, type AskItem, type AskOptions } from "./ask";
 import {
   ConnectionStateSource,

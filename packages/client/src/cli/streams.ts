@@ -3,10 +3,10 @@
 // token is an immediate, clear exit), then follows its stream over the
 // WebSocket, which reconnects and resumes by itself until Ctrl-C.
 import type { Command } from "commander";
-import { isPermanentFailure } from "../client/errors";
-import { resumableSubscription } from "../client/resumable";
-import type { AgentEventEnvelope, MetricsWindow } from "../client";
-import { defaultRetryDelayMs } from "../client";
+import { isPermanentFailure } from "../errors";
+import { resumableSubscription } from "../resumable";
+import type { AgentEventEnvelope, MetricsWindow } from "../index";
+import { defaultRetryDelayMs } from "../index";
 import { positiveInt, type CliContext } from "./context";
 import { CliError, ExitCode } from "./exit-codes";
 import { formatAgentEvent, formatMetrics, formatSessionEvent } from "./output";

@@ -9,8 +9,7 @@
 // `stream.hidden`, so ids are always consecutive). A frame lost at the very
 // end is caught by an idle resync (resubscribing costs one empty back-fill).
 import type { TRPCClient } from "@trpc/client";
-import type { AppRouter } from "../server/routers/_app";
-import type { SessionEvent } from "../shared/events";
+import type { AppRouter, SessionEvent } from "./server-types";
 import { isPermanentFailure } from "./errors";
 import { resumableSubscription } from "./resumable";
 

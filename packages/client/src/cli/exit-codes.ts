@@ -1,6 +1,6 @@
 // The CLI's exit codes, one per thing a script would do differently, and the
 // error type commands throw to choose one. Documented in README ("SDK and CLI").
-import { describeFailure } from "../client/errors";
+import { describeFailure } from "../errors";
 
 export const ExitCode = {
   ok: 0,

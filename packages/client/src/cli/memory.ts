@@ -1,6 +1,6 @@
 // parley memory add <text> | ls | recall <query> | rm <id>, and parley search <query>.
 import type { Command } from "commander";
-import type { Highlight, MemoryItem, RouterInputs } from "../client";
+import type { Highlight, MemoryItem, RouterInputs } from "../index";
 import { positiveInt, type CliContext } from "./context";
 import { CliError, ExitCode } from "./exit-codes";
 

@@ -38,7 +38,7 @@ function retryAfterMs(header: string | string[] | undefined): number | null {
   return Number.isNaN(date) ? null : Math.max(0, date - Date.now());
 }
 
-/** What an upgrade answered with `status` means; null for statuses worth retrying as they are (5xx, proxies). */
+/** @internal What an upgrade answered with `status` means; null for statuses worth retrying as they are (5xx, proxies). */
 export function upgradeRefusal(status: number, headers: IncomingMessage["headers"] = {}): UpgradeRefusal | null {
   switch (status) {
     case 429: {
@@ -78,6 +78,7 @@ export function refusalError(refusal: UpgradeRefusal): TRPCClientError<AnyTRPCRo
 }
 
 /**
+ * @internal
  * The refusals of one client's upgrades: the WebSocket class records them,
  * the reconnect delay takes the latest (connection-state.ts), and the link
  * ends the running subscriptions when one is final.

@@ -1,7 +1,7 @@
 // parley sessions ls | create <title> | archive <id> | members <id> |
 // add-member <id> <principal> | remove-member <id> <principal>
 import type { Command } from "commander";
-import type { ParleyClient, RouterOutputs } from "../client";
+import type { ParleyClient, RouterOutputs } from "../index";
 import { positiveInt, role, roles, type CliContext, type Role } from "./context";
 import { CliError, ExitCode } from "./exit-codes";
 import { formatSession } from "./output";

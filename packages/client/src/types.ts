@@ -1,14 +1,12 @@
 // The types an app needs, each derived from the server's own definitions
-// (the router, zod schemas, Prisma models through the router's outputs), so
-// they change when the server does. Nothing here is written by hand.
-import type { AppRouter, RouterInputs, RouterOutputs } from "../server/routers/_app";
+// (the router, zod schemas, Prisma models through the router's outputs; see
+// server-types.ts), so they change when the server does. Nothing here is written by hand.
+import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
+import type { AppRouter } from "./server-types";
 
-export type { AppRouter, RouterInputs, RouterOutputs };
-export type { SessionEvent, ChatStreamEvent } from "../shared/events";
-export type { ChatRunEvent, RunMetadata, ProviderId, FinishReason } from "../shared/chat";
-export type { AgentEvent, AgentEventEnvelope, AgentEventPublishInput, KnownAgentEventType } from "../shared/agent-events";
-export type { MetricsSample, MetricsResolutionMs } from "../shared/metrics";
-export type { MemoryEvent, MemoryItem, RecallHit, RecallResult, MessageSearchHit, Highlight } from "../shared/memory";
+export type * from "./server-types";
+export type RouterInputs = inferRouterInputs<AppRouter>;
+export type RouterOutputs = inferRouterOutputs<AppRouter>;
 
 /** A session as the API returns it. */
 export type Session = RouterOutputs["session"]["create"];

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // parley: Parley from the command line, for people and scripts. Built on the
-// SDK (src/client); reads PARLEY_URL and PARLEY_TOKEN; --json for scripts.
+// SDK (../index.ts); reads PARLEY_URL and PARLEY_TOKEN; --json for scripts.
 // Exit codes: see exit-codes.ts (0 ok, 1 failure, 2 usage, 3 unreachable,
 // 4 auth, 5 not found, 130 interrupted).
 import { Command, CommanderError } from "commander";

@@ -3,7 +3,8 @@
 // holds if the subscription ends early). Aborting the signal stops the run
 // with chat.stop: the partial answer is kept with status "stopped".
 import type { TRPCClient } from "@trpc/client";
-import type { AppRouter, RouterInputs, RouterOutputs } from "../server/routers/_app";
+import type { AppRouter } from "./server-types";
+import type { RouterInputs, RouterOutputs } from "./types";
 import { isPermanentFailure } from "./errors";
 import { resumableSubscription } from "./resumable";
 
