@@ -11,7 +11,7 @@ import { ensureWebBuild } from "../scripts/web-build";
 import { renderChart } from "./chart";
 import { SubscriberPool } from "./load/pool";
 import { createParleySession, openPublisher } from "./publisher";
-import { scaleOut, scaleOutMissing } from "./scale-out";
+import { SCALE_OUT_PARTS, scaleOut, scaleOutMissing, type ScaleOutPart } from "./scale-out";
 import { reconnectBurst } from "./reconnect";
 import { slowConsumer } from "./slow-consumer";
 import { writeThenResume } from "./writes";
@@ -33,11 +33,20 @@ const onlyArg = argv.indexOf("--only");
 /** `--only parley`: run one target (for profiling). */
 const targets: readonly TargetName[] = onlyArg >= 0 ? TARGETS.filter((t) => t === argv[onlyArg + 1]) : TARGETS;
 const nArg = argv.indexOf("--n");
+const partArg = argv.indexOf("--part");
+/** `scaleout --part writes`: one part of the scale-out scenario (clusters, or persisted writes on PostgreSQL against SQLite). */
+const scaleOutParts: readonly ScaleOutPart[] = partArg >= 0 ? SCALE_OUT_PARTS.filter((p) => p === argv[partArg + 1]) : SCALE_OUT_PARTS;
+if (scaleOutParts.length === 0) {
+  console.error(`unknown --part ${argv[partArg + 1]}; choose from ${SCALE_OUT_PARTS.join(", ")}`);
+  process.exit(2);
+}
 const workersArg = argv.indexOf("--workers");
 const smoke = argv.includes("--smoke");
 const roundsArg = argv.indexOf("--rounds");
 const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : smoke ? 1 : 3;
-const chosen = argv.filter((a): a is Scenario => (SCENARIOS as readonly string[]).includes(a));
+/** Options that take a value (the value is not a scenario name: `--part writes`). */
+const VALUED = ["--rounds", "--only", "--n", "--workers", "--part"];
+const chosen = argv.filter((a, i): a is Scenario => (SCENARIOS as readonly string[]).includes(a) && !VALUED.includes(argv[i - 1] ?? ""));
 /**
  * Without names: every scenario, except at full size `slow` (20,000 events at a
  * fixed 200 msg/s, twice per round, three rounds: about twelve minutes; the
@@ -49,7 +58,7 @@ const chosen = argv.filter((a): a is Scenario => (SCENARIOS as readonly string[]
 const NAMED_ONLY: readonly Scenario[] = ["slow", "reconnect", "scaleout"];
 const scenarios: Scenario[] = chosen.length > 0 ? chosen : SCENARIOS.filter((s) => !NAMED_ONLY.includes(s) || smoke);
 const unknown = argv.filter(
-  (a, i) => !a.startsWith("--") && !["--rounds", "--only", "--n", "--workers"].includes(argv[i - 1] ?? "") && !(SCENARIOS as readonly string[]).includes(a),
+  (a, i) => !a.startsWith("--") && !VALUED.includes(argv[i - 1] ?? "") && !(SCENARIOS as readonly string[]).includes(a),
 );
 if (unknown.length > 0) {
   console.error(`unknown scenario(s): ${unknown.join(", ")}; choose from ${SCENARIOS.join(", ")}`);
@@ -251,7 +260,7 @@ if (scenarios.includes("scaleout")) {
   const missing = scaleOutMissing();
   if (missing && (chosen.includes("scaleout") || process.env.PARLEY_REQUIRE_SERVERS)) throw new Error(`scaleout: ${missing}`);
   if (missing) console.error(`[scaleout skipped: ${missing}]`);
-  else await step("scaleout", async () => void rows.push(...(await scaleOut({ sizes: sizes.scaleOut, rounds, env }))));
+  else await step("scaleout", async () => void rows.push(...(await scaleOut({ sizes: sizes.scaleOut, rounds, env, parts: scaleOutParts }))));
 }
 if (scenarios.includes("reconnect")) await step("reconnect", async () => void rows.push(...(await reconnectBurst({ sizes: sizes.reconnect, rounds: smoke ? 1 : Math.min(rounds, 2), env }))));
 if (scenarios.includes("slow")) await step("slow", async () => void rows.push(...(await slowConsumer({ sizes: sizes.slow, rounds, env, payloadBytes: PAYLOAD_BYTES }))));
