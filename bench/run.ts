@@ -11,8 +11,9 @@ import { ensureWebBuild } from "../scripts/web-build";
 import { renderChart } from "./chart";
 import { SubscriberPool } from "./load/pool";
 import { createParleySession, openPublisher } from "./publisher";
-import { scaleOut, scaleOutMissing } from "./scale-out";
+import { SCALE_OUT_PARTS, scaleOut, scaleOutMissing, type ScaleOutPart } from "./scale-out";
 import { reconnectBurst } from "./reconnect";
+import { manyConnections } from "./connections100k";
 import { slowConsumer } from "./slow-consumer";
 import { writeThenResume } from "./writes";
 import { clientCost, sdkWritePath } from "./client";
@@ -20,7 +21,7 @@ import { measureLatency, measureThroughput } from "./measure";
 import { median } from "./stats";
 import { migratedTemplate, PAYLOAD_BYTES, processUsage, root, startTarget, TARGET_LABELS, TARGETS, type RunningTarget, type TargetName } from "./targets";
 
-const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume", "client", "sdk", "slow", "reconnect", "scaleout"] as const;
+const SCENARIOS = ["fanout", "latency", "connections", "writes", "resume", "client", "sdk", "slow", "reconnect", "scaleout", "connections100k"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const argv = process.argv.slice(2);
@@ -33,23 +34,34 @@ const onlyArg = argv.indexOf("--only");
 /** `--only parley`: run one target (for profiling). */
 const targets: readonly TargetName[] = onlyArg >= 0 ? TARGETS.filter((t) => t === argv[onlyArg + 1]) : TARGETS;
 const nArg = argv.indexOf("--n");
+const partArg = argv.indexOf("--part");
+/** `scaleout --part writes`: one part of the scale-out scenario (clusters, or persisted writes on PostgreSQL against SQLite). */
+const scaleOutParts: readonly ScaleOutPart[] = partArg >= 0 ? SCALE_OUT_PARTS.filter((p) => p === argv[partArg + 1]) : SCALE_OUT_PARTS;
+if (scaleOutParts.length === 0) {
+  console.error(`unknown --part ${argv[partArg + 1]}; choose from ${SCALE_OUT_PARTS.join(", ")}`);
+  process.exit(2);
+}
 const workersArg = argv.indexOf("--workers");
 const smoke = argv.includes("--smoke");
 const roundsArg = argv.indexOf("--rounds");
 const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : smoke ? 1 : 3;
-const chosen = argv.filter((a): a is Scenario => (SCENARIOS as readonly string[]).includes(a));
+/** Options that take a value (the value is not a scenario name: `--part writes`). */
+const VALUED = ["--rounds", "--only", "--n", "--workers", "--part"];
+const chosen = argv.filter((a, i): a is Scenario => (SCENARIOS as readonly string[]).includes(a) && !VALUED.includes(argv[i - 1] ?? ""));
 /**
  * Without names: every scenario, except at full size `slow` (20,000 events at a
  * fixed 200 msg/s, twice per round, three rounds: about twelve minutes; the
  * paused client's backlog passes the kernel's socket buffers, ~10 MB here),
- * `reconnect` (10,000 SDK clients) and `scaleout` (it starts Redis,
- * PostgreSQL, nginx and up to three instances of each target); name them to
- * run them. Smoke runs include them.
+ * `reconnect` (10,000 SDK clients), `scaleout` (it starts Redis,
+ * PostgreSQL, nginx and up to three instances of each target) and
+ * `connections100k` (100,000 subscribed connections; `--n` for fewer; needs
+ * an open-file limit above that); name them to run them. Smoke runs include
+ * them.
  */
-const NAMED_ONLY: readonly Scenario[] = ["slow", "reconnect", "scaleout"];
+const NAMED_ONLY: readonly Scenario[] = ["slow", "reconnect", "scaleout", "connections100k"];
 const scenarios: Scenario[] = chosen.length > 0 ? chosen : SCENARIOS.filter((s) => !NAMED_ONLY.includes(s) || smoke);
 const unknown = argv.filter(
-  (a, i) => !a.startsWith("--") && !["--rounds", "--only", "--n", "--workers"].includes(argv[i - 1] ?? "") && !(SCENARIOS as readonly string[]).includes(a),
+  (a, i) => !a.startsWith("--") && !VALUED.includes(argv[i - 1] ?? "") && !(SCENARIOS as readonly string[]).includes(a),
 );
 if (unknown.length > 0) {
   console.error(`unknown scenario(s): ${unknown.join(", ")}; choose from ${SCENARIOS.join(", ")}`);
@@ -57,10 +69,13 @@ if (unknown.length > 0) {
 }
 
 const sizes = smoke
-  ? { client: { subscribers: 5, rate: 20, seconds: 0.5, warmupSeconds: 0.2 }, sdk: { subscribers: 5, rate: 10, seconds: 0.5, warmupSeconds: 0.2, workers: 1 }, scaleOut: { instances: [1, 2], subscribers: 10, fanoutSeconds: 0.5, latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, writes: 60, writers: 4, workers: 1 }, fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: [5], latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, connections: 20, writes: 60, writesWarmup: 20, writers: 4, workers: 1, slow: { subscribers: 5, events: 2_000, rate: 1_000, writers: 2, workers: 1 }, reconnect: { clients: 50, workers: 1 } }
-  : { client: { subscribers: 100, rate: 50, seconds: 5, warmupSeconds: 2 }, sdk: { subscribers: 150, rate: 10, seconds: 10, warmupSeconds: 2, workers: 2 }, scaleOut: { instances: [1, 2, 3], subscribers: 1000, fanoutSeconds: 5, latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, writes: 10_000, writers: 20, workers: 4 }, fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: [100, 1000, 2000], latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, connections: 10_000, writes: 10_000, writesWarmup: 1_000, writers: 20, workers: 4, slow: { subscribers: 100, events: 20_000, rate: 200, writers: 4, workers: 4 }, reconnect: { clients: 10_000, workers: 4 } };
-/** `--n 1000`: only this fan-out and latency size. */
-if (nArg >= 0) sizes.fanoutN = sizes.latencyN = [Number(argv[nArg + 1])];
+  ? { client: { subscribers: 5, rate: 20, seconds: 0.5, warmupSeconds: 0.2 }, sdk: { subscribers: 5, rate: 10, seconds: 0.5, warmupSeconds: 0.2, workers: 1 }, scaleOut: { instances: [1, 2], subscribers: 10, fanoutSeconds: 0.5, latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, writes: 60, writers: 4, workers: 1 }, fanoutN: [5, 10], fanoutSeconds: 0.5, latencyN: [5], latencyRate: 20, latencySeconds: 0.5, latencyWarmupSeconds: 0.2, connections: 20, writes: 60, writesWarmup: 20, writers: 4, workers: 1, slow: { subscribers: 5, events: 2_000, rate: 1_000, writers: 2, workers: 1 }, reconnect: { clients: 50, workers: 1 }, manyConnections: { connections: 200, idleSeconds: 1, publishes: 2 } }
+  : { client: { subscribers: 100, rate: 50, seconds: 5, warmupSeconds: 2 }, sdk: { subscribers: 150, rate: 10, seconds: 10, warmupSeconds: 2, workers: 2 }, scaleOut: { instances: [1, 2, 3], subscribers: 1000, fanoutSeconds: 5, latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, writes: 10_000, writers: 20, workers: 4 }, fanoutN: [100, 1000, 5000], fanoutSeconds: 5, latencyN: [100, 1000, 2000], latencyRate: 50, latencySeconds: 5, latencyWarmupSeconds: 2, connections: 10_000, writes: 10_000, writesWarmup: 1_000, writers: 20, workers: 4, slow: { subscribers: 100, events: 20_000, rate: 200, writers: 4, workers: 4 }, reconnect: { clients: 10_000, workers: 4 }, manyConnections: { connections: 100_000, idleSeconds: 60, publishes: 5 } };
+/** `--n 1000`: only this fan-out and latency size (and the connections of `connections100k`). */
+if (nArg >= 0) {
+  sizes.fanoutN = sizes.latencyN = [Number(argv[nArg + 1])];
+  sizes.manyConnections.connections = Number(argv[nArg + 1]);
+}
 /** `--workers 2`: load worker threads per pool. */
 if (workersArg >= 0) sizes.workers = Number(argv[workersArg + 1]);
 
@@ -251,7 +266,12 @@ if (scenarios.includes("scaleout")) {
   const missing = scaleOutMissing();
   if (missing && (chosen.includes("scaleout") || process.env.PARLEY_REQUIRE_SERVERS)) throw new Error(`scaleout: ${missing}`);
   if (missing) console.error(`[scaleout skipped: ${missing}]`);
-  else await step("scaleout", async () => void rows.push(...(await scaleOut({ sizes: sizes.scaleOut, rounds, env }))));
+  else await step("scaleout", async () => void rows.push(...(await scaleOut({ sizes: sizes.scaleOut, rounds, env, parts: scaleOutParts }))));
+}
+if (scenarios.includes("connections100k")) {
+  // Parley against the physical limit (raw `ws`, each frame prepared).
+  const against = targets.filter((t) => t === "parley" || t === "wsPrepared");
+  await step("connections100k", async () => void rows.push(...(await manyConnections({ sizes: sizes.manyConnections, rounds: smoke ? 1 : Math.min(rounds, 2), targets: against, env }))));
 }
 if (scenarios.includes("reconnect")) await step("reconnect", async () => void rows.push(...(await reconnectBurst({ sizes: sizes.reconnect, rounds: smoke ? 1 : Math.min(rounds, 2), env }))));
 if (scenarios.includes("slow")) await step("slow", async () => void rows.push(...(await slowConsumer({ sizes: sizes.slow, rounds, env, payloadBytes: PAYLOAD_BYTES }))));

@@ -129,16 +129,20 @@ async function measureCluster(target: ScaleOutTarget, k: number, sizes: ScaleOut
   }
 }
 
+/** The scenario's two parts: clusters (fan-out, latency) and one instance's persisted writes; `--part` picks one. */
+export const SCALE_OUT_PARTS = ["clusters", "writes"] as const;
+export type ScaleOutPart = (typeof SCALE_OUT_PARTS)[number];
+
 /** Rows of the scale-out scenario (medians over `rounds`; Parley and Socket.IO alternate which goes first). */
-export async function scaleOut(opts: { sizes: ScaleOutSizes; rounds: number; env: Record<string, string> }): Promise<ResultRow[]> {
-  const { sizes, rounds } = opts;
+export async function scaleOut(opts: { sizes: ScaleOutSizes; rounds: number; env: Record<string, string>; parts?: readonly ScaleOutPart[] }): Promise<ResultRow[]> {
+  const { sizes, rounds, parts = SCALE_OUT_PARTS } = opts;
   const redis = await startRedis();
   const postgres = await startPostgres();
   const shared = { redis, postgres, env: opts.env };
   const rows: ResultRow[] = [];
   try {
     const samples = new Map<string, Sample[]>();
-    for (let round = 0; round < rounds; round++) {
+    for (let round = 0; round < rounds && parts.includes("clusters"); round++) {
       for (const k of sizes.instances) {
         const order: ScaleOutTarget[] = round % 2 === 0 ? ["parley", "socketio"] : ["socketio", "parley"];
         for (const target of order) {
@@ -153,7 +157,7 @@ export async function scaleOut(opts: { sizes: ScaleOutSizes; rounds: number; env
     }
     const med = (target: ScaleOutTarget, k: number, pick: (s: Sample) => number) => median((samples.get(`${target} ${k}`) ?? []).map(pick));
     const both = (k: number, pick: (s: Sample) => number) => ({ parley: med("parley", k, pick), socketio: med("socketio", k, pick) });
-    for (const k of sizes.instances) {
+    for (const k of parts.includes("clusters") ? sizes.instances : []) {
       const scenario = k === 1 ? `scale-out, 1 instance, N=${sizes.subscribers}` : `scale-out, ${k} instances + Redis + nginx, N=${sizes.subscribers}`;
       rows.push({ scenario, metric: "deliveries/s", unit: "msg/s", better: "higher", values: both(k, (s) => s.perSecond) });
       rows.push({ scenario, metric: "server CPU per delivery, all instances", unit: "µs", better: "lower", values: both(k, (s) => s.serverUs) });
@@ -168,7 +172,7 @@ export async function scaleOut(opts: { sizes: ScaleOutSizes; rounds: number; env
       rows.push({ scenario, metric: `p50 publish→receive at ${sizes.latencyRate} msg/s`, unit: "ms", better: "lower", values: both(k, (s) => s.p50) });
       rows.push({ scenario, metric: `p99 publish→receive at ${sizes.latencyRate} msg/s`, unit: "ms", better: "lower", values: both(k, (s) => s.p99) });
     }
-    rows.push(...(await persistedWrites(sizes, shared, rounds)));
+    if (parts.includes("writes")) rows.push(...(await persistedWrites(sizes, shared, rounds)));
   } finally {
     await postgres.close();
     await redis.close();

@@ -17,7 +17,7 @@ describe("npm run bench -- --smoke", () => {
       rows: { scenario: string; metric: string; unit: string; values: Record<string, number> }[];
     };
     const scenarios = new Set(json.rows.map((r) => r.scenario.split(",")[0]));
-    expect([...scenarios]).toEqual(expect.arrayContaining(["fan-out", "latency", "persisted writes", "subscriber side", "post → delivered", "slow consumer"]));
+    expect([...scenarios]).toEqual(expect.arrayContaining(["fan-out", "latency", "persisted writes", "subscriber side", "post → delivered", "slow consumer", "200 subscribed connections"]));
     // The scale-out scenario needs Redis, PostgreSQL and nginx (CI installs them; elsewhere it is skipped, saying why).
     if (!scaleOutMissing()) expect([...scenarios]).toEqual(expect.arrayContaining(["scale-out"]));
     else expect(result.stderr).toContain("[scaleout skipped:");

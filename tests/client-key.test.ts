@@ -6,7 +6,7 @@
 // instances on one database.
 import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Db } from "../src/server/db";
+import type { Db, Storage } from "../src/server/db";
 import { MemoryBus } from "../src/server/bus/memory";
 import { MessageWriter } from "../src/server/services/message-writer";
 import { SessionLog } from "../src/server/services/session-log";
@@ -86,46 +86,38 @@ describe("message.post with a clientKey", () => {
   it("re-reads a key stored between the writer's look-up and its insert (the unique-constraint race)", async () => {
     const db = t.server.deps.db;
     const session = await db.session.create({ data: { title: "race", metadata: {} } });
-    // The Prisma path (no synchronous SQLite connection), whose transaction the stale writer below can intercept.
-    const throughPrisma = (client: Db) => {
-      const storage = { ...t.server.deps.storage, db: client, sqlite: null };
-      return new MessageWriter(storage, new SessionLog(storage, new MemoryBus()));
-    };
-    const winner = await throughPrisma(db).post({
+    const storage = t.server.deps.storage;
+    const writer = (over: Storage) => new MessageWriter(over, new SessionLog(over, new MemoryBus()));
+    const winner = await writer(storage).post({
       sessionId: session.id,
       content: "first writer",
       role: "user",
       visibility: "public",
       clientKey: "raced",
     }, { id: null, name: "a" });
-    // A second writer whose first look-up misses the row (as when another instance
-    // commits it just after we read): its insert hits the unique index.
+    // A second writer whose first look-up of the key misses the row (as when
+    // another instance commits it just after we read): its insert hits the
+    // unique index. The look-up is the writer's first statement on its own
+    // connection (SQLite's synchronous one, or PostgreSQL's pool).
     let staleReads = 1;
-    const stale = new Proxy(db, {
-      get(target, prop, receiver) {
-        if (prop !== "$transaction") return Reflect.get(target, prop, receiver) as unknown;
-        return (work: (tx: Db) => Promise<unknown>) =>
-          target.$transaction((tx) =>
-            work(
-              new Proxy(tx, {
-                get(txTarget, txProp, txReceiver) {
-                  const model = Reflect.get(txTarget, txProp, txReceiver) as unknown;
-                  if (txProp !== "message" || staleReads === 0) return model;
-                  // The writer uses these two on tx.message.
-                  return {
-                    findMany: () => {
-                      staleReads--;
-                      return Promise.resolve([]);
-                    },
-                    createManyAndReturn: tx.message.createManyAndReturn.bind(tx.message),
-                  };
-                },
-              }) as Db,
-            ),
-          );
-      },
-    });
-    const loser = await throughPrisma(stale).post({
+    const missFirstLookup = <T extends object>(connection: T, method: "statement" | "query", isLookup: (args: unknown[]) => boolean, miss: unknown): T =>
+      new Proxy(connection, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (prop !== method || typeof value !== "function") return value;
+          return (...args: unknown[]) => {
+            if (staleReads === 0 || !isLookup(args)) return (value as (...a: unknown[]) => unknown).apply(target, args);
+            staleReads--;
+            return miss;
+          };
+        },
+      });
+    const stale: Storage = {
+      ...storage,
+      sqlite: storage.sqlite && missFirstLookup(storage.sqlite, "statement", ([sql]) => String(sql).includes(`"clientKey" IN`), { all: () => [] }),
+      postgres: storage.postgres && missFirstLookup(storage.postgres, "query", ([name]) => name === "parley_message_keys", Promise.resolve([])),
+    };
+    const loser = await writer(stale).post({
       sessionId: session.id,
       content: "second writer",
       role: "user",

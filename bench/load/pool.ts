@@ -21,14 +21,17 @@ export class SubscriberPool {
     subscribers: number;
     workers: number;
     recordLatency: boolean;
+    /** Worker i connects from `localAddresses[i]` (127.0.0.2, ...): each source address has its own ~28,000 ephemeral ports. */
+    localAddresses?: readonly string[];
   }): Promise<SubscriberPool> {
     const perWorker = Math.ceil(opts.subscribers / opts.workers);
     const started = performance.now();
-    const entries = [];
+    const entries: { worker: Worker; count: number }[] = [];
     for (let left = opts.subscribers; left > 0; left -= perWorker) {
       const count = Math.min(perWorker, left);
+      const localAddress: string | undefined = opts.localAddresses?.[entries.length];
       const worker = new Worker(new URL("./worker-entry.mjs", import.meta.url), {
-        workerData: { target: opts.target, port: opts.port, channel: opts.channel, count, recordLatency: opts.recordLatency },
+        workerData: { target: opts.target, port: opts.port, channel: opts.channel, count, recordLatency: opts.recordLatency, ...(localAddress ? { localAddress } : {}) },
       });
       entries.push({ worker, count });
     }

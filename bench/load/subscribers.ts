@@ -14,6 +14,8 @@ const options = z
     channel: z.string(),
     count: z.number().int().min(1),
     recordLatency: z.boolean(),
+    /** Connect from this loopback address (127.0.0.2, ...), past one address's ephemeral ports. */
+    localAddress: z.ipv4().optional(),
   })
   .parse(workerData);
 
@@ -33,7 +35,7 @@ function onDelivery(frame: string) {
 
 function connectWs(url: string, subscribeFrame: string, isSubscribed: (frame: string) => boolean): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false });
+    const socket = new WebSocket(url, { perMessageDeflate: false, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
     let subscribed = false;
     socket.on("open", () => socket.send(subscribeFrame));
     socket.on("message", (data: Buffer) => {

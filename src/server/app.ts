@@ -16,6 +16,7 @@ import { WebSocketEndpoint } from "./realtime/endpoint";
 import type { FaultInjector } from "./realtime/faults";
 import { appRouter } from "./routers/_app";
 import { healthReport } from "./services/health";
+import { createHttpCallHandler } from "./http-calls";
 
 export const TRPC_HTTP_PATH = "/api/trpc";
 export const TRPC_WS_PATH = "/api/trpc-ws";
@@ -79,13 +80,24 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const { auth, connections } = deps;
   const createContext = createContextFactory(deps);
 
-  const trpcHttp = createHTTPHandler({
+  const trpcHandler = createHTTPHandler({
     router: appRouter,
     basePath: `${TRPC_HTTP_PATH}/`,
     // The same bound as a WebSocket frame: a bigger body is answered 413 PAYLOAD_TOO_LARGE before it is read whole.
     maxBodySize: config.WS_MAX_PAYLOAD_BYTES,
     createContext: ({ req }) => createContext("http", req),
   });
+  // Plain queries and mutations without tRPC's Fetch adaptation; the rest (SSE, streams) through tRPC's handler.
+  const trpcHttp =
+    config.HTTP_DIRECT_CALLS === "on"
+      ? createHttpCallHandler({
+          router: appRouter,
+          basePath: `${TRPC_HTTP_PATH}/`,
+          maxBodySize: config.WS_MAX_PAYLOAD_BYTES,
+          createContext: (req) => createContext("http", req),
+          fallback: trpcHandler,
+        })
+      : trpcHandler;
   const ws = new WebSocketEndpoint({
     router: appRouter,
     connections,

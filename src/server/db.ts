@@ -11,6 +11,7 @@ import path from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import SqliteDatabase from "better-sqlite3";
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { PrismaClient, type Prisma as SqlitePrisma } from "../generated/prisma/client";
 import { PrismaClient as PostgresPrismaClient, type Prisma as PostgresPrisma } from "../generated/prisma-pg/client";
 import { isPostgresUrl, sqlitePath } from "./env";
@@ -64,17 +65,20 @@ const queryEvents = [{ emit: "event", level: "query" }] as const;
 export type Dialect = "sqlite" | "postgres";
 
 /**
- * The database of one server: the Prisma client every service uses and, on
- * SQLite, the synchronous write connection beside it. Made by `openStorage`,
- * closed by `close`. `onQuery` hears every statement of both (metrics feed
- * their query histogram with it).
+ * The database of one server: the Prisma client every service uses and,
+ * beside it, the message writer's own connection: on SQLite a synchronous
+ * one, on PostgreSQL a small pg pool. Made by `openStorage`, closed by
+ * `close`. `onQuery` hears every statement of each (metrics feed their query
+ * histogram with it).
  */
 export interface Storage {
   readonly db: Db;
   readonly dialect: Dialect;
   /** SQLite only (null on PostgreSQL): see SqliteConnection. */
   readonly sqlite: SqliteConnection | null;
-  /** Close the Prisma client and, on SQLite, the write connection. */
+  /** PostgreSQL only (null on SQLite): see PostgresConnection. */
+  readonly postgres: PostgresConnection | null;
+  /** Close the Prisma client and the writer's connection. */
   close(): Promise<void>;
 }
 
@@ -91,7 +95,17 @@ export async function openStorage(databaseUrl: string, onQuery: DbQueryListener 
     await client.$queryRawUnsafe("SELECT 1");
     // The one cast, sound by `clientsAgree` (see Db): same data model, same runtime.
     const db = clientsAgree && (client as unknown as Db);
-    return { db, dialect: "postgres", sqlite: null, close: () => db.$disconnect() };
+    const postgres = new PostgresConnection(databaseUrl, onQuery);
+    return {
+      db,
+      dialect: "postgres",
+      sqlite: null,
+      postgres,
+      async close() {
+        await postgres.close();
+        await db.$disconnect();
+      },
+    };
   }
   const file = sqlitePath(databaseUrl);
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -107,6 +121,7 @@ export async function openStorage(databaseUrl: string, onQuery: DbQueryListener 
     db,
     dialect: "sqlite",
     sqlite,
+    postgres: null,
     async close() {
       sqlite.close();
       await db.$disconnect();
@@ -198,6 +213,79 @@ export class TimedStatement<P extends unknown[], R> {
     } finally {
       this.onQuery?.(this.sql, performance.now() - started);
     }
+  }
+}
+
+/** Runs statements on PostgreSQL: the pool, or one connection inside a transaction. */
+export interface PostgresQueries {
+  /**
+   * One statement and its rows. `name` prepares it once per connection (the
+   * SQL text must not vary under one name: pass lists as array parameters).
+   */
+  query<R>(name: string, sql: string, params: unknown[]): Promise<R[]>;
+}
+
+/**
+ * PostgreSQL only: a small pg pool beside Prisma's, for the message writer's
+ * group commit (services/message-writer.ts). Through Prisma, a batch was an
+ * interactive transaction of six statements, each compiled by Prisma's query
+ * compiler and each a round trip; here it is one prepared statement per
+ * session, one round trip. Its own pool so that the writer never waits
+ * behind Prisma's queries for a connection (nor they behind it).
+ */
+export class PostgresConnection implements PostgresQueries {
+  private readonly pool: pg.Pool;
+
+  constructor(
+    connectionString: string,
+    /** Hears each statement's SQL and time, from sending it to its rows (BEGIN and COMMIT are not reported). */
+    private readonly onQuery: DbQueryListener | null,
+  ) {
+    // The writer runs one batch at a time; the second connection is for a
+    // statement outside it (or the next batch while one is being given back).
+    this.pool = new pg.Pool({ connectionString, max: 2 });
+    // An idle connection that fails (PostgreSQL restarted) is dropped by the
+    // pool, which opens another when asked; without a listener the error
+    // would end the process. Failures of a statement reach its caller.
+    this.pool.on("error", () => undefined);
+  }
+
+  query<R>(name: string, sql: string, params: unknown[]): Promise<R[]> {
+    return timedQuery<R>(this.pool, name, sql, params, this.onQuery);
+  }
+
+  /** `body` inside BEGIN ... COMMIT on one connection; ROLLBACK when it throws. */
+  async transaction<T>(body: (queries: PostgresQueries) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query("BEGIN");
+      const result = await body({ query: (name, sql, params) => timedQuery(client, name, sql, params, this.onQuery) });
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch((rollbackError: unknown) => {
+        // A connection that cannot roll back is not given back to the pool.
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+async function timedQuery<R>(on: pg.Pool | pg.PoolClient, name: string, sql: string, params: unknown[], onQuery: DbQueryListener | null): Promise<R[]> {
+  const started = performance.now();
+  try {
+    const result = await on.query<R & pg.QueryResultRow>({ name, text: sql, values: params });
+    return result.rows;
+  } finally {
+    onQuery?.(sql, performance.now() - started);
   }
 }
 

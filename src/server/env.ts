@@ -51,6 +51,8 @@ export const configSchema = z.object({
   WS_MAX_BUFFER_BYTES: int(8 * 1024 * 1024, 64 * 1024, 4 * 1024 * 1024 * 1024),
   /** Session streams on WebSockets have their events written to the socket as prebuilt frames (realtime/session-stream.ts); `off` sends every event through tRPC's subscription loop (for comparison). */
   WS_DIRECT_FANOUT: z.enum(["on", "off"]).default("on"),
+  /** Plain JSON queries and mutations over HTTP are answered without tRPC's Fetch adaptation (http-calls.ts), same bytes; `off` sends every request through tRPC's Node handler (for comparison). */
+  HTTP_DIRECT_CALLS: z.enum(["on", "off"]).default("on"),
   /** Largest message content accepted by `message.post` (UTF-8 bytes). */
   MESSAGE_MAX_BYTES: int(64 * 1024, 1, 16 * 1024 * 1024),
   /** Events a subscriber may have queued before it is re-synchronised from the database. */

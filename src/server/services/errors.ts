@@ -14,10 +14,13 @@ const UNIQUE_VIOLATION = "P2002";
 /** Prisma's "raw query failed" code; the driver adapter's error says why. */
 const RAW_QUERY_FAILED = "P2010";
 
-/** A unique constraint refused a write: Prisma's model API (P2002), a raw statement (P2010 from the driver adapter), or better-sqlite3 directly. */
+/** PostgreSQL's SQLSTATE for unique_violation, as pg reports it. */
+const PG_UNIQUE_VIOLATION = "23505";
+
+/** A unique constraint refused a write: Prisma's model API (P2002), a raw statement (P2010 from the driver adapter), or better-sqlite3 or pg directly. */
 export function isUniqueViolation(error: unknown): boolean {
   if (typeof error !== "object" || error === null || !("code" in error)) return false;
-  if (error.code === UNIQUE_VIOLATION || error.code === "SQLITE_CONSTRAINT_UNIQUE") return true;
+  if (error.code === UNIQUE_VIOLATION || error.code === "SQLITE_CONSTRAINT_UNIQUE" || error.code === PG_UNIQUE_VIOLATION) return true;
   if (error.code !== RAW_QUERY_FAILED || !("meta" in error)) return false;
   const meta = error.meta as { driverAdapterError?: { cause?: { kind?: unknown } } } | undefined;
   return meta?.driverAdapterError?.cause?.kind === "UniqueConstraintViolation";

@@ -81,7 +81,7 @@ export class SessionLog {
     const envelopes = events.map((event, i) => ({ seq: taken.lastEventSeq - events.length + 1 + i, event }));
     sqlite
       .statement(`INSERT INTO "SessionEvent" (${EVENT_COLUMNS}) VALUES ${rowsOf(envelopes.length, 5)}`)
-      .run(envelopes.flatMap((e) => [sessionId, e.seq, e.event.type, JSON.stringify(encodeEvent(e.event)), stamp]));
+      .run(envelopes.flatMap((e) => [sessionId, e.seq, e.event.type, JSON.stringify(encodeSessionEvent(e.event)), stamp]));
     return envelopes;
   }
 
@@ -151,13 +151,13 @@ export class SessionLog {
 
   private async insert(tx: Tx, sessionId: string, envelopes: readonly SessionEventEnvelope[]): Promise<void> {
     await tx.sessionEvent.createMany({
-      data: envelopes.map(({ seq, event }) => ({ sessionId, seq, type: event.type, payload: encodeEvent(event) as unknown as Prisma.InputJsonValue })),
+      data: envelopes.map(({ seq, event }) => ({ sessionId, seq, type: event.type, payload: encodeSessionEvent(event) as unknown as Prisma.InputJsonValue })),
     });
   }
 }
 
 /** How an event is stored: its superjson encoding (dates and the like survive). */
-function encodeEvent(event: SessionEvent): SuperJSONResult {
+export function encodeSessionEvent(event: SessionEvent): SuperJSONResult {
   return superjson.serialize(event);
 }
 
