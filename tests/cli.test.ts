@@ -282,7 +282,7 @@ describe("parley CLI", () => {
     expect((await cli(["sessions", "add-member", session.id, "helper", "--role", "owner"])).code).toBe(2);
     expect((await cli(["sessions", "remove-member", session.id, "helper"])).code).toBe(5);
     expect((await cli(["sessions", "add-member", "no-such-session", "helper"])).code).toBe(5);
-  });
+  }, 90_000); // a dozen CLI processes one after another
 
   it("exit codes: unreachable 3, bad or missing token 4, not found 5, bad usage 2", async () => {
     const down = await closedPortUrl();
