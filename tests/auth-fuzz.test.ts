@@ -92,8 +92,16 @@ async function openSubscriptionSocket() {
   socket.send(JSON.stringify({ method: "connectionParams", data: { token: admin.token } }));
   const waiting = new Map<number, (answer: Answer) => void>();
   const timers = new Map<number, NodeJS.Timeout>();
+  // A socket the server closed fails the calls waiting on it at once, rather than at the test's timeout.
+  const failing = new Map<number, (error: Error) => void>();
+  socket.on("close", (code: number) => {
+    for (const fail of failing.values()) fail(new Error(`the subscription socket closed (${code}) while a call waited for its answer`));
+  });
   socket.on("message", (raw: Buffer) => {
-    const reply = wsReply.safeParse(JSON.parse(raw.toString()));
+    const text = raw.toString();
+    // The server's keep-alive: a client that does not answer is closed (tRPC's clients answer it too).
+    if (text === "PING") return socket.send("PONG");
+    const reply = wsReply.safeParse(JSON.parse(text));
     if (!reply.success || typeof reply.data.id !== "number") return;
     const id = reply.data.id;
     const settle = waiting.get(id);
@@ -116,10 +124,15 @@ async function openSubscriptionSocket() {
       } catch {
         // Sent as a string: the server must refuse it as input.
       }
-      const answer = new Promise<Answer>((resolve) => waiting.set(id, resolve));
+      const answer = new Promise<Answer>((resolve, reject) => {
+        waiting.set(id, resolve);
+        failing.set(id, reject);
+        if (socket.readyState !== WebSocket.OPEN) reject(new Error(`the subscription socket closed before ${path} was answered`));
+      });
       socket.send(JSON.stringify({ id, method: "subscription", params: { path, input } }));
       const result = await answer;
       waiting.delete(id);
+      failing.delete(id);
       clearTimeout(timers.get(id));
       timers.delete(id);
       socket.send(JSON.stringify({ id, method: "subscription.stop" }));
@@ -202,7 +215,9 @@ it("every procedure: generated valid input is never refused as invalid, broken i
   const healthPoll = (async () => {
     while (fuzzing) {
       const started = performance.now();
-      await (await fetch(`${t.url}/api/health`)).arrayBuffer();
+      // One retry for a kept-alive connection the server closed as idle just as this request went out.
+      const health = await fetch(`${t.url}/api/health`).catch(() => fetch(`${t.url}/api/health`));
+      await health.arrayBuffer();
       slowestHealthMs = Math.max(slowestHealthMs, performance.now() - started);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
