@@ -239,7 +239,10 @@ class PlainTypePrinter {
       }
       parts.push(wrap(this.print(member)));
     }
-    return parts.join(" | ");
+    // TypeScript orders a union's members by type id, which depends on what it checked first: sorted,
+    // the same union prints the same in every build (undefined and null first, as written by hand).
+    const rank = (part: string) => (part === "undefined" ? 0 : part === "null" ? 1 : 2);
+    return parts.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0)).join(" | ");
   }
 
   /** tracked() envelopes keep tRPC's name (the client recognises them by it); other tuples print their elements. */
