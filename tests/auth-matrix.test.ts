@@ -400,7 +400,35 @@ const rows: Row[] = [
       call: (f) => outcome(answered(f.api.chat.regenerate.mutate({ messageId: f.runs[visibility].answerId }))),
     },
   ]),
+  // The owner's answers (their author is the global owner, never the caller): changed by the session's owner (who may write) and admins.
+  ...visibilities.flatMap((visibility): Row[] => [
+    {
+      name: `message.update of a ${visibility} answer`,
+      path: "message.update",
+      rule: "manage",
+      visibility,
+      want: (rules, role, relation) => changeOwnersMessage(rules, role, relation, visibility),
+      call: (f) => outcome(f.api.message.update.mutate({ id: f.runs[visibility].answerId, content: "edited by the caller" })),
+    },
+    {
+      name: `message.delete of a ${visibility} answer`,
+      path: "message.delete",
+      rule: "manage",
+      visibility,
+      want: (rules, role, relation) => changeOwnersMessage(rules, role, relation, visibility),
+      call: (f) => outcome(f.api.message.delete.mutate({ id: f.runs[visibility].answerId })),
+    },
+  ]),
 ];
+
+/** Someone else's message: FORBIDDEN to non-readers, NOT_FOUND to whom may not see it, ok for writers who manage the session. */
+function changeOwnersMessage(rules: ReturnType<typeof expected>, role: Role, relation: Relation, visibility: Visibility): string {
+  if (!rules.read) return "FORBIDDEN";
+  // The caller is never the message's author; a private message of the owner is seen by the session's owner and admins.
+  const sees = role === "admin" || visibility === "public" || (visibility === "private" && relation === "owner") || (visibility === "agent_only" && role === "agent");
+  if (!sees) return "NOT_FOUND";
+  return rules.write && rules.manage ? "ok" : "FORBIDDEN";
+}
 
 describe("authorization matrix: every other procedure", () => {
   const cases = roles.flatMap((role) => relations.map((relation) => ({ role, relation })));

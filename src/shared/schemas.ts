@@ -53,6 +53,7 @@ export const metadataSchema = z
 export const authorLabelSchema = z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters");
 
 const SERVER_METADATA_MESSAGE = "is set by the server on chat answers (it names their run) and cannot be posted";
+const EDITS_METADATA_MESSAGE = "is set by the server when a message is edited (its earlier texts) and cannot be posted";
 
 export const sessionCreateInput = z.object({
   title: z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters"),
@@ -106,10 +107,40 @@ export const messagePostInput = z.object({
   author: authorLabelSchema.optional(),
   visibility: z.enum(visibilities).default("public"),
   /** `runId` is the server's (it ties an answer to its chat run) and is refused here. */
-  metadata: metadataSchema.refine((value) => !Object.hasOwn(value, "runId"), { message: SERVER_METADATA_MESSAGE, path: ["runId"] }).optional(),
+  metadata: metadataSchema
+    .refine((value) => !Object.hasOwn(value, "runId"), { message: SERVER_METADATA_MESSAGE, path: ["runId"] })
+    .refine((value) => !Object.hasOwn(value, "edits"), { message: EDITS_METADATA_MESSAGE, path: ["edits"] })
+    .optional(),
   /** Idempotency key: a retry with the same key returns the stored message (same id and seq). */
   clientKey: clientKeySchema.optional(),
 });
+
+/** message.update: the new text of a message (its author's, or any for the session's owner and admins). */
+export const messageUpdateInput = z.object({
+  id: idSchema,
+  /** Size-limited by MESSAGE_MAX_BYTES, as in message.post. */
+  content: z.string().min(1, "must not be empty"),
+});
+export const messageDeleteInput = z.object({ id: idSchema });
+
+/** Earlier texts of an edited message, oldest first, in its `metadata.edits` (at most MESSAGE_EDITS_KEPT). */
+export const messageEditSchema = z.object({
+  /** The text before this edit. */
+  content: z.string(),
+  /** When the edit replaced it (ISO 8601). */
+  editedAt: z.string(),
+  /** Who edited: principal id and name. */
+  editorId: z.string().nullable(),
+  editorName: z.string(),
+});
+export type MessageEdit = z.infer<typeof messageEditSchema>;
+export const MESSAGE_EDITS_KEPT = 20;
+
+/** A message's edit history (empty when never edited or unreadable). */
+export function editsOf(metadata: unknown): MessageEdit[] {
+  const parsed = z.object({ edits: z.array(messageEditSchema) }).safeParse(metadata);
+  return parsed.success ? parsed.data.edits : [];
+}
 
 export const messageListInput = z
   .object({

@@ -6,7 +6,7 @@
 // stop, regenerate), timeline-scroll.ts (and a link's #seq-<n> target), session-header.tsx.
 import { useQuery } from "@tanstack/react-query";
 import { ArrowDown, Loader2, MessageSquareDashed } from "lucide-react";
-import { useEffect, useState, useSyncExternalStore } from "react";
+import { useEffect, useMemo, useState, useSyncExternalStore } from "react";
 import { useConnection } from "../../_components/connection-badge";
 import { errorMessage } from "../../_components/parley";
 import { useTRPC } from "../../_components/trpc";
@@ -39,6 +39,11 @@ export function SessionView({ id }: { id: string }) {
   const { rows, selectSibling, activeRun, stop, onStop, onRegenerate } = useAnswers(timeline.messages);
   const { scrollRef, virtualizer, totalSize, loadingOlder, showJump, onScroll, jumpToEnd, targetSeq } = useTimelineScroll(id, store, rows, timeline, queued.length, ready);
   const agents = useQuery({ ...trpc.agent.list.queryOptions(), staleTime: 60_000 });
+  const me = useQuery({ ...trpc.auth.me.queryOptions(), staleTime: 60_000 });
+  const answered = useMemo(() => new Set(timeline.messages.flatMap((m) => (m.parentId ? [m.parentId] : []))), [timeline.messages]);
+  /** Author of the message, the session's owner, or an admin (the server checks it again). */
+  const mayChange = (m: { authorId: string | null }) =>
+    me.data !== undefined && (me.data.role === "admin" || (m.authorId !== null && m.authorId === me.data.id) || session?.ownerId === me.data.id);
 
   if (loadError) return <ErrorState title="Could not open this session" message={errorMessage(loadError)} retry={retry} />;
 
@@ -97,6 +102,8 @@ export function SessionView({ id }: { id: string }) {
                         onRegenerate={onRegenerate}
                         onSelectSibling={selectSibling}
                         canRegenerate={m.role === "assistant" && !!m.parentId && activeRun === null}
+                        canChange={mayChange(m)}
+                        hasAnswer={answered.has(m.id) && activeRun === null}
                       />
                     </div>
                   );
