@@ -171,6 +171,21 @@ export const sessionAddMemberInput = z.object({
 });
 export const sessionRemoveMemberInput = z.object({ sessionId: idSchema, principalId: idSchema });
 
+/** Roles an invitation may give (a session's owner shares reading or writing, not more). */
+export const inviteRoles = ["viewer", "member"] as const satisfies readonly Role[];
+export const sessionInviteByNameInput = z.object({
+  sessionId: idSchema,
+  /** A person's name (or display name), exactly, case-insensitive. */
+  name: z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters"),
+  role: z.enum(inviteRoles).default("member"),
+});
+export const sessionCreateInviteInput = z.object({ sessionId: idSchema, role: z.enum(inviteRoles).default("member") });
+export const sessionInvitesInput = z.object({ sessionId: idSchema });
+export const sessionRevokeInviteInput = z.object({ id: idSchema });
+/** The token of an invitation link (`/invite/<token>`). */
+export const sessionJoinInput = z.object({ token: z.string().min(10).max(200) });
+export const sessionLeaveInput = z.object({ sessionId: idSchema });
+
 export const sessionPresenceInput = z.object({ sessionId: idSchema });
 export const presenceTypingInput = z.object({
   sessionId: idSchema,
@@ -184,6 +199,16 @@ export const authCreateTokenInput = z.object({
   role: z.enum(roles),
   /** Lifetime; omit for a token that never expires (until revoked). */
   expiresInMs: z.number().int().min(1_000).max(10 * 365 * 86_400_000).optional(),
+});
+/** auth.updateProfile: what people see of the caller. `null` clears a field (back to the principal's name, a derived colour). */
+export const authUpdateProfileInput = z.object({
+  displayName: z.string().trim().min(1, "must not be empty").max(64, "must be at most 64 characters").nullable().optional(),
+  avatarColor: z
+    .string()
+    .regex(/^#[0-9a-fA-F]{6}$/, "must be a colour like #3b82f6")
+    .transform((c) => c.toLowerCase())
+    .nullable()
+    .optional(),
 });
 export const authListTokensInput = z.object({ includeRevoked: z.boolean().default(false) }).default({ includeRevoked: false });
 export const authRevokeTokenInput = z.object({ id: idSchema });

@@ -3,6 +3,12 @@ import { TRPCError } from "@trpc/server";
 import {
   sessionAddMemberInput,
   sessionCreateInput,
+  sessionCreateInviteInput,
+  sessionInviteByNameInput,
+  sessionInvitesInput,
+  sessionJoinInput,
+  sessionLeaveInput,
+  sessionRevokeInviteInput,
   sessionEventsInput,
   sessionGetInput,
   sessionListInput,
@@ -11,6 +17,7 @@ import {
   sessionUpdateInput,
 } from "../../shared/schemas";
 import { requireSession } from "../auth/access";
+import { createInvite, findInvite, inviteByName, joinByInvite, listInvites, revokeInvite } from "../auth/invites";
 import { addMember, listMembers, removeMember } from "../auth/members";
 import { canSeeMessage, readableSessionsWhere, visibleMessagesWhere } from "../auth/policy";
 import { canWriteAnywhere, isAdmin } from "../auth/principal";
@@ -58,6 +65,44 @@ export const sessionRouter = router({
     const removed = await removeMember(ctx.db, ctx.auth.watch, input);
     ctx.auth.access.forgetSession(input.sessionId);
     return removed;
+  }),
+  /** Owner or admin: add the person with this name (or display name) as a member, or change their role. */
+  inviteByName: authedProcedure.input(sessionInviteByNameInput).mutation(async ({ ctx, input }) => {
+    await requireSession(ctx, input.sessionId, "manage");
+    const member = await inviteByName(ctx.db, input);
+    ctx.auth.access.forgetSession(input.sessionId);
+    return member;
+  }),
+  /** Owner or admin: an invitation link (`path`, with its token, shown only now) that adds whoever opens it with `role`. */
+  createInvite: authedProcedure.input(sessionCreateInviteInput).mutation(async ({ ctx, input }) => {
+    await requireSession(ctx, input.sessionId, "manage");
+    return createInvite(ctx.db, input, ctx.principal.stored ? ctx.principal.id : null);
+  }),
+  /** Owner or admin: the session's invitation links (without their tokens). */
+  invites: authedProcedure.input(sessionInvitesInput).query(async ({ ctx, input }) => {
+    await requireSession(ctx, input.sessionId, "manage");
+    return listInvites(ctx.db, input.sessionId);
+  }),
+  /** Owner or admin: a revoked link adds nobody (members who joined with it stay). */
+  revokeInvite: authedProcedure.input(sessionRevokeInviteInput).mutation(async ({ ctx, input }) => {
+    const invite = await findInvite(ctx.db, input.id);
+    await requireSession(ctx, invite.sessionId, "manage");
+    return revokeInvite(ctx.db, input.id);
+  }),
+  /** Join the session of an invitation link (signed-in principals). */
+  join: authedProcedure.input(sessionJoinInput).mutation(async ({ ctx, input }) => {
+    if (!ctx.principal.stored) throw new TRPCError({ code: "FORBIDDEN", message: "sign in to join a session (PARLEY_AUTH=off has no stored principals)" });
+    const joined = await joinByInvite(ctx.db, input.token, ctx.principal.id);
+    ctx.auth.access.forgetSession(joined.sessionId);
+    return joined;
+  }),
+  /** Leave a session one is a member of (its owner cannot); its streams of the session end. */
+  leave: authedProcedure.input(sessionLeaveInput).mutation(async ({ ctx, input }) => {
+    const access = await requireSession(ctx, input.sessionId, "read");
+    if (access.isOwner) throw new TRPCError({ code: "BAD_REQUEST", message: `you own session ${input.sessionId}; an owner cannot leave it` });
+    const left = await removeMember(ctx.db, ctx.auth.watch, { sessionId: input.sessionId, principalId: ctx.principal.id });
+    ctx.auth.access.forgetSession(input.sessionId);
+    return left;
   }),
   /** Who is in the session now and who is typing (see routers/presence.ts). */
   presence: sessionPresence,

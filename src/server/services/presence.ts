@@ -20,6 +20,8 @@ export interface PresenceMember {
   connectionId: string;
   principalId: string;
   name: string;
+  /** The principal's chosen avatar colour, or null. */
+  color: string | null;
   kind: Principal["kind"];
   joinedAt: Date;
 }
@@ -173,6 +175,7 @@ export class PresenceTracker {
       connectionId,
       principalId: principal.id,
       name: principal.name,
+      color: principal.avatarColor ?? null,
       kind: principal.kind,
       joinedAt: new Date(),
     });

@@ -6,6 +6,7 @@ import * as Tooltip from "@radix-ui/react-tooltip";
 import { Bot, ChevronLeft, ChevronRight, Info, RotateCcw, Square, User } from "lucide-react";
 import { memo, useState } from "react";
 import { runMetadataSchema } from "../../../shared/chat";
+import { Avatar } from "../../_components/avatar";
 import { Markdown } from "../../_components/markdown";
 import { EditHistory, MessageEditor, MessageMenu } from "./message-actions";
 import type { Message } from "./timeline-store";
@@ -73,6 +74,7 @@ export const MessageItem = memo(function MessageItem({
   canRegenerate,
   canChange,
   hasAnswer,
+  authorColor,
 }: {
   message: Message;
   liveText: string | undefined;
@@ -85,6 +87,8 @@ export const MessageItem = memo(function MessageItem({
   canChange: boolean;
   /** A question that has an answer (an edit offers to re-run it). */
   hasAnswer: boolean;
+  /** The author's chosen avatar colour, when known. */
+  authorColor: string | null;
 }) {
   const [editing, setEditing] = useState(false);
   const assistant = message.role === "assistant" || message.role === "agent";
@@ -101,14 +105,17 @@ export const MessageItem = memo(function MessageItem({
       aria-label={`${message.author}${message.authorLabel ? ` (labelled “${message.authorLabel}” by the poster)` : ""}, ${message.role}`}
       id={`seq-${message.seq}`}
     >
-      <div
-        className={`mt-0.5 grid h-8 w-8 shrink-0 place-items-center rounded-full ${
-          assistant ? "bg-accent text-accent-fg" : "bg-subtle text-muted"
-        }`}
-        aria-hidden
-      >
-        {assistant ? <Bot size={16} /> : <User size={16} />}
-      </div>
+      {assistant ? (
+        <div className="mt-0.5 grid h-8 w-8 shrink-0 place-items-center rounded-full bg-accent text-accent-fg" aria-hidden>
+          <Bot size={16} />
+        </div>
+      ) : message.authorId ? (
+        <Avatar id={message.authorId} name={message.author} color={authorColor} className="mt-0.5" />
+      ) : (
+        <div className="mt-0.5 grid h-8 w-8 shrink-0 place-items-center rounded-full bg-subtle text-muted" aria-hidden>
+          <User size={16} />
+        </div>
+      )}
       <div className="min-w-0 flex-1">
         <header className="flex flex-wrap items-center gap-x-2 gap-y-1 text-xs">
           <span className="text-sm font-semibold" data-testid="message-author">
