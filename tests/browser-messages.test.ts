@@ -87,4 +87,35 @@ describe("messages in the web UI", () => {
     await expect.poll(() => bob.page.getByTestId("message").filter({ hasText: "what is a parley session?" }).count(), poll).toBe(1);
     await alice.page.screenshot({ path: path.join(artifactsDir, "message-rerun.png") });
   }, 120_000);
+
+  it("asks an agent privately: the question and its answer are private, and the other person sees neither nor the run's events", async () => {
+    const session = await alice.api.api.session.create.mutate({ title: "Private question" });
+    await alice.api.api.session.addMember.mutate({ sessionId: session.id, principalId: bob.id, role: "member" });
+    for (const p of [alice, bob]) await openSession(p.page, suite.server.url, session.id);
+    const bobsEvents: string[] = [];
+    const sub = bob.api.api.events.subscribe.subscribe({ sessionId: session.id, replay: 0 }, { onData: ({ data }) => bobsEvents.push(data.type) });
+    const page = alice.page;
+    await page.getByRole("combobox", { name: "Agent" }).click();
+    await page.getByRole("option", { name: /retrieval/i }).click();
+    await page.getByRole("combobox", { name: "Visibility" }).click();
+    await page.getByRole("option", { name: /Private/ }).click();
+    expect(await page.getByRole("combobox", { name: "Visibility" }).isDisabled()).toBe(false);
+    await page.getByRole("textbox", { name: "Message" }).fill("what did we decide about lunch?");
+    await page.getByRole("textbox", { name: "Message" }).press("Enter");
+    const answer = page.locator('[data-testid="message"][aria-label$=", assistant"]');
+    await expect.poll(() => answer.getAttribute("data-status"), poll).toBe("complete");
+    expect(await answer.textContent()).toContain("private");
+    expect(await page.getByTestId("message").filter({ hasText: "what did we decide about lunch?" }).textContent()).toContain("private");
+    await page.screenshot({ path: path.join(artifactsDir, "ask-privately.png") });
+
+    // Bob: a public post arrives, the private question and answer never do; nor do the run's typed events.
+    await alice.api.api.message.post.mutate({ sessionId: session.id, content: "public note" });
+    await expect.poll(() => bob.page.getByTestId("message").filter({ hasText: "public note" }).count(), poll).toBe(1);
+    expect(await bob.page.getByTestId("message").count()).toBe(1);
+    const stored = await storage.db.event.findMany({ where: { sessionId: session.id }, select: { type: true, to: true } });
+    expect(stored.map((e) => e.type)).toContain("llm.complete");
+    expect(stored.every((e) => e.to === alice.id)).toBe(true);
+    expect(bobsEvents).toEqual([]);
+    sub.unsubscribe();
+  }, 120_000);
 });
