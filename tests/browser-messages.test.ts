@@ -1,7 +1,9 @@
 // Editing and deleting messages in the web UI, two people in two browser
 // contexts: an edit shows in the other tab with its history, a question edited
 // after its answer offers to re-run it, a delete removes it from both, and
-// only the author and the session's owner get a message's actions.
+// only the author and the session's owner get a message's actions; asking
+// privately; export and import.
+import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Storage } from "../src/server/db";
@@ -117,5 +119,34 @@ describe("messages in the web UI", () => {
     expect(stored.every((e) => e.to === alice.id)).toBe(true);
     expect(bobsEvents).toEqual([]);
     sub.unsubscribe();
+  }, 120_000);
+
+  it("exports a session as Markdown and JSON, and imports the JSON back as a new session", async () => {
+    const session = await alice.api.api.session.create.mutate({ title: "Recipes" });
+    await alice.api.api.message.post.mutate({ sessionId: session.id, content: "Pancakes: flour, eggs, **milk**" });
+    await alice.api.api.message.post.mutate({ sessionId: session.id, content: "Add a pinch of salt", author: "grandma" });
+    const page = alice.page;
+    await openSession(page, suite.server.url, session.id);
+    const save = async (format: RegExp) => {
+      await page.getByRole("button", { name: "Export" }).click();
+      const downloading = page.waitForEvent("download");
+      await page.getByRole("menuitem", { name: format }).click();
+      const download = await downloading;
+      const file = path.join(artifactsDir, download.suggestedFilename());
+      await download.saveAs(file);
+      return file;
+    };
+    const markdown = await save(/Markdown/);
+    expect(path.basename(markdown)).toBe("recipes.md");
+    expect(fs.readFileSync(markdown, "utf8")).toContain("Pancakes: flour, eggs, **milk**");
+    const json = await save(/JSON/);
+    expect(path.basename(json)).toBe("recipes.parley.json");
+
+    await page.goto(suite.server.url);
+    await page.getByLabel("Session file to import").setInputFiles(json);
+    await page.waitForURL((url) => url.pathname.startsWith("/s/") && !url.pathname.endsWith(session.id), { timeout: 20_000 });
+    await expect.poll(() => page.getByTestId("message").count(), poll).toBe(2);
+    expect(await page.getByTestId("message").filter({ hasText: "pinch of salt" }).getByTestId("message-author-label").textContent()).toBe("“grandma”");
+    await page.screenshot({ path: path.join(artifactsDir, "session-imported.png") });
   }, 120_000);
 });

@@ -24,6 +24,8 @@ import { canWriteAnywhere, isAdmin } from "../auth/principal";
 import { SEE_EVERYTHING } from "../realtime/subscription";
 import { sessionPresence } from "./presence";
 import { createSession, getSession, listSessions, updateSession } from "../services/sessions";
+import { exportFile, exportSession, importSession } from "../services/session-transfer";
+import { sessionExportInput, sessionImportInput } from "../../shared/transfer";
 import { authedProcedure, router, streamProcedure } from "../trpc";
 
 export const sessionRouter = router({
@@ -103,6 +105,16 @@ export const sessionRouter = router({
     const left = await removeMember(ctx.db, ctx.auth.watch, { sessionId: input.sessionId, principalId: ctx.principal.id });
     ctx.auth.access.forgetSession(input.sessionId);
     return left;
+  }),
+  /** The messages the caller may see, as a file: JSON (`session.import` reads it back) or Markdown. */
+  export: authedProcedure.input(sessionExportInput).query(async ({ ctx, input }) => {
+    await requireSession(ctx, input.sessionId, "read");
+    return exportFile(await exportSession(ctx.db, input.sessionId, visibleMessagesWhere(ctx.principal)), input.format);
+  }),
+  /** A JSON export as a new session the caller owns (roles but viewer). */
+  import: authedProcedure.input(sessionImportInput).mutation(({ ctx, input }) => {
+    if (!canWriteAnywhere(ctx.principal)) throw new TRPCError({ code: "FORBIDDEN", message: "role viewer may not create sessions" });
+    return importSession(ctx, input, { id: ctx.principal.stored ? ctx.principal.id : null, maxContentBytes: ctx.config.MESSAGE_MAX_BYTES });
   }),
   /** Who is in the session now and who is typing (see routers/presence.ts). */
   presence: sessionPresence,

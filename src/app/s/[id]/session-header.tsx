@@ -3,6 +3,7 @@
 import { ArrowLeft } from "lucide-react";
 import Link from "next/link";
 import { Avatar } from "../../_components/avatar";
+import { ExportMenu } from "../../_components/session-transfer";
 import type { PresenceMember } from "./presence";
 import type { Session } from "./session-stream";
 import { ShareDialog } from "./share-dialog";
@@ -39,6 +40,7 @@ export function SessionHeader(props: {
           <span className="grid h-8 w-8 place-items-center rounded-full border-2 border-panel bg-subtle text-xs">+{members.length - 6}</span>
         )}
       </div>
+      {session && <ExportMenu sessionId={session.id} />}
       {session && <ShareDialog session={session} meId={meId} manage={manage} />}
     </div>
   );

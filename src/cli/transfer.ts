@@ -1,0 +1,56 @@
+// parley export <sessionId> [--format json|markdown] [--out file], and
+// parley import <file> [--title t]: a session as a file and back
+// (src/shared/transfer.ts is the JSON format).
+import fs from "node:fs/promises";
+import type { Command } from "commander";
+import { sessionExportSchema } from "../shared/transfer";
+import type { CliContext } from "./context";
+import { CliError, ExitCode } from "./exit-codes";
+
+type Run = (action: (ctx: CliContext) => Promise<void>) => Promise<void>;
+type Format = "json" | "markdown";
+
+function format(value: string): Format {
+  if (value === "json" || value === "markdown" || value === "md") return value === "md" ? "markdown" : value;
+  throw new CliError(`--format must be json or markdown (got "${value}")`, ExitCode.usage);
+}
+
+export function registerTransfer(program: Command, run: Run): void {
+  program
+    .command("export")
+    .description("write a session (the messages you may see) as JSON, which `parley import` reads back, or as Markdown")
+    .argument("<sessionId>", "the session")
+    .option("--format <format>", "json or markdown", format, "json")
+    .option("-o, --out <file>", "write to this file (default: stdout)")
+    .action((sessionId: string, opts: { format: Format; out?: string }) =>
+      run(async ({ client, out }) => {
+        const file = await client.api.session.export.query({ sessionId, format: opts.format });
+        if (!opts.out) return out.raw(file.text);
+        await fs.writeFile(opts.out, file.text);
+        out.note(`wrote ${opts.out} (${opts.format})`);
+      }),
+    );
+
+  program
+    .command("import")
+    .description("create a new session, owned by you, from a JSON file written by `parley export`")
+    .argument("<file>", "the JSON export")
+    .option("--title <title>", "a title for the new session (default: the exported one)")
+    .action((file: string, opts: { title?: string }) =>
+      run(async ({ client, out }) => {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(await fs.readFile(file, "utf8"));
+        } catch (error) {
+          throw new CliError(`${file} is not a readable JSON file: ${error instanceof Error ? error.message : String(error)}`, ExitCode.usage);
+        }
+        const data = sessionExportSchema.safeParse(parsed);
+        if (!data.success) {
+          const issue = data.error.issues[0];
+          throw new CliError(`${file} is not a Parley export: ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}`, ExitCode.usage);
+        }
+        const imported = await client.api.session.import.mutate({ data: data.data, title: opts.title });
+        out.record(imported, () => `${imported.sessionId}  ${imported.title}  (${imported.messageCount} messages imported)`);
+      }),
+    );
+}
