@@ -97,6 +97,16 @@ export class PresenceTracker {
     return n;
   }
 
+  /** Who is in each of `sessionIds` now, as its room shows it (every instance's members, each principal once). */
+  present(sessionIds: readonly string[]): Map<string, { principalId: string; name: string }[]> {
+    const out = new Map<string, { principalId: string; name: string }[]>();
+    for (const sessionId of sessionIds) {
+      const members = this.rooms.has(sessionId) ? this.state(sessionId, "sync", null).members : [];
+      out.set(sessionId, [...new Map(members.map((m) => [m.principalId, { principalId: m.principalId, name: m.name }])).values()]);
+    }
+    return out;
+  }
+
   private room(sessionId: string): Room {
     let room = this.rooms.get(sessionId);
     if (!room) {
