@@ -21,6 +21,7 @@ import { postMessage } from "../src/server/services/messages";
 import { agentEventPublishInput } from "../src/shared/agent-events";
 import { agentCreateInput, chatSendInput } from "../src/shared/chat";
 import { memoryStoreInput } from "../src/shared/memory";
+import { SESSION_EXPORT_FORMAT } from "../src/shared/transfer";
 import type { SessionEvent } from "../src/shared/events";
 import { AUTH_CALL_MANY_ENV, firstValue, makePrincipal, outcome, type TestPrincipal } from "./helpers/auth";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
@@ -433,6 +434,23 @@ const rows: Row[] = [
   { name: "session.createInvite", path: "session.createInvite", rule: "manage", call: (f) => outcome(f.api.session.createInvite.mutate({ sessionId: f.sessionId })) },
   { name: "session.invites", path: "session.invites", rule: "manage", call: (f) => outcome(f.api.session.invites.query({ sessionId: f.sessionId })) },
   { name: "session.revokeInvite", path: "session.revokeInvite", rule: "manage", call: (f) => outcome(f.api.session.revokeInvite.mutate({ id: f.inviteId })) },
+  { name: "session.export", path: "session.export", rule: "read", call: (f) => outcome(f.api.session.export.query({ sessionId: f.sessionId, format: "markdown" })) },
+  {
+    name: "session.import",
+    path: "session.import",
+    rule: "non-viewer",
+    call: (f) =>
+      outcome(
+        f.api.session.import.mutate({
+          data: {
+            format: SESSION_EXPORT_FORMAT,
+            exportedAt: new Date().toISOString(),
+            session: { id: f.sessionId, title: "imported", metadata: {}, createdAt: new Date().toISOString(), archivedAt: null },
+            messages: [],
+          },
+        }),
+      ),
+  },
   // Last: joining, a new profile (it reconnects the caller's sockets) and leaving change the caller.
   { name: "session.join", path: "session.join", rule: "signed-in", call: (f) => outcome(f.api.session.join.mutate({ token: f.joinToken })) },
   { name: "auth.updateProfile", path: "auth.updateProfile", rule: "signed-in", call: (f) => outcome(f.api.auth.updateProfile.mutate({ avatarColor: "#10b981" })) },

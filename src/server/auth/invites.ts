@@ -6,7 +6,7 @@ import { TRPCError } from "@trpc/server";
 import type { z } from "zod";
 import type { Role } from "../../generated/prisma/client";
 import type { sessionCreateInviteInput, sessionInviteByNameInput } from "../../shared/schemas";
-import type { Db } from "../db";
+import { textContains, type Db, type Storage } from "../db";
 import { addMember } from "./members";
 import { generateToken, hashToken } from "./tokens";
 
@@ -16,11 +16,14 @@ export const invitePath = (token: string) => `/invite/${token}`;
 const roleRank: Record<Role, number> = { viewer: 0, member: 1, agent: 2, admin: 3 };
 
 /** Add the person named `name` (their name or display name, case-insensitive; people before machines). */
-export async function inviteByName(db: Db, input: z.output<typeof sessionInviteByNameInput>) {
+export async function inviteByName({ db, dialect }: Pick<Storage, "db" | "dialect">, input: z.output<typeof sessionInviteByNameInput>) {
   const wanted = input.name.toLowerCase();
+  // Narrowed in the database (case-insensitive substring), matched exactly here.
+  const like = textContains(dialect, input.name);
   const candidates = await db.principal.findMany({
-    where: { disabledAt: null },
+    where: { disabledAt: null, OR: [{ name: like }, { displayName: like }] },
     select: { id: true, name: true, displayName: true, kind: true },
+    take: 1_000,
   });
   const matches = candidates.filter((p) => p.name.toLowerCase() === wanted || p.displayName?.toLowerCase() === wanted);
   const people = matches.filter((p) => p.kind === "user" || p.kind === "admin");

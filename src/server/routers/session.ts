@@ -71,7 +71,7 @@ export const sessionRouter = router({
   /** Owner or admin: add the person with this name (or display name) as a member, or change their role. */
   inviteByName: authedProcedure.input(sessionInviteByNameInput).mutation(async ({ ctx, input }) => {
     await requireSession(ctx, input.sessionId, "manage");
-    const member = await inviteByName(ctx.db, input);
+    const member = await inviteByName(ctx.storage, input);
     ctx.auth.access.forgetSession(input.sessionId);
     return member;
   }),
