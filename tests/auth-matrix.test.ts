@@ -464,9 +464,9 @@ const rows: Row[] = [
   },
 ];
 
-/** Someone else's message: FORBIDDEN to non-readers, NOT_FOUND to whom may not see it, ok for writers who manage the session. */
+/** Someone else's message: NOT_FOUND to whom may not see it (non-readers included), ok for writers who manage the session. */
 function changeOwnersMessage(rules: ReturnType<typeof expected>, role: Role, relation: Relation, visibility: Visibility): string {
-  if (!rules.read) return "FORBIDDEN";
+  if (!rules.read) return "NOT_FOUND";
   // The caller is never the message's author; a private message of the owner is seen by the session's owner and admins.
   const sees = role === "admin" || visibility === "public" || (visibility === "private" && relation === "owner") || (visibility === "agent_only" && role === "agent");
   if (!sees) return "NOT_FOUND";

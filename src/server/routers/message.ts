@@ -14,7 +14,10 @@ import { authedProcedure, router } from "../trpc";
 /** The caller as the editor of a message in its session (NOT_FOUND / FORBIDDEN per auth/policy.ts). */
 async function editorIn(ctx: Context, messageId: string): Promise<MessageEditor> {
   const sessionId = await sessionOfMessage(ctx.db, messageId);
-  const access = await requireSession(ctx, sessionId, "read");
+  // A message of a session the caller cannot read does not exist for it (not even which session holds it).
+  const access = await requireSession(ctx, sessionId, "read").catch((error: unknown) => {
+    throw error instanceof TRPCError && error.code === "FORBIDDEN" ? new TRPCError({ code: "NOT_FOUND", message: `message ${messageId} does not exist` }) : error;
+  });
   const principal = ctx.principal;
   return {
     id: principal.stored ? principal.id : null,
