@@ -15,11 +15,13 @@ import type { Role, Visibility } from "../src/generated/prisma/client";
 import type { AppRouter } from "../src/server/routers/_app";
 import { appRouter } from "../src/server/routers/_app";
 import type { Principal } from "../src/server/auth/principal";
+import { createInvite } from "../src/server/auth/invites";
 import { createAgent } from "../src/server/chat/agents";
 import { postMessage } from "../src/server/services/messages";
 import { agentEventPublishInput } from "../src/shared/agent-events";
 import { agentCreateInput, chatSendInput } from "../src/shared/chat";
 import { memoryStoreInput } from "../src/shared/memory";
+import { SESSION_EXPORT_FORMAT } from "../src/shared/transfer";
 import type { SessionEvent } from "../src/shared/events";
 import { AUTH_CALL_MANY_ENV, firstValue, makePrincipal, outcome, type TestPrincipal } from "./helpers/auth";
 import { startTestServer, waitFor, type TestServer } from "./helpers/server";
@@ -229,6 +231,10 @@ interface Fixture {
   victimConnectionId: string;
   /** Public memories of the session, stored by its owner: one to read, one to update, one to delete. */
   memories: { read: string; update: string; delete: string };
+  /** A person to invite by name; an invitation link of the session (to revoke); a link to another session of the owner (to join). */
+  invitee: TestPrincipal & { name: string };
+  inviteId: string;
+  joinToken: string;
 }
 
 interface Row {
@@ -400,7 +406,72 @@ const rows: Row[] = [
       call: (f) => outcome(answered(f.api.chat.regenerate.mutate({ messageId: f.runs[visibility].answerId }))),
     },
   ]),
+  // The owner's answers (their author is the global owner, never the caller): changed by the session's owner (who may write) and admins.
+  ...visibilities.flatMap((visibility): Row[] => [
+    {
+      name: `message.update of a ${visibility} answer`,
+      path: "message.update",
+      rule: "manage",
+      visibility,
+      want: (rules, role, relation) => changeOwnersMessage(rules, role, relation, visibility),
+      call: (f) => outcome(f.api.message.update.mutate({ id: f.runs[visibility].answerId, content: "edited by the caller" })),
+    },
+    {
+      name: `message.delete of a ${visibility} answer`,
+      path: "message.delete",
+      rule: "manage",
+      visibility,
+      want: (rules, role, relation) => changeOwnersMessage(rules, role, relation, visibility),
+      call: (f) => outcome(f.api.message.delete.mutate({ id: f.runs[visibility].answerId })),
+    },
+  ]),
+  {
+    name: "session.inviteByName",
+    path: "session.inviteByName",
+    rule: "manage",
+    call: (f) => outcome(f.api.session.inviteByName.mutate({ sessionId: f.sessionId, name: f.invitee.name, role: "viewer" })),
+  },
+  { name: "session.createInvite", path: "session.createInvite", rule: "manage", call: (f) => outcome(f.api.session.createInvite.mutate({ sessionId: f.sessionId })) },
+  { name: "session.invites", path: "session.invites", rule: "manage", call: (f) => outcome(f.api.session.invites.query({ sessionId: f.sessionId })) },
+  { name: "session.revokeInvite", path: "session.revokeInvite", rule: "manage", call: (f) => outcome(f.api.session.revokeInvite.mutate({ id: f.inviteId })) },
+  { name: "session.export", path: "session.export", rule: "read", call: (f) => outcome(f.api.session.export.query({ sessionId: f.sessionId, format: "markdown" })) },
+  {
+    name: "session.import",
+    path: "session.import",
+    rule: "non-viewer",
+    call: (f) =>
+      outcome(
+        f.api.session.import.mutate({
+          data: {
+            format: SESSION_EXPORT_FORMAT,
+            exportedAt: new Date().toISOString(),
+            session: { id: f.sessionId, title: "imported", metadata: {}, createdAt: new Date().toISOString(), archivedAt: null },
+            messages: [],
+          },
+        }),
+      ),
+  },
+  // Last: joining, a new profile (it reconnects the caller's sockets) and leaving change the caller.
+  { name: "session.join", path: "session.join", rule: "signed-in", call: (f) => outcome(f.api.session.join.mutate({ token: f.joinToken })) },
+  { name: "auth.updateProfile", path: "auth.updateProfile", rule: "signed-in", call: (f) => outcome(f.api.auth.updateProfile.mutate({ avatarColor: "#10b981" })) },
+  {
+    name: "session.leave",
+    path: "session.leave",
+    rule: "read",
+    // Members leave; an owner cannot (BAD_REQUEST); an admin who is no member has nothing to leave.
+    want: (rules, role, relation) => (!rules.read ? "FORBIDDEN" : relation === "owner" ? "BAD_REQUEST" : relation === "outsider" ? "NOT_FOUND" : "ok"),
+    call: (f) => outcome(f.api.session.leave.mutate({ sessionId: f.sessionId })),
+  },
 ];
+
+/** Someone else's message: NOT_FOUND to whom may not see it (non-readers included), ok for writers who manage the session. */
+function changeOwnersMessage(rules: ReturnType<typeof expected>, role: Role, relation: Relation, visibility: Visibility): string {
+  if (!rules.read) return "NOT_FOUND";
+  // The caller is never the message's author; a private message of the owner is seen by the session's owner and admins.
+  const sees = role === "admin" || visibility === "public" || (visibility === "private" && relation === "owner") || (visibility === "agent_only" && role === "agent");
+  if (!sees) return "NOT_FOUND";
+  return rules.write && rules.manage ? "ok" : "FORBIDDEN";
+}
 
 describe("authorization matrix: every other procedure", () => {
   const cases = roles.flatMap((role) => relations.map((relation) => ({ role, relation })));
@@ -462,7 +533,25 @@ describe("authorization matrix: every other procedure", () => {
       (await t.server.deps.memory.remember(sessionOwnerCaller, memoryStoreInput.parse({ content, scope: { kind: "session", sessionId: session.id } }))).id;
     const memories = { read: await remember("to read"), update: await remember("to update"), delete: await remember("to delete") };
     await t.server.deps.memory.remember(sessionOwnerCaller, memoryStoreInput.parse({ content: "for everyone" }));
-    const f: Fixture = { api: t.client({ token: caller.token }).api, ws, sessionId: session.id, runs, member, agentId: agent.id, victim, victimConnectionId, memories };
+    const inviteeName = `invitee ${session.id}`;
+    const invitee = { ...(await makePrincipal(t, "member", inviteeName)), name: inviteeName };
+    const inviteId = (await createInvite(db, { sessionId: session.id, role: "member" }, sessionOwner.id)).id;
+    const elsewhere = await db.session.create({ data: { title: `to join ${role} ${relation}`, metadata: {}, ownerId: owner.id } });
+    const joinToken = (await createInvite(db, { sessionId: elsewhere.id, role: "viewer" }, owner.id)).token;
+    const f: Fixture = {
+      api: t.client({ token: caller.token }).api,
+      ws,
+      sessionId: session.id,
+      runs,
+      member,
+      agentId: agent.id,
+      victim,
+      victimConnectionId,
+      memories,
+      invitee,
+      inviteId,
+      joinToken,
+    };
     try {
       const got: Record<string, string> = {};
       const wanted: Record<string, string> = {};

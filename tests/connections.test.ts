@@ -62,4 +62,26 @@ describe("connection registry", () => {
       data: { code: "NOT_FOUND" },
     });
   });
+
+  it("lists each connection's user agent and sessions, and the rooms with their subscribed connections and who is present", async () => {
+    t = await startTestServer();
+    const server = t;
+    const admin = server.client();
+    const session = await admin.api.session.create.mutate({ title: "Standup" });
+    const ada = wsOnlyClient(server.url, "ada");
+    extra.push(ada);
+    const events = collect((h) => ada.api.session.events.subscribe({ sessionId: session.id }, h));
+    const presence = collect((h) => ada.api.session.presence.subscribe({ sessionId: session.id }, h), false);
+    await waitFor(() => presence.items.length > 0, "ada is present");
+    const { connections, rooms } = await admin.api.system.connections.query();
+    const conn = connections.find((c) => c.principal.name === "ada");
+    expect(conn?.sessions).toEqual([session.id]);
+    expect(conn?.subscriptions.map((s) => s.procedure).sort()).toEqual(["session.events", "session.presence"]);
+    expect(conn?.userAgent).toBeNull(); // ws sends no User-Agent; browsers do (tests/browser-connections.test.ts)
+    expect(rooms).toEqual([{ sessionId: session.id, title: "Standup", connections: 1, present: [{ principalId: expect.any(String) as unknown, name: "ada" }] }]);
+    events.unsubscribe();
+    presence.unsubscribe();
+    await waitFor(() => server.server.deps.connections.list().every((c) => c.sessions.length === 0), "the session forgotten with its subscriptions");
+    expect((await admin.api.system.connections.query()).rooms).toEqual([]);
+  });
 });

@@ -1,4 +1,4 @@
-// The SDK's reconnect schedule (src/client/reconnect.ts): full jitter under a
+// The SDK's reconnect schedule (packages/client/src/reconnect.ts): full jitter under a
 // low cap, and a probe of /api/health that ends a long wait once the server
 // is back. The restart is real: a server on a fixed port and database, closed
 // and started again.

@@ -11,6 +11,7 @@ import { useState } from "react";
 import { CreateSessionDialog } from "./_components/create-session-dialog";
 import { notify } from "./_components/toasts";
 import { useTRPC } from "./_components/trpc";
+import { ImportButton } from "./_components/session-transfer";
 import { Button, Card, EmptyState, ErrorState, Loading, PageHeader, relativeTime } from "./_components/ui";
 import { errorMessage } from "./_components/parley";
 import { useDebounced } from "./_components/use-debounced";
@@ -52,7 +53,12 @@ export default function SessionsPage() {
       <PageHeader
         title="Sessions"
         description="Shared conversations between people and agents, live."
-        actions={<CreateSessionDialog />}
+        actions={
+          <div className="flex gap-2">
+            <ImportButton />
+            <CreateSessionDialog />
+          </div>
+        }
       />
       <Card className="overflow-hidden">
         <div className="flex flex-wrap items-center gap-3 border-b border-border p-3">

@@ -88,7 +88,7 @@ export async function composeServer(config: Config, log: Logger, connectionCount
   const messages = new MessageWriter(storage, sessionLog);
   const chatLog = log.child({ component: "chat" });
   const providers = createProviders(config, storage, memory);
-  const chat = new ChatRunRegistry({ db, bus, sessionLog, log: chatLog, config, providers, memories: memory });
+  const chat = new ChatRunRegistry({ db, bus, sessionLog, log: chatLog, config, providers, memories: memory, typedEvents: agentEvents });
   await chat.recoverInterrupted();
   const seeded = await seedDefaultAgents(db, providers);
   // Provider ids only: base URLs may carry credentials, keys are never logged.

@@ -101,6 +101,8 @@ export const configSchema = z.object({
   CHAT_STALL_TIMEOUT_MS: int(30_000, 50, 600_000),
   /** Earlier messages of the session sent to a provider as context. */
   CHAT_HISTORY_MESSAGES: int(40, 1, 1_000),
+  /** A run publishes at most one `llm.token` typed event (text and token count since the last) this often. */
+  CHAT_TOKEN_EVENT_MS: int(250, 10, 60_000),
   // --- end of chat configuration ------------------------------------------
   // --- Metrics, typed events and presence. -------------------------------
   /** How often the metrics collector samples. */

@@ -4,7 +4,14 @@ import type { Message, Session } from "../generated/prisma/client";
 
 export type SessionEvent =
   | { type: "message.created"; message: Message }
+  /** A change of a message: a run's answer as it ends, or an edit (`metadata.edits` holds the earlier texts). */
   | { type: "message.updated"; message: Message }
+  /**
+   * The message was deleted. `message` is the row as it was, with its
+   * `content` (and edit history) emptied: earlier events about it are emptied
+   * the same way, so nothing replays what was deleted.
+   */
+  | { type: "message.deleted"; message: Message }
   | { type: "session.updated"; session: Session }
   /**
    * The lastEventId a client resumed with cannot belong to this session's

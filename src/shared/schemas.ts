@@ -53,6 +53,7 @@ export const metadataSchema = z
 export const authorLabelSchema = z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters");
 
 const SERVER_METADATA_MESSAGE = "is set by the server on chat answers (it names their run) and cannot be posted";
+const EDITS_METADATA_MESSAGE = "is set by the server when a message is edited (its earlier texts) and cannot be posted";
 
 export const sessionCreateInput = z.object({
   title: z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters"),
@@ -106,10 +107,40 @@ export const messagePostInput = z.object({
   author: authorLabelSchema.optional(),
   visibility: z.enum(visibilities).default("public"),
   /** `runId` is the server's (it ties an answer to its chat run) and is refused here. */
-  metadata: metadataSchema.refine((value) => !Object.hasOwn(value, "runId"), { message: SERVER_METADATA_MESSAGE, path: ["runId"] }).optional(),
+  metadata: metadataSchema
+    .refine((value) => !Object.hasOwn(value, "runId"), { message: SERVER_METADATA_MESSAGE, path: ["runId"] })
+    .refine((value) => !Object.hasOwn(value, "edits"), { message: EDITS_METADATA_MESSAGE, path: ["edits"] })
+    .optional(),
   /** Idempotency key: a retry with the same key returns the stored message (same id and seq). */
   clientKey: clientKeySchema.optional(),
 });
+
+/** message.update: the new text of a message (its author's, or any for the session's owner and admins). */
+export const messageUpdateInput = z.object({
+  id: idSchema,
+  /** Size-limited by MESSAGE_MAX_BYTES, as in message.post. */
+  content: z.string().min(1, "must not be empty"),
+});
+export const messageDeleteInput = z.object({ id: idSchema });
+
+/** Earlier texts of an edited message, oldest first, in its `metadata.edits` (at most MESSAGE_EDITS_KEPT). */
+export const messageEditSchema = z.object({
+  /** The text before this edit. */
+  content: z.string(),
+  /** When the edit replaced it (ISO 8601). */
+  editedAt: z.string(),
+  /** Who edited: principal id and name. */
+  editorId: z.string().nullable(),
+  editorName: z.string(),
+});
+export type MessageEdit = z.infer<typeof messageEditSchema>;
+export const MESSAGE_EDITS_KEPT = 20;
+
+/** A message's edit history (empty when never edited or unreadable). */
+export function editsOf(metadata: unknown): MessageEdit[] {
+  const parsed = z.object({ edits: z.array(messageEditSchema) }).safeParse(metadata);
+  return parsed.success ? parsed.data.edits : [];
+}
 
 export const messageListInput = z
   .object({
@@ -140,6 +171,21 @@ export const sessionAddMemberInput = z.object({
 });
 export const sessionRemoveMemberInput = z.object({ sessionId: idSchema, principalId: idSchema });
 
+/** Roles an invitation may give (a session's owner shares reading or writing, not more). */
+export const inviteRoles = ["viewer", "member"] as const satisfies readonly Role[];
+export const sessionInviteByNameInput = z.object({
+  sessionId: idSchema,
+  /** A person's name (or display name), exactly, case-insensitive. */
+  name: z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters"),
+  role: z.enum(inviteRoles).default("member"),
+});
+export const sessionCreateInviteInput = z.object({ sessionId: idSchema, role: z.enum(inviteRoles).default("member") });
+export const sessionInvitesInput = z.object({ sessionId: idSchema });
+export const sessionRevokeInviteInput = z.object({ id: idSchema });
+/** The token of an invitation link (`/invite/<token>`). */
+export const sessionJoinInput = z.object({ token: z.string().min(10).max(200) });
+export const sessionLeaveInput = z.object({ sessionId: idSchema });
+
 export const sessionPresenceInput = z.object({ sessionId: idSchema });
 export const presenceTypingInput = z.object({
   sessionId: idSchema,
@@ -153,6 +199,16 @@ export const authCreateTokenInput = z.object({
   role: z.enum(roles),
   /** Lifetime; omit for a token that never expires (until revoked). */
   expiresInMs: z.number().int().min(1_000).max(10 * 365 * 86_400_000).optional(),
+});
+/** auth.updateProfile: what people see of the caller. `null` clears a field (back to the principal's name, a derived colour). */
+export const authUpdateProfileInput = z.object({
+  displayName: z.string().trim().min(1, "must not be empty").max(64, "must be at most 64 characters").nullable().optional(),
+  avatarColor: z
+    .string()
+    .regex(/^#[0-9a-fA-F]{6}$/, "must be a colour like #3b82f6")
+    .transform((c) => c.toLowerCase())
+    .nullable()
+    .optional(),
 });
 export const authListTokensInput = z.object({ includeRevoked: z.boolean().default(false) }).default({ includeRevoked: false });
 export const authRevokeTokenInput = z.object({ id: idSchema });

@@ -37,7 +37,7 @@ export interface TailItem {
   event: SessionEvent;
 }
 
-const persistedTypes = new Set<SessionEvent["type"]>(["message.created", "message.updated", "session.updated", "stream.hidden"]);
+const persistedTypes = new Set<SessionEvent["type"]>(["message.created", "message.updated", "message.deleted", "session.updated", "stream.hidden"]);
 
 export async function* tailSession(
   api: TRPCClient<AppRouter>,

@@ -6,6 +6,7 @@ import { usePathname } from "next/navigation";
 import type { ReactNode } from "react";
 import { ConnectionBadge } from "./connection-badge";
 import { GlobalSearch } from "./global-search";
+import { ProfileDialog } from "./profile-dialog";
 
 const nav = [
   { href: "/", label: "Sessions", icon: MessagesSquare, match: (p: string) => p === "/" || p.startsWith("/s/") },
@@ -46,6 +47,7 @@ export function AppShell({ children }: { children: ReactNode }) {
           </nav>
           <GlobalSearch />
           <ConnectionBadge />
+          <ProfileDialog />
         </div>
       </header>
       <main className="mx-auto flex w-full max-w-6xl min-h-0 flex-1 flex-col px-4 py-6">{children}</main>

@@ -32,6 +32,6 @@ export function listMembers(db: Db, sessionId: string) {
   return db.sessionMember.findMany({
     where: { sessionId },
     orderBy: { createdAt: "asc" },
-    select: { principalId: true, role: true, createdAt: true, principal: { select: { name: true, kind: true } } },
+    select: { principalId: true, role: true, createdAt: true, principal: { select: { name: true, kind: true, displayName: true, avatarColor: true } } },
   });
 }

@@ -8,6 +8,7 @@
 //   message public      everyone who can read the session
 //   message private     its author and the session owner (and admins)
 //   message agent_only  principals with role agent (that can read the session) and admins
+//   edit/delete msg     its author (who may still write), the session owner, admins
 //   post role user      everyone who can write; other roles (system, assistant,
 //                       agent, tool) speak for a machine: admins and role agent
 import type { MessageRole, Prisma, Role, Visibility } from "../../generated/prisma/client";
@@ -62,6 +63,20 @@ export function canSeeMessage(
     case "agent_only":
       return principal.role === "agent";
   }
+}
+
+/**
+ * Whether `principal` may edit or delete the message: one it may see, in a
+ * session it may write to, that it posted (an answer counts as its asker's),
+ * or any as the session's owner or an admin.
+ */
+export function mayChangeMessage(
+  principal: Principal,
+  access: Pick<SessionAccess, "read" | "write" | "manage" | "ownerId">,
+  message: { visibility: Visibility; authorId: string | null },
+): boolean {
+  if (!access.write || !canSeeMessage(principal, access, message)) return false;
+  return access.manage || (message.authorId !== null && message.authorId === principal.id);
 }
 
 /** Sessions the principal can read, as a Prisma filter (admins: all). */

@@ -10,7 +10,10 @@ export type { Role } from "../../generated/prisma/client";
 export interface Principal {
   id: string;
   kind: "anonymous" | "user" | "agent" | "app" | "admin";
+  /** The name people see: a stored principal's display name when it set one, else its name. */
   name: string;
+  /** A stored principal's chosen avatar colour (`#rrggbb`); absent or null: one derived from the id. */
+  avatarColor?: string | null;
   /** null for anonymous callers. */
   role: Role | null;
   /** The token this caller authenticated with (revoking it ends the caller's streams); null otherwise. */

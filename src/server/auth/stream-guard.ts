@@ -32,12 +32,17 @@ export interface StreamScope {
 export interface SubscriptionCounts {
   subscriptionOpened(connectionId: string, path: string): void;
   subscriptionClosed(connectionId: string, path: string): void;
+  /** A running subscription of the connection reads `sessionId` (the connections view groups by it), until `sessionClosed`. */
+  sessionOpened(connectionId: string, sessionId: string): void;
+  sessionClosed(connectionId: string, sessionId: string): void;
 }
 
 export class StreamGuard implements StreamScope, AsyncIterableIterator<unknown> {
   private controller: AbortController | null = null;
   /** The sessions this stream reads (watched for removal); null when nothing is watched. */
   private readonly sessions: Set<string> | null = null;
+  /** The sessions this stream named (counted on its connection while it runs); null: none. */
+  private read: string[] | null = null;
   /** Why the caller lost access; set once. */
   private lostBy: TRPCError | null = null;
   /** Rejects the pending `next` of the stream when access is lost. */
@@ -86,6 +91,9 @@ export class StreamGuard implements StreamScope, AsyncIterableIterator<unknown> 
 
   readsSession(sessionId: string): void {
     this.sessions?.add(sessionId);
+    if (this.ended || this.read?.includes(sessionId)) return;
+    (this.read ??= []).push(sessionId);
+    this.counts.sessionOpened(this.connectionId, sessionId);
   }
 
   /** The stream the procedure returned: from now on, read through this guard. */
@@ -155,6 +163,7 @@ export class StreamGuard implements StreamScope, AsyncIterableIterator<unknown> 
     this.release();
     this.releaseConnection?.();
     this.counts.subscriptionClosed(this.connectionId, this.path);
+    for (const sessionId of this.read ?? []) this.counts.sessionClosed(this.connectionId, sessionId);
   }
 
   private lose(error: TRPCError): void {

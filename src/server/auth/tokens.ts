@@ -93,7 +93,7 @@ export async function principalForToken(db: Db, token: string, kinds: readonly T
     db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
   }
   const p = row.principal;
-  return { id: p.id, kind: p.kind, name: p.name, role: p.role, tokenId: row.id, stored: true };
+  return { id: p.id, kind: p.kind, name: p.displayName ?? p.name, avatarColor: p.avatarColor, role: p.role, tokenId: row.id, stored: true };
 }
 
 /**
@@ -112,7 +112,7 @@ export async function consumeSignInToken(db: Db, token: string): Promise<Princip
   const row = await db.apiToken.findUnique({ where: { hash }, select: { principal: true } });
   if (!row || row.principal.disabledAt) return null;
   const p = row.principal;
-  return { id: p.id, kind: p.kind, name: p.name, role: p.role, tokenId: null, stored: true };
+  return { id: p.id, kind: p.kind, name: p.displayName ?? p.name, avatarColor: p.avatarColor, role: p.role, tokenId: null, stored: true };
 }
 
 /**

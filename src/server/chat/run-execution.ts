@@ -16,6 +16,7 @@ import type { SessionLog } from "../services/session-log";
 import type { AgentConfig } from "./agents";
 import type { ProviderRegistry } from "./providers";
 import { ProviderError, type ChatProvider, type ChatTurn, type CompletionChunk, type CompletionRequest } from "./providers/provider";
+import { RunEvents, type TypedEventSink } from "./run-events";
 import { chatRunChannel, type ChatRun, type RunStore } from "./run-store";
 
 /** What a finished run reports to the metrics. */
@@ -69,7 +70,17 @@ export class RunExecutor {
   private readonly finishedListeners = new Set<(figures: RunFigures) => void>();
 
   constructor(
-    private readonly deps: { db: Db; bus: Bus; sessionLog: SessionLog; log: Logger; config: Config; providers: ProviderRegistry; runs: RunStore },
+    private readonly deps: {
+      db: Db;
+      bus: Bus;
+      sessionLog: SessionLog;
+      log: Logger;
+      config: Config;
+      providers: ProviderRegistry;
+      runs: RunStore;
+      /** Where the run's llm.* and latency.trace events go; none without it. */
+      typedEvents?: TypedEventSink;
+    },
   ) {}
 
   /** Called with each finished run's time to first token and tokens/s (metrics). */
@@ -165,6 +176,8 @@ export class RunExecutor {
     let failure: string | null = null;
     const timeout = setTimeout(() => run.abort("timeout"), config.CHAT_RUN_TIMEOUT_MS);
     let completion = early;
+    const events = this.deps.typedEvents ? new RunEvents(run, this.deps.typedEvents, log, config.CHAT_TOKEN_EVENT_MS) : null;
+    events?.start();
     try {
       if (!completion) {
         const provider = providers.get(run.agent.provider);
@@ -191,6 +204,7 @@ export class RunExecutor {
         ttftMs ??= performance.now() - started;
         chunks++;
         this.appendText(run, chunk.text);
+        events?.token(chunk.text);
       }
     } catch (error) {
       if (!run.controller.signal.aborted) {
@@ -250,6 +264,8 @@ export class RunExecutor {
       usageSource: usage?.completionTokens != null ? "provider" : "estimated",
       ...(failure !== null ? { error: failure } : {}),
     };
+    // A stopped answer is complete as far as it went; only a failure is an llm.error.
+    events?.end(metadata, run.text, status === "error" ? (failure ?? "error") : null);
     const message = await this.persistFinal(run, status, metadata).catch((error: unknown) => {
       log.error({ err: error }, "could not save the finished answer; it stays streaming until the next start marks it interrupted");
       return null;

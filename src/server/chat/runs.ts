@@ -24,6 +24,7 @@ import { RunAdmission, type ChatSendResult } from "./admission";
 import { resolveAgent, type AgentConfig } from "./agents";
 import type { ProviderRegistry } from "./providers";
 import { objectOf, RunExecutor, type RunFigures, type StartedCompletion } from "./run-execution";
+import type { TypedEventSink } from "./run-events";
 import { ChatRun, chatControlChannel, RunStore } from "./run-store";
 import { RunStreams } from "./run-stream";
 import type { ChatTurn } from "./providers/provider";
@@ -37,6 +38,8 @@ export interface ChatRunDeps {
   log: Logger;
   config: Config;
   providers: ProviderRegistry;
+  /** Where runs publish their typed events (llm.*, latency.trace). */
+  typedEvents?: TypedEventSink;
   /** Memories a run's provider is told (a system turn after the agent's prompt; their ids go in the run's metadata). */
   memories?: RunMemories;
 }

@@ -68,6 +68,8 @@ export class Connection implements TrpcSocket, Outbound {
   bytesOut = 0;
   /** The procedure of each active subscription, one entry each (a few per connection: cheaper than a Map); null: none yet. */
   subscriptions: string[] | null = null;
+  /** The session each active subscription reads, one entry each (as `subscriptions`); null: none. */
+  sessions: string[] | null = null;
   /** Corked until the end of the current burst of frames. */
   corked = false;
   /** The current burst started behind bytes still waiting in this process (HubStats.heldFrames). */
@@ -82,6 +84,8 @@ export class Connection implements TrpcSocket, Outbound {
     readonly stream: Duplex,
     readonly clientAddress: string | undefined,
     faults: FaultInjector | null,
+    /** The upgrade request's User-Agent (at most 300 characters), if any. */
+    readonly userAgent: string | null = null,
   ) {
     this.out = faults ? faults.outbound(socket, this) : this;
   }
@@ -189,7 +193,10 @@ export interface ConnectionInfo {
   principal: Principal;
   connectedAt: Date;
   clientAddress: string | null;
+  userAgent: string | null;
   subscriptions: { procedure: string; count: number }[];
+  /** The sessions its subscriptions read (session.events, chat.run, ...), each once. */
+  sessions: string[];
   messagesIn: number;
   messagesOut: number;
   bytesOut: number;
@@ -232,7 +239,8 @@ export class ConnectionRegistry {
 
   /** A new WebSocket (the server's 'connection' event): its Connection, to hand to tRPC's handler. */
   open(socket: WebSocket, req: IncomingMessage): Connection {
-    const connection = new Connection(this, socket, req.socket, req.socket.remoteAddress, this.faults);
+    const agent = req.headers["user-agent"];
+    const connection = new Connection(this, socket, req.socket, req.socket.remoteAddress, this.faults, agent ? agent.slice(0, 300) : null);
     this.bySocket.set(socket, connection);
     socket.on("message", () => {
       connection.messagesIn++;
@@ -303,6 +311,19 @@ export class ConnectionRegistry {
     if (index >= 0) subscriptions?.splice(index, 1);
   }
 
+  sessionOpened(connectionId: string, sessionId: string): void {
+    const connection = this.byId.get(connectionId);
+    if (!connection) return;
+    if (connection.sessions) connection.sessions.push(sessionId);
+    else connection.sessions = [sessionId];
+  }
+
+  sessionClosed(connectionId: string, sessionId: string): void {
+    const sessions = this.byId.get(connectionId)?.sessions;
+    const index = sessions?.lastIndexOf(sessionId) ?? -1;
+    if (index >= 0) sessions?.splice(index, 1);
+  }
+
   list(): ConnectionInfo[] {
     const out: ConnectionInfo[] = [];
     for (const connection of this.byId.values()) {
@@ -312,7 +333,9 @@ export class ConnectionRegistry {
         principal: connection.principal,
         connectedAt: new Date(connection.connectedAt),
         clientAddress: connection.clientAddress ?? null,
+        userAgent: connection.userAgent,
         subscriptions: countSubscriptions(connection.subscriptions),
+        sessions: [...new Set(connection.sessions)],
         messagesIn: connection.messagesIn,
         messagesOut: connection.messagesOut,
         bytesOut: connection.bytesOut,

@@ -173,7 +173,7 @@ export class SessionSubscription {
   private advance(seq: number, facts: EventFacts, seqId?: string): boolean {
     this.moveTo(seq, seqId);
     const message = facts.message;
-    if ((facts.type !== "message.created" && facts.type !== "message.updated") || !message) return true;
+    if ((facts.type !== "message.created" && facts.type !== "message.updated" && facts.type !== "message.deleted") || !message) return true;
     if (facts.type === "message.updated" && message.status !== "streaming") this.runFinished(message);
     const visible = this.canSee(message);
     if (message.status === "streaming") (this.streamingAudience ??= new Map()).set(message.id, visible);

@@ -3,14 +3,29 @@
 // live connections and streams within a second.
 import { TRPCError } from "@trpc/server";
 import { createPrincipalWithToken, listTokens, revokeToken } from "../auth/tokens";
-import { authCreateTokenInput, authListTokensInput, authRevokeTokenInput } from "../../shared/schemas";
+import { authCreateTokenInput, authListTokensInput, authRevokeTokenInput, authUpdateProfileInput } from "../../shared/schemas";
 import { adminProcedure, authedProcedure, router } from "../trpc";
 
 export const authRouter = router({
-  /** The caller's principal. */
-  me: authedProcedure.query(({ ctx }) => {
-    const { id, kind, name, role } = ctx.principal;
-    return { id, kind, name, role };
+  /** The caller's principal: `name` is what people see (the display name when set); `profile` what the caller chose. */
+  me: authedProcedure.query(async ({ ctx }) => {
+    const { id, kind, name, role, stored } = ctx.principal;
+    const profile = stored ? await ctx.db.principal.findUnique({ where: { id }, select: { name: true, displayName: true, avatarColor: true } }) : null;
+    return { id, kind, name, role, profile };
+  }),
+  /**
+   * The caller's display name and avatar colour. Calls authenticated from now
+   * on (new posts, presence, typing) show them; a connection opened before
+   * keeps the old name until it reconnects (the web UI reconnects its tab).
+   */
+  updateProfile: authedProcedure.input(authUpdateProfileInput).mutation(async ({ ctx, input }) => {
+    if (!ctx.principal.stored) throw new TRPCError({ code: "FORBIDDEN", message: "only signed-in principals have a profile (PARLEY_AUTH=off has none)" });
+    const profile = await ctx.db.principal.update({
+      where: { id: ctx.principal.id },
+      data: { displayName: input.displayName, avatarColor: input.avatarColor },
+      select: { name: true, displayName: true, avatarColor: true },
+    });
+    return profile;
   }),
   /** A new principal (agent, app or admin by role) with an API token, returned once. */
   createToken: adminProcedure.input(authCreateTokenInput).mutation(async ({ ctx, input }) => {

@@ -3,6 +3,12 @@ import { TRPCError } from "@trpc/server";
 import {
   sessionAddMemberInput,
   sessionCreateInput,
+  sessionCreateInviteInput,
+  sessionInviteByNameInput,
+  sessionInvitesInput,
+  sessionJoinInput,
+  sessionLeaveInput,
+  sessionRevokeInviteInput,
   sessionEventsInput,
   sessionGetInput,
   sessionListInput,
@@ -11,12 +17,15 @@ import {
   sessionUpdateInput,
 } from "../../shared/schemas";
 import { requireSession } from "../auth/access";
+import { createInvite, findInvite, inviteByName, joinByInvite, listInvites, revokeInvite } from "../auth/invites";
 import { addMember, listMembers, removeMember } from "../auth/members";
 import { canSeeMessage, readableSessionsWhere, visibleMessagesWhere } from "../auth/policy";
 import { canWriteAnywhere, isAdmin } from "../auth/principal";
 import { SEE_EVERYTHING } from "../realtime/subscription";
 import { sessionPresence } from "./presence";
 import { createSession, getSession, listSessions, updateSession } from "../services/sessions";
+import { exportFile, exportSession, importSession } from "../services/session-transfer";
+import { sessionExportInput, sessionImportInput } from "../../shared/transfer";
 import { authedProcedure, router, streamProcedure } from "../trpc";
 
 export const sessionRouter = router({
@@ -58,6 +67,54 @@ export const sessionRouter = router({
     const removed = await removeMember(ctx.db, ctx.auth.watch, input);
     ctx.auth.access.forgetSession(input.sessionId);
     return removed;
+  }),
+  /** Owner or admin: add the person with this name (or display name) as a member, or change their role. */
+  inviteByName: authedProcedure.input(sessionInviteByNameInput).mutation(async ({ ctx, input }) => {
+    await requireSession(ctx, input.sessionId, "manage");
+    const member = await inviteByName(ctx.storage, input);
+    ctx.auth.access.forgetSession(input.sessionId);
+    return member;
+  }),
+  /** Owner or admin: an invitation link (`path`, with its token, shown only now) that adds whoever opens it with `role`. */
+  createInvite: authedProcedure.input(sessionCreateInviteInput).mutation(async ({ ctx, input }) => {
+    await requireSession(ctx, input.sessionId, "manage");
+    return createInvite(ctx.db, input, ctx.principal.stored ? ctx.principal.id : null);
+  }),
+  /** Owner or admin: the session's invitation links (without their tokens). */
+  invites: authedProcedure.input(sessionInvitesInput).query(async ({ ctx, input }) => {
+    await requireSession(ctx, input.sessionId, "manage");
+    return listInvites(ctx.db, input.sessionId);
+  }),
+  /** Owner or admin: a revoked link adds nobody (members who joined with it stay). */
+  revokeInvite: authedProcedure.input(sessionRevokeInviteInput).mutation(async ({ ctx, input }) => {
+    const invite = await findInvite(ctx.db, input.id);
+    await requireSession(ctx, invite.sessionId, "manage");
+    return revokeInvite(ctx.db, input.id);
+  }),
+  /** Join the session of an invitation link (signed-in principals). */
+  join: authedProcedure.input(sessionJoinInput).mutation(async ({ ctx, input }) => {
+    if (!ctx.principal.stored) throw new TRPCError({ code: "FORBIDDEN", message: "sign in to join a session (PARLEY_AUTH=off has no stored principals)" });
+    const joined = await joinByInvite(ctx.db, input.token, ctx.principal.id);
+    ctx.auth.access.forgetSession(joined.sessionId);
+    return joined;
+  }),
+  /** Leave a session one is a member of (its owner cannot); its streams of the session end. */
+  leave: authedProcedure.input(sessionLeaveInput).mutation(async ({ ctx, input }) => {
+    const access = await requireSession(ctx, input.sessionId, "read");
+    if (access.isOwner) throw new TRPCError({ code: "BAD_REQUEST", message: `you own session ${input.sessionId}; an owner cannot leave it` });
+    const left = await removeMember(ctx.db, ctx.auth.watch, { sessionId: input.sessionId, principalId: ctx.principal.id });
+    ctx.auth.access.forgetSession(input.sessionId);
+    return left;
+  }),
+  /** The messages the caller may see, as a file: JSON (`session.import` reads it back) or Markdown. */
+  export: authedProcedure.input(sessionExportInput).query(async ({ ctx, input }) => {
+    await requireSession(ctx, input.sessionId, "read");
+    return exportFile(await exportSession(ctx.db, input.sessionId, visibleMessagesWhere(ctx.principal)), input.format);
+  }),
+  /** A JSON export as a new session the caller owns (roles but viewer). */
+  import: authedProcedure.input(sessionImportInput).mutation(({ ctx, input }) => {
+    if (!canWriteAnywhere(ctx.principal)) throw new TRPCError({ code: "FORBIDDEN", message: "role viewer may not create sessions" });
+    return importSession(ctx, input, { id: ctx.principal.stored ? ctx.principal.id : null, maxContentBytes: ctx.config.MESSAGE_MAX_BYTES });
   }),
   /** Who is in the session now and who is typing (see routers/presence.ts). */
   presence: sessionPresence,

@@ -18,7 +18,22 @@ export const systemRouter = router({
    * instance: principal, since when, from where, subscriptions, traffic,
    * buffered bytes. `unanswered`: instances up but silent (their connections are missing).
    */
-  connections: adminProcedure.query(({ ctx }) => ctx.cluster.connections.list()),
+  connections: adminProcedure.query(async ({ ctx }) => {
+    const listing = await ctx.cluster.connections.list();
+    // The rooms these connections are in: each session's title, subscribed connections and who is present.
+    const ids = [...new Set(listing.connections.flatMap((c) => c.sessions))];
+    const titles = new Map(
+      (await ctx.db.session.findMany({ where: { id: { in: ids } }, select: { id: true, title: true } })).map((s) => [s.id, s.title]),
+    );
+    const present = ctx.presence.present(ids);
+    const rooms = ids.map((sessionId) => ({
+      sessionId,
+      title: titles.get(sessionId) ?? null,
+      connections: listing.connections.filter((c) => c.sessions.includes(sessionId)).length,
+      present: present.get(sessionId) ?? [],
+    }));
+    return { ...listing, rooms };
+  }),
   /** Close one connection (code 4000), on whichever instance holds it; its client reconnects and resumes its streams. */
   disconnect: adminProcedure.input(systemDisconnectInput).mutation(async ({ ctx, input }) => {
     const instance = input.instance ?? ctx.cluster.members.instance;

@@ -20,6 +20,8 @@ export interface PresenceMember {
   connectionId: string;
   principalId: string;
   name: string;
+  /** The principal's chosen avatar colour, or null. */
+  color: string | null;
   kind: Principal["kind"];
   joinedAt: Date;
 }
@@ -93,6 +95,16 @@ export class PresenceTracker {
     let n = 0;
     for (const room of this.rooms.values()) n += room.members.size;
     return n;
+  }
+
+  /** Who is in each of `sessionIds` now, as its room shows it (every instance's members, each principal once). */
+  present(sessionIds: readonly string[]): Map<string, { principalId: string; name: string }[]> {
+    const out = new Map<string, { principalId: string; name: string }[]>();
+    for (const sessionId of sessionIds) {
+      const members = this.rooms.has(sessionId) ? this.state(sessionId, "sync", null).members : [];
+      out.set(sessionId, [...new Map(members.map((m) => [m.principalId, { principalId: m.principalId, name: m.name }])).values()]);
+    }
+    return out;
   }
 
   private room(sessionId: string): Room {
@@ -173,6 +185,7 @@ export class PresenceTracker {
       connectionId,
       principalId: principal.id,
       name: principal.name,
+      color: principal.avatarColor ?? null,
       kind: principal.kind,
       joinedAt: new Date(),
     });

@@ -16,7 +16,7 @@
 //   subscriber detects a gap by itself and reads it with `readAfter`.
 // - Chat text of running answers (`seq: null`) is never persisted; a
 //   subscriber re-synchronises it from the run (a snapshot).
-import type { Prisma } from "../../generated/prisma/client";
+import type { Message, Prisma } from "../../generated/prisma/client";
 import type { ChatStreamEvent, SessionEvent, SessionEventEnvelope } from "../../shared/events";
 import superjson, { type SuperJSONResult } from "superjson";
 import { channel, type Bus, type Channel } from "../bus/bus";
@@ -83,6 +83,35 @@ export class SessionLog {
       .statement(`INSERT INTO "SessionEvent" (${EVENT_COLUMNS}) VALUES ${rowsOf(envelopes.length, 5)}`)
       .run(envelopes.flatMap((e) => [sessionId, e.seq, e.event.type, JSON.stringify(encodeSessionEvent(e.event)), stamp]));
     return envelopes;
+  }
+
+  /**
+   * Inside `tx`: rewrite the stored events about message `messageId`
+   * (`message.created`, `message.updated`) with `redact` applied to their
+   * message, so a replay no longer carries what was deleted. Their seqs and
+   * types stay: resuming is unchanged.
+   */
+  async redactMessage(tx: Tx, sessionId: string, messageId: string, redact: (message: Message) => Message): Promise<number> {
+    const rows =
+      this.storage.dialect === "sqlite"
+        ? await tx.$queryRawUnsafe<{ seq: number; payload: string }[]>(
+            `SELECT "seq", "payload" FROM "SessionEvent" WHERE "sessionId" = ? AND "type" IN ('message.created', 'message.updated') AND json_extract("payload", '$.json.message.id') = ?`,
+            sessionId,
+            messageId,
+          )
+        : await tx.$queryRawUnsafe<{ seq: number; payload: unknown }[]>(
+            `SELECT "seq", "payload" FROM "SessionEvent" WHERE "sessionId" = $1 AND "type" IN ('message.created', 'message.updated') AND "payload"->'json'->'message'->>'id' = $2`,
+            sessionId,
+            messageId,
+          );
+    for (const row of rows) {
+      const stored = (typeof row.payload === "string" ? JSON.parse(row.payload) : row.payload) as SuperJSONResult;
+      const event = superjson.deserialize<SessionEvent>(stored);
+      if (event.type !== "message.created" && event.type !== "message.updated") continue;
+      const payload = encodeSessionEvent({ ...event, message: redact(event.message) }) as unknown as Prisma.InputJsonValue;
+      await tx.sessionEvent.update({ where: { sessionId_seq: { sessionId, seq: Number(row.seq) } }, data: { payload } });
+    }
+    return rows.length;
   }
 
   /** Publish appended envelopes on the session channel, in seq order: only after their transaction committed. */

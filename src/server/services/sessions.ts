@@ -25,7 +25,13 @@ export async function createSession({ db }: ServiceDeps, input: z.output<typeof 
  * last message of all would tell how many are hidden from it.
  */
 export async function getSession({ db }: ServiceDeps, id: string, visibleMessages: Prisma.MessageWhereInput = {}) {
-  const session = await db.session.findUnique({ where: { id }, include: { _count: { select: { messages: { where: visibleMessages } } } } });
+  const session = await db.session.findUnique({
+    where: { id },
+    include: {
+      _count: { select: { messages: { where: visibleMessages } } },
+      owner: { select: { id: true, name: true, displayName: true, avatarColor: true } },
+    },
+  });
   if (!session) throw sessionNotFound(id);
   const { _count, ...rest } = session;
   const [visible] = await withVisibleLastSeq(db, [rest], visibleMessages);

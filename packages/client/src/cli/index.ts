@@ -11,6 +11,7 @@ import { CliError, ExitCode, toCliError } from "./exit-codes";
 import { registerSessions } from "./sessions";
 import { registerStreams } from "./streams";
 import { registerTokens } from "./tokens";
+import { registerTransfer } from "./transfer";
 
 const interrupt = new AbortController();
 let exitCode: number = ExitCode.ok;
@@ -50,6 +51,7 @@ function buildProgram(): Command {
   registerChat(program, run);
   registerTokens(program, run);
   registerMemory(program, run);
+  registerTransfer(program, run);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

@@ -59,6 +59,8 @@ export function formatSessionEvent(event: SessionEvent): string | null {
       return formatMessage(event.message);
     case "message.updated":
       return formatMessage(event.message, true);
+    case "message.deleted":
+      return `#${event.message.seq} deleted`;
     case "session.updated":
       return `session renamed/updated: ${event.session.title}${event.session.archivedAt ? " (archived)" : ""}`;
     case "stream.reset":

@@ -25,7 +25,8 @@ async function deliver(item: OutboxItem) {
   const clientKey = item.key;
   if (item.agentId) {
     // No `author`: the server names the poster from its credentials.
-    await api.chat.send.mutate({ sessionId: item.sessionId, content: item.content, agentId: item.agentId, clientKey });
+    // The answer gets the question's visibility (a private question, a private answer).
+    await api.chat.send.mutate({ sessionId: item.sessionId, content: item.content, agentId: item.agentId, visibility: item.visibility, clientKey });
   } else {
     await api.message.post.mutate({
       sessionId: item.sessionId,
@@ -215,12 +216,11 @@ export function Composer({
           <Picker label="Agent" value={agentId} onChange={setAgentId} options={agentOptions} />
           <Picker<Visibility>
             label="Visibility"
-            value={agentId === NO_AGENT ? visibility : "public"}
+            value={visibility}
             onChange={setVisibility}
-            disabled={agentId !== NO_AGENT}
             options={[
               { value: "public", label: "Public" },
-              { value: "private", label: "Private" },
+              { value: "private", label: "Private", hint: agentId === NO_AGENT ? "You and the session's owner" : "Ask privately: the answer is private too" },
               { value: "agent_only", label: "Agents only" },
             ]}
           />

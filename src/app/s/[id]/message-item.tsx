@@ -4,9 +4,11 @@
 // switcher between regenerated siblings.
 import * as Tooltip from "@radix-ui/react-tooltip";
 import { Bot, ChevronLeft, ChevronRight, Info, RotateCcw, Square, User } from "lucide-react";
-import { memo } from "react";
+import { memo, useState } from "react";
 import { runMetadataSchema } from "../../../shared/chat";
+import { Avatar } from "../../_components/avatar";
 import { Markdown } from "../../_components/markdown";
+import { EditHistory, MessageEditor, MessageMenu } from "./message-actions";
 import type { Message } from "./timeline-store";
 
 export interface Siblings {
@@ -70,6 +72,9 @@ export const MessageItem = memo(function MessageItem({
   onRegenerate,
   onSelectSibling,
   canRegenerate,
+  canChange,
+  hasAnswer,
+  authorColor,
 }: {
   message: Message;
   liveText: string | undefined;
@@ -78,7 +83,14 @@ export const MessageItem = memo(function MessageItem({
   onRegenerate: (message: Message) => void;
   onSelectSibling: (parentId: string, index: number) => void;
   canRegenerate: boolean;
+  /** The caller may edit and delete it (its author, the session's owner, an admin). */
+  canChange: boolean;
+  /** A question that has an answer (an edit offers to re-run it). */
+  hasAnswer: boolean;
+  /** The author's chosen avatar colour, when known. */
+  authorColor: string | null;
 }) {
+  const [editing, setEditing] = useState(false);
   const assistant = message.role === "assistant" || message.role === "agent";
   const streaming = message.status === "streaming";
   const text = streaming ? (liveText ?? message.content) : message.content;
@@ -93,14 +105,17 @@ export const MessageItem = memo(function MessageItem({
       aria-label={`${message.author}${message.authorLabel ? ` (labelled “${message.authorLabel}” by the poster)` : ""}, ${message.role}`}
       id={`seq-${message.seq}`}
     >
-      <div
-        className={`mt-0.5 grid h-8 w-8 shrink-0 place-items-center rounded-full ${
-          assistant ? "bg-accent text-accent-fg" : "bg-subtle text-muted"
-        }`}
-        aria-hidden
-      >
-        {assistant ? <Bot size={16} /> : <User size={16} />}
-      </div>
+      {assistant ? (
+        <div className="mt-0.5 grid h-8 w-8 shrink-0 place-items-center rounded-full bg-accent text-accent-fg" aria-hidden>
+          <Bot size={16} />
+        </div>
+      ) : message.authorId ? (
+        <Avatar id={message.authorId} name={message.author} color={authorColor} className="mt-0.5" />
+      ) : (
+        <div className="mt-0.5 grid h-8 w-8 shrink-0 place-items-center rounded-full bg-subtle text-muted" aria-hidden>
+          <User size={16} />
+        </div>
+      )}
       <div className="min-w-0 flex-1">
         <header className="flex flex-wrap items-center gap-x-2 gap-y-1 text-xs">
           <span className="text-sm font-semibold" data-testid="message-author">
@@ -128,23 +143,29 @@ export const MessageItem = memo(function MessageItem({
             </span>
           )}
           {assistant && <MetadataTooltip message={message} />}
+          <EditHistory message={message} />
+          {canChange && !streaming && !editing && <MessageMenu message={message} onEdit={() => setEditing(true)} />}
         </header>
-        <div className="mt-1" data-testid="message-content">
-          {text ? (
-            <Markdown
-              text={text}
-              trailing={streaming ? <span className="ml-0.5 inline-block h-4 w-1.5 translate-y-0.5 animate-pulse bg-accent" aria-hidden /> : null}
-            />
-          ) : streaming ? (
-            <span className="inline-flex gap-1 py-1.5 text-muted" aria-label="Thinking">
-              <span className="typing-dot h-1.5 w-1.5 rounded-full bg-current" />
-              <span className="typing-dot h-1.5 w-1.5 rounded-full bg-current" />
-              <span className="typing-dot h-1.5 w-1.5 rounded-full bg-current" />
-            </span>
-          ) : (
-            <span className="text-sm text-muted italic">(empty)</span>
-          )}
-        </div>
+        {editing ? (
+          <MessageEditor message={message} hasAnswer={hasAnswer} onDone={() => setEditing(false)} />
+        ) : (
+          <div className="mt-1" data-testid="message-content">
+            {text ? (
+              <Markdown
+                text={text}
+                trailing={streaming ? <span className="ml-0.5 inline-block h-4 w-1.5 translate-y-0.5 animate-pulse bg-accent" aria-hidden /> : null}
+              />
+            ) : streaming ? (
+              <span className="inline-flex gap-1 py-1.5 text-muted" aria-label="Thinking">
+                <span className="typing-dot h-1.5 w-1.5 rounded-full bg-current" />
+                <span className="typing-dot h-1.5 w-1.5 rounded-full bg-current" />
+                <span className="typing-dot h-1.5 w-1.5 rounded-full bg-current" />
+              </span>
+            ) : (
+              <span className="text-sm text-muted italic">(empty)</span>
+            )}
+          </div>
+        )}
         {assistant && (streaming || canRegenerate || siblings) && (
           <div className="mt-1.5 flex items-center gap-1 text-xs text-muted">
             {siblings && siblings.count > 1 && (

@@ -6,7 +6,7 @@
 // stop, regenerate), timeline-scroll.ts (and a link's #seq-<n> target), session-header.tsx.
 import { useQuery } from "@tanstack/react-query";
 import { ArrowDown, Loader2, MessageSquareDashed } from "lucide-react";
-import { useEffect, useState, useSyncExternalStore } from "react";
+import { useEffect, useMemo, useState, useSyncExternalStore } from "react";
 import { useConnection } from "../../_components/connection-badge";
 import { errorMessage } from "../../_components/parley";
 import { useTRPC } from "../../_components/trpc";
@@ -39,13 +39,36 @@ export function SessionView({ id }: { id: string }) {
   const { rows, selectSibling, activeRun, stop, onStop, onRegenerate } = useAnswers(timeline.messages);
   const { scrollRef, virtualizer, totalSize, loadingOlder, showJump, onScroll, jumpToEnd, targetSeq } = useTimelineScroll(id, store, rows, timeline, queued.length, ready);
   const agents = useQuery({ ...trpc.agent.list.queryOptions(), staleTime: 60_000 });
+  const me = useQuery({ ...trpc.auth.me.queryOptions(), staleTime: 60_000 });
+  const answered = useMemo(() => new Set(timeline.messages.flatMap((m) => (m.parentId ? [m.parentId] : []))), [timeline.messages]);
+  // Avatar colours by principal: the owner's and the members' profiles, and who is here now.
+  const members = useQuery({ ...trpc.session.members.queryOptions({ sessionId: id }), staleTime: 30_000 });
+  const owner = session?.owner;
+  const colors = useMemo(() => {
+    const byId = new Map<string, string | null>();
+    if (owner) byId.set(owner.id, owner.avatarColor);
+    for (const m of members.data ?? []) byId.set(m.principalId, m.principal.avatarColor);
+    for (const m of presence.members) byId.set(m.principalId, m.color);
+    return byId;
+  }, [owner, members.data, presence.members]);
+  /** Author of the message, the session's owner, or an admin (the server checks it again). */
+  const mayChange = (m: { authorId: string | null }) =>
+    me.data !== undefined && (me.data.role === "admin" || (m.authorId !== null && m.authorId === me.data.id) || session?.ownerId === me.data.id);
 
   if (loadError) return <ErrorState title="Could not open this session" message={errorMessage(loadError)} retry={retry} />;
 
   const reconnecting = connection.kind === "reconnecting" || connection.kind === "offline";
   return (
     <div className="-my-6 flex h-[calc(100dvh-3.5rem)] min-h-0 flex-col">
-      <SessionHeader session={session} live={live} reconnecting={reconnecting} loadedCount={timeline.messages.length} members={presence.members} />
+      <SessionHeader
+        session={session}
+        live={live}
+        reconnecting={reconnecting}
+        loadedCount={timeline.messages.length}
+        members={presence.members}
+        meId={me.data?.id ?? null}
+        manage={me.data !== undefined && (me.data.role === "admin" || session?.ownerId === me.data.id)}
+      />
 
       {streamError ? (
         <div role="alert" className="mt-3 flex items-center justify-between gap-3 rounded-lg border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-900 dark:border-red-900 dark:bg-red-950 dark:text-red-100">
@@ -97,6 +120,9 @@ export function SessionView({ id }: { id: string }) {
                         onRegenerate={onRegenerate}
                         onSelectSibling={selectSibling}
                         canRegenerate={m.role === "assistant" && !!m.parentId && activeRun === null}
+                        canChange={mayChange(m)}
+                        authorColor={m.authorId ? (colors.get(m.authorId) ?? null) : null}
+                        hasAnswer={answered.has(m.id) && activeRun === null}
                       />
                     </div>
                   );

@@ -22,6 +22,8 @@ export interface TimelineSnapshot {
 
 export class TimelineStore {
   private byId = new Map<string, Message>();
+  /** Deleted messages: a page fetched before the delete must not bring them back. */
+  private deleted = new Set<string>();
   private live = new Map<string, string>();
   private hasOlder = false;
   private gaps = 0;
@@ -65,6 +67,12 @@ export class TimelineStore {
       case "message.updated":
         this.upsert(event.message);
         break;
+      case "message.deleted":
+        this.deleted.add(event.message.id);
+        this.byId.delete(event.message.id);
+        this.live.delete(event.message.id);
+        this.sortedDirty = true;
+        break;
       case "chat.snapshot":
         if (this.isStreaming(event.messageId)) this.live.set(event.messageId, event.text);
         break;
@@ -79,6 +87,7 @@ export class TimelineStore {
       }
       case "stream.reset":
         this.byId.clear();
+        this.deleted.clear();
         this.live.clear();
         this.resets++;
         this.sortedDirty = true;
@@ -96,6 +105,7 @@ export class TimelineStore {
   }
 
   private upsert(message: Message) {
+    if (this.deleted.has(message.id)) return;
     const prev = this.byId.get(message.id);
     // A page fetched later can hold a newer version than a replayed event: keep the newest.
     if (prev && new Date(prev.updatedAt).getTime() > new Date(message.updatedAt).getTime()) return;
