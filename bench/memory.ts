@@ -125,7 +125,7 @@ try {
     });
     const server = await startServer({ config });
     await server.deps.memory.embedder?.loaded;
-    const client = createParleyClient({ url: server.url });
+    let client = createParleyClient({ url: server.url });
     const next = random(7);
     const queries = Array.from({ length: QUERIES }, () => Array.from({ length: 2 + Math.floor(next() * 2) }, () => zipf(next)).join(" "));
     // Warm-up, then measured.
@@ -135,6 +135,9 @@ try {
     const index = server.deps.memory.index;
     const vectors = queries.map((q) => embed(q));
     const brute = await timed(Math.min(QUERIES, 100), (i) => Promise.resolve(index.nearest(vectors[i] ?? new Float32Array(DIMENSIONS), 160)));
+    // The in-process loop above held the event loop past the server's keep-alive timeout: new connections, not closed ones.
+    await client.close();
+    client = createParleyClient({ url: server.url });
     rows.push(`| ${n.toLocaleString("en-US")} memories (seeded in ${seededS.toFixed(1)} s) | recall, text only | ${text.p50} | ${text.p99} |`);
     rows.push(`| ${n.toLocaleString("en-US")} memories | recall, hybrid (text + ${DIMENSIONS}-d vectors, RRF) | ${hybrid.p50} | ${hybrid.p99} |`);
     rows.push(`| ${n.toLocaleString("en-US")} memories | brute-force cosine, ${index.size.toLocaleString("en-US")} vectors, top 160 (in process) | ${brute.p50} | ${brute.p99} |`);
