@@ -55,7 +55,7 @@ export async function recallMemories(
   const queryVector = wantsVector && deps.embedder ? deps.embedder.queryVector(input.query) : null;
 
   const textStarted = performance.now();
-  const text = await rankMemoriesByText(db, postgres, await deps.terms.rankable(terms), allowed, depth);
+  const text = await rankMemoriesByText(db, postgres, await deps.terms.plan(terms), allowed, depth);
   const textMs = performance.now() - textStarted;
 
   let vector: (Ranked & { similarity: number })[] = [];
