@@ -11,21 +11,22 @@
 // COMMON_TERM_SHARE of memories are left out when rarer ones remain; and on
 // SQLite, where bm25 counts every memory holding each ranked word on every
 // query, words held by more than RANKED_POSTINGS_MAX memories together are
-// ranked without bm25 (by how many of them a memory holds, then newest).
+// ranked without bm25 (memories holding all of them first, then any, newest
+// first).
 import { Prisma } from "../../generated/prisma/client";
 import type { Db } from "../db";
 import { ftsMatchExpression, MARK_CLOSE, MARK_OPEN, tsQueryText } from "../search/terms";
 
 export interface Ranked {
   seq: number;
-  /** Higher is better (bm25 negated on SQLite, ts_rank_cd on PostgreSQL; the number of words held when not scored). */
+  /** Higher is better (bm25 negated on SQLite, ts_rank_cd on PostgreSQL; when not scored, the number of words for a memory holding them all, else 1). */
   score: number;
 }
 
 /** What a query's words become: the words matched (any of them) and ranked, and whether a ranking function scores them. */
 export interface TextQuery {
   terms: string[];
-  /** False when bm25 would cost too much (SQLite; see RANKED_POSTINGS_MAX): ranked by words held, then newest. */
+  /** False when bm25 would cost too much (SQLite; see RANKED_POSTINGS_MAX): memories holding every word first, then any, newest first. */
   scored: boolean;
 }
 
@@ -46,10 +47,8 @@ const MEMORY_JOIN = Prisma.sql`JOIN "Memory" m ON m."seq" = "MemoryText".rowid`;
 /** The best `limit` memories matching any of `query.terms` among those `where` (on alias `m`) allows, best first. */
 export async function rankMemoriesByText(db: Db, postgres: boolean, query: TextQuery, where: Prisma.Sql, limit: number): Promise<Ranked[]> {
   if (query.terms.length === 0) return [];
-  const rows =
-    postgres || query.scored
-      ? await db.$queryRaw<{ seq: number; score: number }[]>(scoredRankingSql(postgres, query.terms, where, limit))
-      : await rankByWordsHeld(db, query.terms, where, limit);
+  if (!postgres && !query.scored) return rankByWordsHeld(db, query.terms, where, limit);
+  const rows = await db.$queryRaw<{ seq: number; score: number }[]>(scoredRankingSql(postgres, query.terms, where, limit));
   return rows.map((row) => ({ seq: Number(row.seq), score: Number(row.score) }));
 }
 
@@ -77,25 +76,28 @@ export function scoredRankingSql(postgres: boolean, terms: readonly string[], wh
 }
 
 /**
- * SQLite, without bm25: the newest SCORED_MATCHES_MAX matches of any of
- * `terms` that `where` allows, ordered by how many of the words each holds,
- * then newest. Each word's matches are read only down to the oldest
- * candidate, so the cost follows the candidates, not the words' lists.
+ * SQLite, without bm25: the memories `where` allows holding every one of
+ * `terms`, newest first, then those holding any, newest first; `limit` in all.
+ * Two walks of the word lists from their newest end, each stopping after
+ * `limit` rows (counting which of several words each candidate holds would
+ * look each word up per candidate, and FTS5 look-ups by rowid are slow).
  */
-async function rankByWordsHeld(db: Db, terms: readonly string[], where: Prisma.Sql, limit: number): Promise<{ seq: number; score: number }[]> {
-  const candidates = await db.$queryRaw<{ seq: number }[]>(Prisma.sql`
-    SELECT m."seq" AS "seq" FROM "MemoryText" ${MEMORY_JOIN}
-    WHERE "MemoryText" MATCH ${ftsMatchExpression(terms)} AND ${where}
-    ORDER BY "MemoryText".rowid DESC LIMIT ${SCORED_MATCHES_MAX}`);
-  const oldest = candidates.at(-1);
-  if (!oldest) return [];
-  const held = Prisma.join(
-    terms.map((term) => Prisma.sql`(c."value" IN (SELECT rowid FROM "MemoryText" WHERE "MemoryText" MATCH ${ftsMatchExpression([term])} AND rowid >= ${Number(oldest.seq)}))`),
-    " + ",
-  );
-  return db.$queryRaw<{ seq: number; score: number }[]>(Prisma.sql`
-    SELECT c."value" AS "seq", ${held} AS "score" FROM json_each(${JSON.stringify(candidates.map((c) => Number(c.seq)))}) c
-    ORDER BY "score" DESC, c."value" DESC LIMIT ${limit}`);
+async function rankByWordsHeld(db: Db, terms: readonly string[], where: Prisma.Sql, limit: number): Promise<Ranked[]> {
+  const newest = (expression: string, count: number) =>
+    db.$queryRaw<{ seq: number }[]>(Prisma.sql`
+      SELECT m."seq" AS "seq" FROM "MemoryText" ${MEMORY_JOIN}
+      WHERE "MemoryText" MATCH ${expression} AND ${where}
+      ORDER BY "MemoryText".rowid DESC LIMIT ${count}`);
+  const ranked: Ranked[] = terms.length > 1 ? (await newest(ftsMatchExpression(terms, "AND"), limit)).map((row) => ({ seq: Number(row.seq), score: terms.length })) : [];
+  // Fewer than `limit` hold every word, so all of those are in `ranked`: skip them among the newest holding any.
+  if (ranked.length < limit) {
+    const holdAll = new Set(ranked.map((r) => r.seq));
+    for (const row of await newest(ftsMatchExpression(terms), limit + ranked.length)) {
+      if (ranked.length === limit) break;
+      if (!holdAll.has(Number(row.seq))) ranked.push({ seq: Number(row.seq), score: 1 });
+    }
+  }
+  return ranked;
 }
 
 /** A word found in more than this share of memories is left out of a query that has rarer words (in stopword-free text, a query's useful words are far rarer). */
