@@ -1,6 +1,6 @@
 // How a query's words become a ranking on SQLite when bm25 would cost too
-// much: words most memories hold are ranked by how many of them a memory
-// holds, then newest, over the newest matches only. A small postings budget
+// much: for words most memories hold, the memories holding all of them come
+// first, then those holding any, newest first. A small postings budget
 // reaches that path with a few memories; a real server and database file.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Prisma } from "../src/generated/prisma/client";
@@ -22,19 +22,23 @@ describe("ranking words too common for bm25 (SQLite)", () => {
   });
   afterAll(() => t.close());
 
-  it("plans bm25 within the postings budget and words-held past it", async () => {
+  it("plans bm25 within the postings budget and no scoring past it", async () => {
     const { db } = t.server.deps.storage;
     expect(await new TermStatistics(db, false).plan(["harbour", "crane"])).toEqual({ terms: ["harbour", "crane"], scored: true });
     // 4 memories hold each word: 8 postings, over a budget of 6.
     expect(await new TermStatistics(db, false, 6).plan(["harbour", "crane"])).toEqual({ terms: ["harbour", "crane"], scored: false });
   });
 
-  it("ranks memories holding more of the words first, then the newest; never one holding none", async () => {
+  it("ranks memories holding every word first, then those holding any, newest first in each; never one holding none", async () => {
     const { db } = t.server.deps.storage;
     const ranked = await rankMemoriesByText(db, false, { terms: ["harbour", "crane"], scored: false }, Prisma.sql`1 = 1`, 10);
     const seq = (content: string) => seqOf.get(content);
     expect(ranked.map((r) => r.seq)).toEqual([seq("crane harbour again"), seq("harbour crane and harbour dock"), seq("harbour crane at dawn"), seq("harbour only"), seq("crane only")]);
     expect(ranked.map((r) => r.score)).toEqual([2, 2, 2, 1, 1]);
+    const firstFour = await rankMemoriesByText(db, false, { terms: ["harbour", "crane"], scored: false }, Prisma.sql`1 = 1`, 4);
+    expect(firstFour.map((r) => r.seq)).toEqual(ranked.slice(0, 4).map((r) => r.seq));
+    const firstTwo = await rankMemoriesByText(db, false, { terms: ["harbour", "crane"], scored: false }, Prisma.sql`1 = 1`, 2);
+    expect(firstTwo.map((r) => r.seq)).toEqual(ranked.slice(0, 2).map((r) => r.seq));
   });
 
   it("keeps to the caller's filter", async () => {
