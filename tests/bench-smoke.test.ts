@@ -36,9 +36,9 @@ describe("npm run bench -- --smoke", () => {
     expect(fs.existsSync(path.join(repoRoot, "bench", "results", "smoke.png"))).toBe(true);
   }, 420_000);
 
-  it("runs the memory scenario (npm run bench -- memory --smoke): recall, store and message.post rows", () => {
+  it("runs the memory scenario (npm run bench -- memory --smoke): recall, vector search, store and message.post rows", () => {
     const result = spawnSync(process.execPath, ["--import", "tsx", "bench/run.ts", "memory", "--smoke"], { cwd: repoRoot, encoding: "utf8", timeout: 240_000 });
     expect(result.status, result.stderr).toBe(0);
-    for (const row of ["recall, text only", "recall, hybrid", "brute-force cosine", "memory.store throughput", "message.post while"]) expect(result.stdout).toContain(row);
+    for (const row of ["recall, text only", "recall, hybrid", "brute-force cosine", "vector index", "memory.store throughput", "message.post while"]) expect(result.stdout).toContain(row);
   }, 300_000);
 });
