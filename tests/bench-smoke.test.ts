@@ -33,10 +33,10 @@ describe("npm run bench -- --smoke", () => {
     expect(fs.existsSync(path.join(repoRoot, "bench", "results", "smoke.png"))).toBe(true);
   }, 420_000);
 
-  it("runs the memory scenario (npm run bench -- memory --smoke): recall, store and message.post rows", async () => {
+  it("runs the memory scenario (npm run bench -- memory --smoke): recall, vector search, store and message.post rows", async () => {
     const result = await runBounded(process.execPath, ["--import", "tsx", "bench/run.ts", "memory", "--smoke"], { cwd: repoRoot, timeoutMs: 240_000 });
     expect(result.timedOut, "the memory smoke run did not finish within 4 min").toBe(false);
     expect(result.code, result.stderr).toBe(0);
-    for (const row of ["recall, text only", "recall, hybrid", "brute-force cosine", "memory.store throughput", "message.post while"]) expect(result.stdout).toContain(row);
+    for (const row of ["recall, text only", "recall, hybrid", "brute-force cosine", "vector index", "memory.store throughput", "message.post while"]) expect(result.stdout).toContain(row);
   }, 300_000);
 });

@@ -4,6 +4,8 @@
 // on every path, live changes with resume, message search, and embeddings
 // through a local fake server (and recall by text while it is down).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Prisma } from "../src/generated/prisma/client";
+import { SCORED_MATCHES_MAX, scoredRankingSql } from "../src/server/memory/ranking";
 import { memoryStoreInput, type MemoryEvent } from "../src/shared/memory";
 import { AUTH_CALL_MANY_ENV, errorCode, firstValue, makePrincipal, outcome, type TestPrincipal } from "./helpers/auth";
 import { startFakeOpenAi } from "./helpers/chat-fakes";
@@ -255,25 +257,62 @@ describe("who sees a memory, on every path", () => {
 });
 
 describe("ranking bounds", () => {
-  it("finds what the caller may read even when thousands of newer matches are for others", async () => {
+  it("ranks only the newest matches (so a word most memories hold stays bounded), yet finds what the caller may read behind thousands of others' matches", async () => {
     const t = await startTestServer({ ...AUTH_CALL_MANY_ENV, MEMORY_WRITES_PER_MINUTE: "100000" });
     try {
       const alice = await makePrincipal(t, "member", "alice");
       const bob = await makePrincipal(t, "member", "bob");
+      const admin = await makePrincipal(t, "admin", "root");
       const caller = (p: TestPrincipal) => ({
         principal: { id: p.id, kind: "user" as const, name: p.id, role: p.role, tokenId: null, stored: true },
         sessionAccess: () => Promise.reject(new Error("no session scope here")),
       });
       const memory = t.server.deps.memory;
-      const hers = await memory.remember(caller(alice), memoryStoreInput.parse({ content: "The quokka feeding schedule.", visibility: "private" }));
-      for (let i = 0; i < 2_100; i++) await memory.remember(caller(bob), memoryStoreInput.parse({ content: `quokka note ${i}`, visibility: "private" }));
+      // Hers is the best match by far (the word three times, nothing else) and the oldest.
+      const hers = await memory.remember(caller(alice), memoryStoreInput.parse({ content: "Quokka quokka quokka.", visibility: "private" }));
+      const matches = SCORED_MATCHES_MAX + 100;
+      for (let i = 0; i < matches - 1; i++) await memory.remember(caller(bob), memoryStoreInput.parse({ content: `quokka note ${i} about the day`, visibility: "private" }));
       const found = await t.client({ token: alice.token }).api.memory.recall.query({ query: "quokka" });
       expect(found.items.map((h) => h.memory.id)).toEqual([hers.id]);
+
+      // An admin may read every match: only the newest SCORED_MATCHES_MAX are ranked, so the oldest, best one is not.
+      const all = await t.client({ token: admin.token }).api.memory.recall.query({ query: "quokka", limit: 50 });
+      expect(all.items).toHaveLength(50);
+      expect(all.items.map((h) => h.memory.id)).not.toContain(hers.id);
+
+      const { storage } = t.server.deps;
+      if (storage.dialect === "postgres") {
+        // The plan, executed: the rows reaching ts_rank_cd (the subquery `c`) are cut to the bound while more match.
+        const [explained] = await storage.db.$queryRaw<{ "QUERY PLAN": unknown }[]>(
+          Prisma.sql`EXPLAIN (ANALYZE, FORMAT JSON) ${scoredRankingSql(true, ["quokka"], Prisma.sql`1 = 1`, 50)}`,
+        );
+        const ranked = planNodes(explained?.["QUERY PLAN"]).find((node) => node["Alias"] === "c");
+        expect(ranked?.["Actual Rows"]).toBe(SCORED_MATCHES_MAX);
+        const [{ matching } = { matching: 0 }] = await storage.db.$queryRaw<{ matching: number }[]>(
+          Prisma.sql`SELECT count(*)::int AS "matching" FROM "Memory" WHERE "searchVector" @@ to_tsquery('english', 'quokka')`,
+        );
+        expect(matching).toBe(matches);
+      }
     } finally {
       await t.close();
     }
-  }, 120_000);
+  }, 180_000);
 });
+
+/** Every node of an EXPLAIN (FORMAT JSON) plan, depth first. */
+function planNodes(explained: unknown): Record<string, unknown>[] {
+  const nodes: Record<string, unknown>[] = [];
+  const visit = (value: unknown) => {
+    if (Array.isArray(value)) value.forEach(visit);
+    else if (value && typeof value === "object") {
+      const node = value as Record<string, unknown>;
+      if ("Node Type" in node) nodes.push(node);
+      Object.values(node).forEach(visit);
+    }
+  };
+  visit(explained);
+  return nodes;
+}
 
 describe("memory.events", () => {
   let t: TestServer;

@@ -4,33 +4,100 @@
 //   PostgreSQL  generated tsvector `searchVector` (title weight A, content B), GIN, ts_rank_cd
 // Both stem English words, so "shipping" finds "ship". Any query word may
 // match; more, rarer and title words rank higher.
+//
+// Bounds (docs/memory.md has the measurements): a query ranks at most the
+// newest SCORED_MATCHES_MAX matches the caller may read, read newest first
+// and cut before any ranking function runs; words in more than
+// COMMON_TERM_SHARE of memories are left out when rarer ones remain; and on
+// SQLite, where bm25 counts every memory holding each ranked word on every
+// query, words held by more than RANKED_POSTINGS_MAX memories together are
+// ranked without bm25 (memories holding all of them first, then any, newest
+// first).
 import { Prisma } from "../../generated/prisma/client";
 import type { Db } from "../db";
 import { ftsMatchExpression, MARK_CLOSE, MARK_OPEN, tsQueryText } from "../search/terms";
 
 export interface Ranked {
   seq: number;
-  /** Higher is better (bm25 negated on SQLite, ts_rank_cd on PostgreSQL). */
+  /** Higher is better (bm25 negated on SQLite, ts_rank_cd on PostgreSQL; when not scored, the number of words for a memory holding them all, else 1). */
   score: number;
 }
 
+/** What a query's words become: the words matched (any of them) and ranked, and whether a ranking function scores them. */
+export interface TextQuery {
+  terms: string[];
+  /** False when bm25 would cost too much (SQLite; see RANKED_POSTINGS_MAX): memories holding every word first, then any, newest first. */
+  scored: boolean;
+}
+
+/** At most this many matches are ranked per query: the newest the caller may read. */
+export const SCORED_MATCHES_MAX = 2_000;
+
+/**
+ * SQLite: the most memories the ranked words may hold together for bm25 to
+ * score them. FTS5's bm25 counts the memories holding each word on every
+ * query (a walk of each word's whole list, about 80 ns a memory here), so a
+ * query of words most memories hold would cost time in proportion to the
+ * store, however few matches are then scored.
+ */
+export const RANKED_POSTINGS_MAX = 20_000;
+
 const MEMORY_JOIN = Prisma.sql`JOIN "Memory" m ON m."seq" = "MemoryText".rowid`;
 
-/** The best `limit` memories matching any of `terms` among those `where` (on alias `m`) allows, best first. */
-export async function rankMemoriesByText(db: Db, postgres: boolean, terms: readonly string[], where: Prisma.Sql, limit: number): Promise<Ranked[]> {
-  if (terms.length === 0) return [];
-  const rows = postgres
-    ? await db.$queryRaw<{ seq: number; score: number }[]>(Prisma.sql`
-        SELECT m."seq" AS "seq", ts_rank_cd(m."searchVector", q, 1) AS "score"
-        FROM "Memory" m, to_tsquery('english', ${tsQueryText(terms)}) q
-        WHERE m."searchVector" @@ q AND ${where}
-        ORDER BY "score" DESC, m."seq" DESC LIMIT ${limit}`)
-    : await db.$queryRaw<{ seq: number; score: number }[]>(Prisma.sql`
-        SELECT m."seq" AS "seq", -bm25("MemoryText", 2.0, 1.0) AS "score"
-        FROM "MemoryText" ${MEMORY_JOIN}
-        WHERE "MemoryText" MATCH ${ftsMatchExpression(terms)} AND "MemoryText".rowid >= ${await newestMatchesFloor(db, "MemoryText", MEMORY_JOIN, terms, where)} AND ${where}
-        ORDER BY "score" DESC, m."seq" DESC LIMIT ${limit}`);
+/** The best `limit` memories matching any of `query.terms` among those `where` (on alias `m`) allows, best first. */
+export async function rankMemoriesByText(db: Db, postgres: boolean, query: TextQuery, where: Prisma.Sql, limit: number): Promise<Ranked[]> {
+  if (query.terms.length === 0) return [];
+  if (!postgres && !query.scored) return rankByWordsHeld(db, query.terms, where, limit);
+  const rows = await db.$queryRaw<{ seq: number; score: number }[]>(scoredRankingSql(postgres, query.terms, where, limit));
   return rows.map((row) => ({ seq: Number(row.seq), score: Number(row.score) }));
+}
+
+/**
+ * The ranking query (columns `seq`, `score`): the newest SCORED_MATCHES_MAX
+ * matches `where` allows, cut in a subquery, then scored (ts_rank_cd, bm25)
+ * and the best `limit` kept.
+ */
+export function scoredRankingSql(postgres: boolean, terms: readonly string[], where: Prisma.Sql, limit: number): Prisma.Sql {
+  return postgres
+    ? Prisma.sql`
+        SELECT c."seq" AS "seq", ts_rank_cd(c."searchVector", q, 1) AS "score"
+        FROM (SELECT m."seq", m."searchVector" FROM "Memory" m
+              WHERE m."searchVector" @@ to_tsquery('english', ${tsQueryText(terms)}) AND ${where}
+              ORDER BY m."seq" DESC LIMIT ${SCORED_MATCHES_MAX}) c,
+          to_tsquery('english', ${tsQueryText(terms)}) q
+        ORDER BY "score" DESC, c."seq" DESC LIMIT ${limit}`
+    : Prisma.sql`
+        SELECT "seq", "score" FROM (
+          SELECT m."seq" AS "seq", -bm25("MemoryText", 2.0, 1.0) AS "score"
+          FROM "MemoryText" ${MEMORY_JOIN}
+          WHERE "MemoryText" MATCH ${ftsMatchExpression(terms)} AND ${where}
+          ORDER BY "MemoryText".rowid DESC LIMIT ${SCORED_MATCHES_MAX})
+        ORDER BY "score" DESC, "seq" DESC LIMIT ${limit}`;
+}
+
+/**
+ * SQLite, without bm25: the memories `where` allows holding every one of
+ * `terms`, newest first, then those holding any, newest first; `limit` in all.
+ * Two walks of the word lists from their newest end, each stopping after
+ * `limit` rows (counting which of several words each candidate holds would
+ * look each word up per candidate, and FTS5 look-ups by rowid are slow).
+ */
+async function rankByWordsHeld(db: Db, terms: readonly string[], where: Prisma.Sql, limit: number): Promise<Ranked[]> {
+  const newest = (expression: string, count: number) =>
+    db.$queryRaw<{ seq: number }[]>(Prisma.sql`
+      SELECT m."seq" AS "seq" FROM "MemoryText" ${MEMORY_JOIN}
+      WHERE "MemoryText" MATCH ${expression} AND ${where}
+      ORDER BY "MemoryText".rowid DESC LIMIT ${count}`);
+  const ranked: Ranked[] = terms.length > 1 ? (await newest(ftsMatchExpression(terms, "AND"), limit)).map((row) => ({ seq: Number(row.seq), score: terms.length })) : [];
+  // Fewer than `limit` hold every word, so all of those are in `ranked`: skip them among the newest holding any.
+  if (ranked.length < limit) {
+    const holdAll = new Set(ranked.map((r) => r.seq));
+    for (const row of await newest(ftsMatchExpression(terms), limit + ranked.length)) {
+      if (ranked.length === limit) break;
+      if (!holdAll.has(Number(row.seq))) ranked.push({ seq: Number(row.seq), score: 1 });
+    }
+  }
+  return ranked;
 }
 
 /** A word found in more than this share of memories is left out of a query that has rarer words (in stopword-free text, a query's useful words are far rarer). */
@@ -40,11 +107,12 @@ const TERM_STATS_TTL_MS = 60_000;
 const TERM_STATS_ENTRIES = 10_000;
 
 /**
- * Document counts of query words, cached for TERM_STATS_TTL_MS. Ranking a word
- * that most memories contain costs a bm25 evaluation per memory (100 ms at
- * 100,000 memories) and moves the ranking little (its inverse document
- * frequency is near zero), so `rankable` leaves such words out when the query
- * has rarer ones. The counts are the index's own (stemmed) matches.
+ * Document counts of query words, cached for TERM_STATS_TTL_MS, and what a
+ * query's words become (`plan`). A word most memories hold moves a ranking
+ * little (its inverse document frequency is near zero) but widens the match to
+ * most of the store, so it is left out when the query has rarer words. The
+ * counts are the index's own (stemmed) matches, counted only as far as a rule
+ * needs.
  */
 export class TermStatistics {
   private readonly counts = new Map<string, { docs: number; at: number }>();
@@ -53,16 +121,21 @@ export class TermStatistics {
   constructor(
     private readonly db: Db,
     private readonly postgres: boolean,
+    /** RANKED_POSTINGS_MAX (smaller in tests, to reach the unscored path with few memories). */
+    private readonly postingsMax = RANKED_POSTINGS_MAX,
   ) {}
 
-  /** `terms` without the common ones, unless every one is common (then all of them). */
-  async rankable(terms: readonly string[]): Promise<string[]> {
-    if (terms.length <= 1) return [...terms];
-    const total = await this.memoryCount();
-    if (total < 1_000) return [...terms];
-    const rare: string[] = [];
-    for (const term of terms) if ((await this.documents(term)) <= total * COMMON_TERM_SHARE) rare.push(term);
-    return rare.length > 0 ? rare : [...terms];
+  /** `terms` without the common ones (unless every one is common), and whether bm25 may score them (SQLite). */
+  async plan(terms: readonly string[]): Promise<TextQuery> {
+    const total = terms.length === 0 ? 0 : await this.memoryCount();
+    const small = total < 1_000;
+    if (small && total * terms.length <= this.postingsMax) return { terms: [...terms], scored: true };
+    const docs = new Map<string, number>();
+    for (const term of terms) docs.set(term, await this.documents(term));
+    const rare = terms.length > 1 && !small ? terms.filter((term) => (docs.get(term) ?? 0) <= total * COMMON_TERM_SHARE) : [];
+    const kept = rare.length > 0 ? rare : [...terms];
+    const postings = kept.reduce((sum, term) => sum + (docs.get(term) ?? 0), 0);
+    return { terms: kept, scored: this.postgres || postings <= this.postingsMax };
   }
 
   private async memoryCount(): Promise<number> {
@@ -77,8 +150,8 @@ export class TermStatistics {
     const now = performance.now();
     const cached = this.counts.get(term);
     if (cached && now - cached.at < TERM_STATS_TTL_MS) return cached.docs;
-    // Counted only up to the threshold (+1): past it, how many more does not matter.
-    const enough = Math.floor((await this.memoryCount()) * COMMON_TERM_SHARE) + 1;
+    // Counted only past both rules' thresholds (+1): how many more does not matter.
+    const enough = Math.max(Math.floor((await this.memoryCount()) * COMMON_TERM_SHARE), this.postingsMax) + 1;
     const rows = this.postgres
       ? await this.db.$queryRaw<{ docs: number }[]>(
           Prisma.sql`SELECT count(*)::int AS "docs" FROM (SELECT 1 FROM "Memory" WHERE "searchVector" @@ to_tsquery('english', ${term}) LIMIT ${enough}) AS matches`,
@@ -92,28 +165,6 @@ export class TermStatistics {
     if (this.counts.size > TERM_STATS_ENTRIES) this.counts.delete(this.counts.keys().next().value ?? "");
     return docs;
   }
-}
-
-/** At most this many matches are scored per query (SQLite); past it, the newest ones. */
-export const SCORED_MATCHES_MAX = 2_000;
-
-/**
- * SQLite: the smallest rowid among the newest SCORED_MATCHES_MAX rows of the
- * full-text table `fts` (joined to its rows by `join`) that match any of
- * `terms` and pass `where`, the caller's own filter (0 when fewer do). FTS5
- * walks its document lists by rowid without scoring, so this costs a row
- * look-up per match visited, and the scored query, bounded below by it,
- * scores at most SCORED_MATCHES_MAX rows: bm25 for every match of a word in
- * half of 100,000 memories took 240 ms. A query matching more of what the
- * caller may read ranks the newest of those matches.
- */
-export async function newestMatchesFloor(db: Db, fts: "MemoryText" | "MessageText", join: Prisma.Sql, terms: readonly string[], where: Prisma.Sql): Promise<number> {
-  const table = Prisma.raw(`"${fts}"`);
-  const rows = await db.$queryRaw<{ floor: number }[]>(
-    Prisma.sql`SELECT ${table}.rowid AS "floor" FROM ${table} ${join} WHERE ${table} MATCH ${ftsMatchExpression(terms)} AND ${where}
-      ORDER BY ${table}.rowid DESC LIMIT 1 OFFSET ${SCORED_MATCHES_MAX - 1}`,
-  );
-  return Number(rows[0]?.floor ?? 0);
 }
 
 /** Words of a passage around the matches, at most. */

@@ -55,7 +55,8 @@ export async function recallMemories(
   const queryVector = wantsVector && deps.embedder ? deps.embedder.queryVector(input.query) : null;
 
   const textStarted = performance.now();
-  const text = await rankMemoriesByText(db, postgres, await deps.terms.rankable(terms), allowed, depth);
+  const plan = await deps.terms.plan(terms);
+  const text = await rankMemoriesByText(db, postgres, plan, allowed, depth);
   const textMs = performance.now() - textStarted;
 
   let vector: (Ranked & { similarity: number })[] = [];
@@ -76,7 +77,8 @@ export async function recallMemories(
   const seqs = fused.map((f) => f.seq);
   const [rows, marked] = await Promise.all([
     seqs.length === 0 ? [] : db.memory.findMany({ where: { seq: { in: seqs } }, select: memorySelect }),
-    markedPassages(db, postgres, terms, fused.filter((f) => f.textRank !== null).map((f) => f.seq)),
+    // The words it was matched by (not the common ones left out: marking them costs a look-up in their long lists).
+    markedPassages(db, postgres, plan.terms, fused.filter((f) => f.textRank !== null).map((f) => f.seq)),
   ]);
   const bySeq = new Map(rows.map((row) => [row.seq, row]));
   const similarity = new Map(vector.map((v) => [v.seq, v.similarity]));

@@ -9,7 +9,7 @@ import { Prisma } from "../../generated/prisma/client";
 import { SEARCH_DEPTH_MAX, type MessageSearchHit, type messageSearchInput } from "../../shared/memory";
 import { isAdmin, type Principal } from "../auth/principal";
 import type { Db, Storage } from "../db";
-import { newestMatchesFloor } from "../memory/ranking";
+import { SCORED_MATCHES_MAX } from "../memory/ranking";
 import { ftsMatchExpression, MARK_CLOSE, MARK_OPEN, parseMarked, plainHighlight, queryTerms, tsQueryText } from "./terms";
 
 /**
@@ -39,8 +39,8 @@ export interface RankedMessage {
 /**
  * Messages matching any of `terms` that `where` (on alias `msg`) allows,
  * best first: `limit` of them after skipping `offset`. Streaming answers are
- * left out (their text is not final). On SQLite at most the newest
- * SCORED_MATCHES_MAX matches are scored (memory/ranking.ts newestMatchesFloor).
+ * left out (their text is not final). At most the newest SCORED_MATCHES_MAX
+ * matches are ranked, cut before the ranking function runs (memory/ranking.ts).
  */
 export async function rankMessagesByText(
   db: Db,
@@ -54,16 +54,19 @@ export async function rankMessagesByText(
   const searchable = Prisma.sql`msg."status" <> 'streaming' AND ${where}`;
   const rows = postgres
     ? await db.$queryRaw<{ id: string; rowKey: number; score: number }[]>(Prisma.sql`
-        SELECT msg."id" AS "id", 0 AS "rowKey", ts_rank_cd(msg."searchVector", q, 1) AS "score"
-        FROM "Message" msg, to_tsquery('english', ${tsQueryText(terms)}) q
-        WHERE msg."searchVector" @@ q AND msg."status" <> 'streaming' AND ${where}
-        ORDER BY "score" DESC, msg."createdAt" DESC, msg."id" DESC LIMIT ${limit} OFFSET ${offset}`)
+        SELECT c."id" AS "id", 0 AS "rowKey", ts_rank_cd(c."searchVector", q, 1) AS "score"
+        FROM (SELECT msg."id", msg."createdAt", msg."searchVector" FROM "Message" msg
+              WHERE msg."searchVector" @@ to_tsquery('english', ${tsQueryText(terms)}) AND ${searchable}
+              ORDER BY msg."createdAt" DESC, msg."id" DESC LIMIT ${SCORED_MATCHES_MAX}) c,
+          to_tsquery('english', ${tsQueryText(terms)}) q
+        ORDER BY "score" DESC, c."createdAt" DESC, c."id" DESC LIMIT ${limit} OFFSET ${offset}`)
     : await db.$queryRaw<{ id: string; rowKey: number; score: number }[]>(Prisma.sql`
-        SELECT msg."id" AS "id", msg.rowid AS "rowKey", -bm25("MessageText") AS "score"
-        FROM "MessageText" ${MESSAGE_JOIN}
-        WHERE "MessageText" MATCH ${ftsMatchExpression(terms)} AND "MessageText".rowid >= ${await newestMatchesFloor(db, "MessageText", MESSAGE_JOIN, terms, searchable)}
-          AND ${searchable}
-        ORDER BY "score" DESC, msg."createdAt" DESC, msg."id" DESC LIMIT ${limit} OFFSET ${offset}`);
+        SELECT "id", "rowKey", "score", "createdAt" FROM (
+          SELECT msg."id" AS "id", msg.rowid AS "rowKey", -bm25("MessageText") AS "score", msg."createdAt" AS "createdAt"
+          FROM "MessageText" ${MESSAGE_JOIN}
+          WHERE "MessageText" MATCH ${ftsMatchExpression(terms)} AND ${searchable}
+          ORDER BY "MessageText".rowid DESC LIMIT ${SCORED_MATCHES_MAX})
+        ORDER BY "score" DESC, "createdAt" DESC, "id" DESC LIMIT ${limit} OFFSET ${offset}`);
   return rows.map((row) => ({ id: row.id, rowKey: Number(row.rowKey), score: Number(row.score) }));
 }
 

@@ -30,9 +30,9 @@ export function queryTerms(query: string): string[] {
   return terms;
 }
 
-/** FTS5: any of the words, each a quoted string (words hold only letters and digits, so nothing needs escaping). */
-export function ftsMatchExpression(terms: readonly string[]): string {
-  return terms.map((term) => `"${term}"`).join(" OR ");
+/** FTS5: any (or every) one of the words, each a quoted string (words hold only letters and digits, so nothing needs escaping). */
+export function ftsMatchExpression(terms: readonly string[], operator: "OR" | "AND" = "OR"): string {
+  return terms.map((term) => `"${term}"`).join(` ${operator} `);
 }
 
 /** PostgreSQL `to_tsquery` text: any of the words. */
