@@ -34,6 +34,6 @@ export async function typeTests(parley: ParleyClient): Promise<void> {
       void seq;
     }
     // @ts-expect-error: not an event type of session.events
-    if (e.type === "message.deleted") return;
+    if (e.type === "message.exploded") return;
   }
 }
