@@ -16,7 +16,8 @@ describe("start-up order", () => {
     const db = await testDatabase();
     let early: { status: number; body: string } | "pending" = "pending";
     let healthWhilePreparing = 0;
-    const server = await startServerAt(0, db.url, {}, {
+    // Prepared at once (WEB_PREPARE_DELAY_MS=0), as before any page request.
+    const server = await startServerAt(0, db.url, { WEB_PREPARE_DELAY_MS: "0" }, {
       async createNext({ port }) {
         const base = `http://127.0.0.1:${port}`;
         const page = fetch(`${base}/sessions`).then(async (r) => ({ status: r.status, body: await r.text() }));
@@ -48,19 +49,30 @@ describe("start-up order", () => {
     }
   });
 
-  it("serves API calls and WebSocket subscriptions before Next is prepared: startServer does not wait for it", async () => {
+  it("serves API calls and WebSocket subscriptions without preparing Next (a page request starts it), and while it prepares", async () => {
     const db = await testDatabase();
     let prepared: (app: NextApp) => void = () => undefined;
-    const server = await startServerAt(0, db.url, {}, { createNext: () => new Promise<NextApp>((resolve) => (prepared = resolve)) });
+    let preparing = 0;
+    const createNext = () => {
+      preparing++;
+      return new Promise<NextApp>((resolve) => (prepared = resolve));
+    };
+    const server = await startServerAt(0, db.url, { WEB_PREPARE_DELAY_MS: "600000" }, { createNext });
     const client = createParleyClient({ url: server.url });
     try {
-      // Next is still preparing (nothing resolved it): the API answers all the same.
-      let page: string | null = null;
-      void fetch(`${server.url}/sessions`).then(async (r) => (page = await r.text()));
+      // API calls and WebSocket streams do not start Next (its prepare would hold up a reconnect burst).
       const session = await client.api.session.create.mutate({ title: "before the web app" });
       const events = collectSessionEvents(client, session.id);
       await client.api.message.post.mutate({ sessionId: session.id, content: "over the WebSocket" });
       await waitFor(() => events.events.length === 1, "a live event over the WebSocket");
+      expect(preparing).toBe(0);
+      // A page request starts it, and waits for it.
+      let page: string | null = null;
+      void fetch(`${server.url}/sessions`).then(async (r) => (page = await r.text()));
+      await waitFor(() => preparing === 1, "the page request starting Next");
+      // Next is still preparing (nothing resolved it): the API answers all the same.
+      await client.api.message.post.mutate({ sessionId: session.id, content: "while Next prepares" });
+      await waitFor(() => events.events.length === 2, "a live event while Next prepares");
       expect(page).toBeNull();
 
       prepared({

@@ -118,8 +118,22 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   endpoint = ws;
 
   let nextApp: NextApp | undefined;
-  /** Next being prepared: the server listens first (Next needs the port), so a page request can come before it is ready. */
+  /**
+   * Next being prepared: the server listens first (Next needs the port), and prepares Next on the first
+   * page request or WEB_PREPARE_DELAY_MS later (`web()`), so a page request can come before it is ready.
+   */
   let nextReady: Promise<NextApp> | undefined;
+  let prepareNext: (() => Promise<NextApp>) | undefined;
+  let announceNext: ((ready: Promise<NextApp>) => void) | undefined;
+  const nextStarted = new Promise<NextApp>((resolve) => (announceNext = resolve));
+  const web = (): Promise<NextApp> | undefined => {
+    if (!nextReady && prepareNext) {
+      nextReady = prepareNext();
+      nextReady.catch(() => undefined); // a failure reaches the caller through webReady, not as unhandled meanwhile
+      announceNext?.(nextReady);
+    }
+    return nextReady;
+  };
   const server = http.createServer((req, res) => {
     const pathname = (req.url ?? "/").split("?", 1)[0] ?? "/";
     setSecurityHeaders(res, pathname);
@@ -155,9 +169,10 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
       trpcHttp(req, res);
       return;
     }
-    if (nextReady) {
+    const ready = web();
+    if (ready) {
       // Until Next is ready, page requests wait for it instead of getting a 404.
-      (nextApp ? nextApp.handle(req, res) : nextReady.then((app) => app.handle(req, res))).catch((err: unknown) => {
+      (nextApp ? nextApp.handle(req, res) : ready.then((app) => app.handle(req, res))).catch((err: unknown) => {
         log.error({ err, url: req.url }, "next request failed");
         if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
       });
@@ -215,14 +230,16 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const host = config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host}:${port}`;
   parts.start(port);
+  let prepareTimer: NodeJS.Timeout | undefined;
   if (options.createNext) {
-    nextReady = options.createNext({ port, log });
-    nextReady.catch(() => undefined); // a failure is thrown by the await below, not reported as unhandled meanwhile
+    const createNext = options.createNext;
+    prepareNext = () => createNext({ port, log });
+    prepareTimer = setTimeout(() => void web(), config.WEB_PREPARE_DELAY_MS);
   }
   const signInUrl = await auth.firstStart(url);
   // Not awaited: WebSocket upgrades and API calls are served from now on; pages wait for Next.
-  const webReady = nextReady
-    ? nextReady.then((app) => {
+  const webReady = prepareNext
+    ? nextStarted.then((app) => {
         nextApp = app;
       })
     : Promise.resolve();
@@ -232,6 +249,7 @@ export async function startServer(options: StartOptions): Promise<ParleyServer> 
   const close = () => {
     closing ??= (async () => {
       const deadline = Date.now() + config.SHUTDOWN_TIMEOUT_MS;
+      clearTimeout(prepareTimer); // a web app nobody asked for yet is not started on the way out
       log.info("shutting down: asking clients to reconnect");
       ws.askToReconnect(connections);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -59,6 +59,12 @@ export const configSchema = z.object({
   SUBSCRIBER_QUEUE_LIMIT: int(1_000, 10, 1_000_000),
   /** Graceful shutdown deadline; remaining sockets are destroyed after it. */
   SHUTDOWN_TIMEOUT_MS: int(5_000, 100, 60_000),
+  /**
+   * The web app (Next.js) is prepared on the first page request, or this long after the API listens.
+   * Its prepare loads modules synchronously in long stretches; deferred, it does not hold up the
+   * clients reconnecting after a restart.
+   */
+  WEB_PREPARE_DELAY_MS: int(10_000, 0, 600_000),
 
   // --- Scale-out: the Redis bus. ------------------------------------------
   // Unset: the in-process bus (one instance). Set it on every instance that
