@@ -75,6 +75,9 @@ it(`keeps memory, file descriptors and subscriptions flat under ${SECONDS} s of 
   const inspector = await connectInspector(server.output);
   const observer = createParleyClient({ url: server.url });
   const session = await observer.api.session.create.mutate({ title: "soak" });
+  // The web app is prepared on the first page request (WEB_PREPARE_DELAY_MS): ask for one, so the
+  // baseline is the whole server's and Next's own descriptors are not counted as growth later.
+  await (await fetch(server.url)).text();
   const before = descriptors(pid);
   const health = async () =>
     (await (await fetch(`${server!.url}/api/health`)).json()) as { connections: number; bus: { listeners: number } };
