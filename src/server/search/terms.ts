@@ -30,12 +30,12 @@ export function queryTerms(query: string): string[] {
   return terms;
 }
 
-/** FTS5: any (or every) one of the words, each a quoted string (words hold only letters and digits, so nothing needs escaping). */
+/** FTS5: at least one (or every one) of the words, each a quoted string (words hold only letters and digits, so nothing needs escaping). */
 export function ftsMatchExpression(terms: readonly string[], operator: "OR" | "AND" = "OR"): string {
   return terms.map((term) => `"${term}"`).join(` ${operator} `);
 }
 
-/** PostgreSQL `to_tsquery` text: any of the words. */
+/** PostgreSQL `to_tsquery` text: at least one of the words. */
 export function tsQueryText(terms: readonly string[]): string {
   return terms.join(" | ");
 }
