@@ -1,6 +1,6 @@
 // What a free-text query searches for, on both databases: its words (letters
 // and digits, lower-case, no stopwords), as an FTS5 MATCH expression (SQLite)
-// or a tsquery (PostgreSQL), any word matching, ranked so that more and rarer
+// or a tsquery (PostgreSQL), a match on one word is enough, ranked so that more and rarer
 // words rank higher. And the marked passages the databases return, as pieces.
 import type { Highlight } from "../../shared/memory";
 
