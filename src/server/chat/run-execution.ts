@@ -66,21 +66,23 @@ export class StartedCompletion {
   }
 }
 
+/** What a run needs to execute (ChatRunDeps in runs.ts adds the memories a run is told). */
+export interface RunExecutorDeps {
+  db: Db;
+  bus: Bus;
+  sessionLog: SessionLog;
+  log: Logger;
+  config: Config;
+  providers: ProviderRegistry;
+  /** Where runs publish their typed events (llm.*, latency.trace); none without it. */
+  typedEvents?: TypedEventSink;
+}
+
 export class RunExecutor {
   private readonly finishedListeners = new Set<(figures: RunFigures) => void>();
 
   constructor(
-    private readonly deps: {
-      db: Db;
-      bus: Bus;
-      sessionLog: SessionLog;
-      log: Logger;
-      config: Config;
-      providers: ProviderRegistry;
-      runs: RunStore;
-      /** Where the run's llm.* and latency.trace events go; none without it. */
-      typedEvents?: TypedEventSink;
-    },
+    private readonly deps: RunExecutorDeps & { runs: RunStore },
   ) {}
 
   /** Called with each finished run's time to first token and tokens/s (metrics). */

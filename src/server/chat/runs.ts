@@ -7,39 +7,25 @@
 // run-execution.ts (streaming and the final answer), run-stream.ts (chat.run).
 import { randomUUID } from "node:crypto";
 import { TRPCError, type TrackedEnvelope } from "@trpc/server";
-import type { Logger } from "pino";
 import { z } from "zod";
 import type { Message, Prisma } from "../../generated/prisma/client";
 import { runIdOf, type ChatRunEvent, type RunMetadata, type chatRegenerateInput, type chatSendInput } from "../../shared/chat";
 import type { SessionEventEnvelope } from "../../shared/events";
-import type { Bus } from "../bus/bus";
 import { instanceName } from "../cluster/members";
-import type { Db } from "../db";
-import type { Config } from "../env";
 import type { ActiveRunSnapshot, ActiveRunSource } from "../realtime/subscription";
 import { inSession, isUniqueViolation, sessionNotFound } from "../services/errors";
 import { authorLabel } from "../services/message-writer";
-import type { SessionLog } from "../services/session-log";
 import { RunAdmission, type ChatSendResult } from "./admission";
 import { resolveAgent, type AgentConfig } from "./agents";
 import type { ProviderRegistry } from "./providers";
-import { objectOf, RunExecutor, type RunFigures, type StartedCompletion } from "./run-execution";
-import type { TypedEventSink } from "./run-events";
+import { objectOf, RunExecutor, type RunExecutorDeps, type RunFigures, type StartedCompletion } from "./run-execution";
 import { ChatRun, chatControlChannel, RunStore } from "./run-store";
 import { RunStreams } from "./run-stream";
 import type { ChatTurn } from "./providers/provider";
 
 export type { ChatSendResult } from "./admission";
 
-export interface ChatRunDeps {
-  db: Db;
-  bus: Bus;
-  sessionLog: SessionLog;
-  log: Logger;
-  config: Config;
-  providers: ProviderRegistry;
-  /** Where runs publish their typed events (llm.*, latency.trace). */
-  typedEvents?: TypedEventSink;
+export interface ChatRunDeps extends RunExecutorDeps {
   /** Memories a run's provider is told (a system turn after the agent's prompt; their ids go in the run's metadata). */
   memories?: RunMemories;
 }
